@@ -1,0 +1,435 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Caps enforced by the CRD schema. A Framework's status holds one entry per
+// task, and the whole object must fit in one etcd value (1.5 MiB), so the
+// total number of tasks is bounded.
+const (
+	// MaxTaskRoles is the maximum number of task roles in one Framework.
+	MaxTaskRoles = 32
+	// MaxTotalTasks is the maximum sum of taskNumber over all task roles.
+	MaxTotalTasks = 5000
+	// MaxTaskRoleNameLength is the maximum length of a task role name, so
+	// that pod names ({framework}-{role}-{index}) stay valid.
+	MaxTaskRoleNameLength = 32
+	// MaxFrameworkNameLength is the maximum length of a Framework's name: it
+	// is used as a label value on every pod.
+	MaxFrameworkNameLength = 63
+)
+
+// Framework is a gang of task roles; each role runs taskNumber tasks and each
+// task runs as one pod named {framework}-{role}-{index}. The whole Framework
+// is retried as attempts (spec.retryPolicy) and each task is retried on its
+// own (taskRoles[].task.retryPolicy); frameworkAttemptCompletionPolicy says
+// how many failed or succeeded tasks complete an attempt.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=fw,categories=podkit
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.readyTasks`,description="tasks running with a pod IP / total tasks"
+// +kubebuilder:printcolumn:name="Attempt",type=integer,JSONPath=`.status.attemptStatus.id`
+// +kubebuilder:printcolumn:name="Retried",type=integer,JSONPath=`.status.retryPolicyStatus.totalRetriedCount`,priority=1
+// +kubebuilder:printcolumn:name="Code",type=integer,JSONPath=`.status.attemptStatus.completionStatus.code`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: it is used as a label value on the framework's pods",fieldPath=".metadata.name"
+type Framework struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired Framework.
+	Spec FrameworkSpec `json:"spec"`
+	// Status is written by the controller; nil until it first sees the
+	// Framework.
+	// +optional
+	Status *FrameworkStatus `json:"status,omitempty"`
+}
+
+// FrameworkList is a list of Frameworks.
+//
+// +kubebuilder:object:root=true
+type FrameworkList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the Frameworks.
+	Items []Framework `json:"items"`
+}
+
+// ExecutionType says whether a Framework should run.
+// +kubebuilder:validation:Enum=Start;Stop
+type ExecutionType string
+
+const (
+	// ExecutionStart runs the Framework.
+	ExecutionStart ExecutionType = "Start"
+	// ExecutionStop deletes the Framework's pods and completes it with
+	// CompletionCodeStopFrameworkRequested. It cannot be undone.
+	ExecutionStop ExecutionType = "Stop"
+)
+
+// FrameworkSpec is the desired state of a Framework. Only executionType may
+// change after creation (and only from Start to Stop).
+//
+// +kubebuilder:validation:XValidation:rule="self.taskRoles.map(r, r.taskNumber).sum() <= 5000",message="the sum of taskNumber over all taskRoles must be at most 5000",fieldPath=".taskRoles"
+type FrameworkSpec struct {
+	// ExecutionType is Start (default) or Stop. Setting Stop deletes all
+	// pods and completes the Framework; it cannot be set back to Start.
+	// +kubebuilder:default=Start
+	// +kubebuilder:validation:XValidation:rule="oldSelf != 'Stop' || self == 'Stop'",message="executionType cannot change from Stop back to Start"
+	// +optional
+	ExecutionType ExecutionType `json:"executionType,omitempty"`
+
+	// RetryPolicy says when a completed framework attempt is retried as a
+	// new attempt (new ConfigMap, all tasks recreated). Default: no retry.
+	// +kubebuilder:default={}
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="retryPolicy is immutable"
+	// +optional
+	RetryPolicy RetryPolicySpec `json:"retryPolicy"`
+
+	// TaskRoles are the roles of the Framework, each with its own pod
+	// template and task count. Names are unique. Roles cannot be added or
+	// removed after creation.
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.size() == oldSelf.size() && oldSelf.all(o, self.exists(r, r.name == o.name))",message="taskRoles cannot be added or removed"
+	TaskRoles []TaskRoleSpec `json:"taskRoles"`
+}
+
+// RetryPolicySpec says when a completed attempt (of a task or of the whole
+// framework) is retried. A Succeeded completion is never retried unless
+// maxRetryCount is -2.
+//
+// With fancyRetryPolicy, a completion whose type carries the Permanent
+// attribute is never retried and one carrying Transient is always retried
+// without counting against maxRetryCount (the retry is still counted in
+// totalRetriedCount); others follow maxRetryCount.
+type RetryPolicySpec struct {
+	// FancyRetryPolicy enables the Transient/Permanent classification above.
+	// Default false.
+	// +optional
+	FancyRetryPolicy bool `json:"fancyRetryPolicy,omitempty"`
+	// MaxRetryCount is how many times a failed attempt is retried:
+	// -2 retries every completion including success (a service that must
+	// keep running), -1 retries failures without limit, N >= 0 retries
+	// failures up to N times. Default 0.
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=-2
+	// +optional
+	MaxRetryCount int32 `json:"maxRetryCount"`
+}
+
+// TaskRoleSpec is one role of a Framework: taskNumber identical tasks.
+//
+// +kubebuilder:validation:XValidation:rule="self.frameworkAttemptCompletionPolicy.minFailedTaskCount <= self.taskNumber",message="must be -1 or at most taskNumber",fieldPath=".frameworkAttemptCompletionPolicy.minFailedTaskCount"
+// +kubebuilder:validation:XValidation:rule="self.frameworkAttemptCompletionPolicy.minSucceededTaskCount <= self.taskNumber",message="must be -1 or at most taskNumber",fieldPath=".frameworkAttemptCompletionPolicy.minSucceededTaskCount"
+type TaskRoleSpec struct {
+	// Name is the role's name, a DNS label of at most 32 characters; it is
+	// part of every pod name ({framework}-{role}-{index}).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+	// TaskNumber is the number of tasks (pods) of this role, 1 to 5000.
+	// Immutable.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=5000
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="taskNumber is immutable"
+	TaskNumber int32 `json:"taskNumber"`
+	// FrameworkAttemptCompletionPolicy says how many tasks of this role
+	// completing complete the whole framework attempt. Default: the first
+	// failed task fails the attempt; success needs every task of every role.
+	// +kubebuilder:default={}
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="frameworkAttemptCompletionPolicy is immutable"
+	// +optional
+	FrameworkAttemptCompletionPolicy CompletionPolicySpec `json:"frameworkAttemptCompletionPolicy"`
+	// Task is the template of every task of the role. Immutable.
+	Task TaskSpec `json:"task"`
+}
+
+// CompletionPolicySpec completes a framework attempt early. When no policy
+// triggers, the attempt completes once every task has completed: Succeeded
+// if the last completed task triggered nothing.
+type CompletionPolicySpec struct {
+	// MinFailedTaskCount: when this many tasks of the role have failed (after
+	// their own retries), the attempt fails with the last failed task's
+	// completion status. -1 disables it. Default 1.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=-1
+	// +kubebuilder:validation:XValidation:rule="self != 0",message="must be -1 (disabled) or at least 1"
+	// +optional
+	MinFailedTaskCount int32 `json:"minFailedTaskCount"`
+	// MinSucceededTaskCount: when this many tasks of the role have
+	// succeeded, the attempt succeeds. -1 disables it. Default -1.
+	// +kubebuilder:default=-1
+	// +kubebuilder:validation:Minimum=-1
+	// +kubebuilder:validation:XValidation:rule="self != 0",message="must be -1 (disabled) or at least 1"
+	// +optional
+	MinSucceededTaskCount int32 `json:"minSucceededTaskCount"`
+}
+
+// TaskSpec is the template of a task.
+//
+// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="task is immutable"
+type TaskSpec struct {
+	// RetryPolicy says when a completed task attempt is retried with a new
+	// pod (same name, new UID). Default: no retry.
+	// +kubebuilder:default={}
+	// +optional
+	RetryPolicy RetryPolicySpec `json:"retryPolicy"`
+	// PodGracefulDeletionTimeoutSec bounds how long the controller waits
+	// for a pod it deleted to disappear before it force-deletes it. Unset
+	// means wait as long as it takes.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	PodGracefulDeletionTimeoutSec *int64 `json:"podGracefulDeletionTimeoutSec,omitempty"`
+	// Pod is the pod template. restartPolicy must be Never or OnFailure
+	// (empty means Never here, not Always): a task pod must be able to end.
+	// +kubebuilder:validation:XValidation:rule="!has(self.spec.restartPolicy) || self.spec.restartPolicy != 'Always'",message="restartPolicy must be Never or OnFailure: a task's pod must be able to complete",fieldPath=".spec.restartPolicy"
+	Pod corev1.PodTemplateSpec `json:"pod"`
+}
+
+// FrameworkState is the state of a Framework (FrameworkController's names).
+type FrameworkState string
+
+// Framework states, in the order a Framework goes through them. An attempt
+// goes CreationPending → CreationRequested (its ConfigMap is being created)
+// → Preparing (tasks not all running yet) → Running → DeletionPending →
+// DeletionRequested → Deleting → Completed; then the framework is retried
+// (AttemptCreationPending again) or Completed.
+const (
+	FrameworkAttemptCreationPending   FrameworkState = "AttemptCreationPending"
+	FrameworkAttemptCreationRequested FrameworkState = "AttemptCreationRequested"
+	FrameworkAttemptPreparing         FrameworkState = "AttemptPreparing"
+	FrameworkAttemptRunning           FrameworkState = "AttemptRunning"
+	FrameworkAttemptDeletionPending   FrameworkState = "AttemptDeletionPending"
+	FrameworkAttemptDeletionRequested FrameworkState = "AttemptDeletionRequested"
+	FrameworkAttemptDeleting          FrameworkState = "AttemptDeleting"
+	FrameworkAttemptCompleted         FrameworkState = "AttemptCompleted"
+	FrameworkCompleted                FrameworkState = "Completed"
+)
+
+// TaskState is the state of one task (FrameworkController's names).
+type TaskState string
+
+// Task states; the same life cycle as FrameworkState, with a pod in place of
+// the ConfigMap.
+const (
+	TaskAttemptCreationPending   TaskState = "AttemptCreationPending"
+	TaskAttemptCreationRequested TaskState = "AttemptCreationRequested"
+	TaskAttemptPreparing         TaskState = "AttemptPreparing"
+	TaskAttemptRunning           TaskState = "AttemptRunning"
+	TaskAttemptDeletionPending   TaskState = "AttemptDeletionPending"
+	TaskAttemptDeletionRequested TaskState = "AttemptDeletionRequested"
+	TaskAttemptDeleting          TaskState = "AttemptDeleting"
+	TaskAttemptCompleted         TaskState = "AttemptCompleted"
+	TaskCompleted                TaskState = "Completed"
+)
+
+// FrameworkStatus is the observed state of a Framework.
+type FrameworkStatus struct {
+	// StartTime is when the controller first saw the Framework.
+	StartTime metav1.Time `json:"startTime"`
+	// CompletionTime is when the Framework reached Completed.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// State is the Framework's state.
+	State FrameworkState `json:"state"`
+	// TransitionTime is when State last changed.
+	TransitionTime metav1.Time `json:"transitionTime"`
+	// RetryPolicyStatus counts the framework's retries.
+	RetryPolicyStatus RetryPolicyStatus `json:"retryPolicyStatus"`
+	// AttemptStatus is the current (or last) framework attempt.
+	AttemptStatus FrameworkAttemptStatus `json:"attemptStatus"`
+	// ReadyTasks is "ready/total" for display: tasks running with a pod IP
+	// over all tasks (a podkit addition).
+	// +optional
+	ReadyTasks string `json:"readyTasks,omitempty"`
+}
+
+// RetryPolicyStatus counts retries of a task or a framework.
+type RetryPolicyStatus struct {
+	// TotalRetriedCount counts every retry.
+	TotalRetriedCount int32 `json:"totalRetriedCount"`
+	// AccountableRetriedCount counts the retries charged to maxRetryCount
+	// (not the Transient ones under fancyRetryPolicy).
+	AccountableRetriedCount int32 `json:"accountableRetriedCount"`
+	// RetryDelaySec is the delay before the pending retry, if any.
+	// +optional
+	RetryDelaySec *int64 `json:"retryDelaySec,omitempty"`
+}
+
+// FrameworkAttemptStatus is one attempt of the whole Framework.
+type FrameworkAttemptStatus struct {
+	// ID is the attempt number, from 0.
+	ID int32 `json:"id"`
+	// StartTime is when the attempt started.
+	StartTime metav1.Time `json:"startTime"`
+	// RunTime is when every task of the attempt first ran.
+	// +optional
+	RunTime *metav1.Time `json:"runTime,omitempty"`
+	// CompletionTime is when the attempt completed.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// InstanceUID is "{id}_{configMapUID}", unique across attempts.
+	// +optional
+	InstanceUID *types.UID `json:"instanceUID,omitempty"`
+	// ConfigMapName is the attempt's ConfigMap, {framework}-attempt.
+	ConfigMapName string `json:"configMapName"`
+	// ConfigMapUID is the UID of the attempt's ConfigMap once created.
+	// +optional
+	ConfigMapUID *types.UID `json:"configMapUID,omitempty"`
+	// CompletionStatus says how the attempt completed.
+	// +optional
+	CompletionStatus *FrameworkAttemptCompletionStatus `json:"completionStatus,omitempty"`
+	// TaskRoleStatuses are the roles' tasks, in spec order.
+	// +optional
+	TaskRoleStatuses []TaskRoleStatus `json:"taskRoleStatuses,omitempty"`
+}
+
+// FrameworkAttemptCompletionStatus is a CompletionStatus plus which
+// completion policy triggered it.
+type FrameworkAttemptCompletionStatus struct {
+	CompletionStatus `json:",inline"`
+	// Trigger is the task and policy that completed the attempt.
+	// +optional
+	Trigger *CompletionPolicyTriggerStatus `json:"trigger,omitempty"`
+}
+
+// CompletionPolicyTriggerStatus names what completed a framework attempt.
+type CompletionPolicyTriggerStatus struct {
+	// Message explains the trigger.
+	Message string `json:"message"`
+	// TaskRoleName is the role of the triggering task.
+	// +optional
+	TaskRoleName string `json:"taskRoleName,omitempty"`
+	// TaskIndex is the index of the triggering task.
+	// +optional
+	TaskIndex int32 `json:"taskIndex,omitempty"`
+}
+
+// TaskRoleStatus holds the tasks of one role.
+type TaskRoleStatus struct {
+	// Name is the role's name.
+	Name string `json:"name"`
+	// PodGracefulDeletionTimeoutSec is the role's value when the attempt
+	// started.
+	// +optional
+	PodGracefulDeletionTimeoutSec *int64 `json:"podGracefulDeletionTimeoutSec,omitempty"`
+	// TaskStatuses are the role's tasks, by index.
+	// +optional
+	TaskStatuses []TaskStatus `json:"taskStatuses,omitempty"`
+}
+
+// TaskStatus is the observed state of one task.
+type TaskStatus struct {
+	// Index is the task's index in its role, from 0.
+	Index int32 `json:"index"`
+	// InstanceUID is "{attemptID}_{podUID}" of the current attempt.
+	// +optional
+	InstanceUID *types.UID `json:"instanceUID,omitempty"`
+	// StartTime is when the task was first created.
+	StartTime metav1.Time `json:"startTime"`
+	// CompletionTime is when the task reached Completed.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// State is the task's state.
+	State TaskState `json:"state"`
+	// TransitionTime is when State last changed.
+	TransitionTime metav1.Time `json:"transitionTime"`
+	// DeletionPending is true when the controller wants the task's pod gone
+	// (the framework attempt is completing).
+	// +optional
+	DeletionPending bool `json:"deletionPending,omitempty"`
+	// RetryPolicyStatus counts the task's retries.
+	RetryPolicyStatus RetryPolicyStatus `json:"retryPolicyStatus"`
+	// AttemptStatus is the current (or last) attempt of the task.
+	AttemptStatus TaskAttemptStatus `json:"attemptStatus"`
+}
+
+// TaskAttemptStatus is one attempt of a task: one pod.
+type TaskAttemptStatus struct {
+	// ID is the attempt number, from 0.
+	ID int32 `json:"id"`
+	// StartTime is when the attempt started.
+	StartTime metav1.Time `json:"startTime"`
+	// RunTime is when the pod first ran.
+	// +optional
+	RunTime *metav1.Time `json:"runTime,omitempty"`
+	// CompletionTime is when the attempt completed.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// InstanceUID is "{id}_{podUID}".
+	// +optional
+	InstanceUID *types.UID `json:"instanceUID,omitempty"`
+	// PodName is {framework}-{role}-{index}.
+	PodName string `json:"podName"`
+	// PodUID is the UID of the attempt's pod once created.
+	// +optional
+	PodUID *types.UID `json:"podUID,omitempty"`
+	// PodNodeName is the node the pod was scheduled to.
+	// +optional
+	PodNodeName *string `json:"podNodeName,omitempty"`
+	// PodIP is the pod's IP once it has one.
+	// +optional
+	PodIP *string `json:"podIP,omitempty"`
+	// PodHostIP is the IP of the pod's node.
+	// +optional
+	PodHostIP *string `json:"podHostIP,omitempty"`
+	// CompletionStatus says how the attempt completed.
+	// +optional
+	CompletionStatus *CompletionStatus `json:"completionStatus,omitempty"`
+}
+
+// CompletionStatus says how an attempt completed.
+type CompletionStatus struct {
+	// Code is 0 for success, the container's exit code for a container
+	// failure, or one of the negative CompletionCode constants.
+	Code CompletionCode `json:"code"`
+	// Phrase names the code in one word.
+	Phrase CompletionPhrase `json:"phrase"`
+	// Type is Succeeded or Failed, with retry attributes.
+	Type CompletionType `json:"type"`
+	// Diagnostics is a human-readable explanation.
+	// +optional
+	Diagnostics string `json:"diagnostics,omitempty"`
+	// Pod is the pod's own completion information, when a pod completed.
+	// +optional
+	Pod *PodCompletionStatus `json:"pod,omitempty"`
+}
+
+// PodCompletionStatus is what a completed pod said about itself.
+type PodCompletionStatus struct {
+	// Reason is the pod's status.reason.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Message is the pod's status.message.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Containers are the containers that terminated with a non-zero code.
+	// +optional
+	Containers []ContainerCompletionStatus `json:"containers,omitempty"`
+}
+
+// ContainerCompletionStatus is one terminated container.
+type ContainerCompletionStatus struct {
+	// Name is the container's name.
+	Name string `json:"name"`
+	// Reason is the termination reason.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// Message is the termination message.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// Signal is the terminating signal, if any.
+	// +optional
+	Signal int32 `json:"signal,omitempty"`
+	// Code is the exit code.
+	Code int32 `json:"code"`
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Regenerates podkit's generated files with the pinned controller-gen:
+#   api/v1alpha1/zz_generated.deepcopy.go   (deepcopy)
+#   config/crd/bases/*.yaml                 (CRDs, from api/...)
+#   config/rbac/framework-role.yaml         (ClusterRole, from +kubebuilder:rbac in pkg/framework)
+# Never edit those files by hand; `make verify` reruns this and diffs.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${PODKIT_K8S_BIN:-${PODKIT_CACHE:-$HOME/.cache/podkit}/k8s-v1.37.2/bin}
+cg=$bin/controller-gen
+if [ ! -x "$cg" ]; then
+  echo "generate: $cg not found; run: make tools" >&2
+  exit 1
+fi
+
+cd "$root"
+"$cg" object:headerFile=hack/boilerplate.go.txt paths=./api/...
+"$cg" crd:generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config=config/crd/bases
+"$cg" rbac:roleName=podkit-framework-controller,fileName=framework-role.yaml paths=./pkg/framework/... \
+  output:rbac:artifacts:config=config/rbac
