@@ -15,7 +15,7 @@ if [ ! -x "$cg" ]; then
 fi
 
 cd "$root"
-"$cg" object:headerFile=hack/boilerplate.go.txt paths=./api/...
+"$cg" object paths=./api/...
 "$cg" crd:generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config=config/crd/bases
 "$cg" rbac:roleName=podkit-framework-controller,fileName=framework-role.yaml paths=./pkg/framework/... \
   output:rbac:artifacts:config=config/rbac
