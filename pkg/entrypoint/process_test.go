@@ -1,0 +1,136 @@
+package entrypoint
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newTestProcess(t *testing.T, opts ProcessOptions) *CmdProcessHandler {
+	t.Helper()
+	p, err := NewProcessHandler(opts)
+	if err != nil {
+		t.Fatalf("new process handler: %v", err)
+	}
+	return p
+}
+
+func waitDone(t *testing.T, p *CmdProcessHandler) error {
+	t.Helper()
+	select {
+	case <-p.Done():
+		return p.Err()
+	case <-time.After(30 * time.Second):
+		t.Fatal("process handler never finished")
+		return nil
+	}
+}
+
+func TestProcessHandlerRestartPolicy(t *testing.T) {
+	tests := []struct {
+		name         string
+		policy       RestartPolicy
+		script       string // counts runs in $COUNT; exits per run number
+		wantRestarts int
+		wantCode     int
+	}{
+		{"never does not restart a failure", RestartNever, "exit 4", 0, 4},
+		{"on-failure restarts until success", RestartOnFailure, `[ "$n" -ge 3 ] && exit 0; exit 1`, 2, 0},
+		{"on-failure does not restart success", RestartOnFailure, "exit 0", 0, 0},
+		{"always restarts success until stopped", RestartAlways, `[ "$n" -ge 3 ] && exec sleep 60; exit 0`, 2, 128 + 15},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			count := filepath.Join(t.TempDir(), "count")
+			script := `echo x >> "$COUNT"; n=$(wc -l < "$COUNT"); ` + tt.script
+			p := newTestProcess(t, ProcessOptions{
+				Command: []string{"/bin/sh", "-c", script}, Env: append(os.Environ(), "COUNT="+count),
+				Restart: tt.policy, BackoffInitial: time.Millisecond, BackoffMax: 4 * time.Millisecond,
+			})
+			p.Start()
+			if tt.policy == RestartAlways {
+				for i := 0; i < 3; i++ {
+					if err := <-p.GetStartedChannel(); err != nil {
+						t.Fatalf("start %d: %v", i, err)
+					}
+				}
+				for p.Restarts() < 2 || p.Pid() == 0 {
+					time.Sleep(5 * time.Millisecond)
+				}
+				if err := p.Stop(); err != nil {
+					t.Fatalf("stop: %v", err)
+				}
+			}
+			err := waitDone(t, p)
+			if got := ExitCode(err); got != tt.wantCode {
+				t.Errorf("exit code = %d (%v), want %d", got, err, tt.wantCode)
+			}
+			if got := p.Restarts(); got != tt.wantRestarts {
+				t.Errorf("restarts = %d, want %d", got, tt.wantRestarts)
+			}
+			if got := len(p.GetEndedChannel()); got != tt.wantRestarts+1 {
+				t.Errorf("ended events = %d, want %d", got, tt.wantRestarts+1)
+			}
+		})
+	}
+}
+
+func TestProcessHandlerStopEscalatesToKillAfterGrace(t *testing.T) {
+	p := newTestProcess(t, ProcessOptions{
+		Command: []string{"/bin/sh", "-c", `trap "" TERM; echo ready; while :; do sleep 1; done`},
+		Grace:   200 * time.Millisecond, Restart: RestartAlways,
+	})
+	p.Start()
+	if err := <-p.GetStartedChannel(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the shell install its trap
+	if err := p.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	err := waitDone(t, p)
+	if got := ExitCode(err); got != 128+9 {
+		t.Errorf("exit code = %d (%v), want 137 (SIGKILL after grace)", got, err)
+	}
+	if p.Restarts() != 0 {
+		t.Errorf("restarted %d times after Stop, want 0", p.Restarts())
+	}
+}
+
+func TestProcessHandlerReportsStartFailure(t *testing.T) {
+	p := newTestProcess(t, ProcessOptions{Command: []string{"/nonexistent/podkit"}})
+	p.Start()
+	if err := <-p.GetStartedChannel(); err == nil || !strings.Contains(err.Error(), "nonexistent") {
+		t.Errorf("start error = %v, want one naming the command", err)
+	}
+	if got := ExitCode(waitDone(t, p)); got != 127 {
+		t.Errorf("exit code = %d, want 127", got)
+	}
+	if err := p.Signal(1); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("signal after end = %v, want os.ErrProcessDone", err)
+	}
+}
+
+func TestProcessOptionsValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		opts ProcessOptions
+		want string
+	}{
+		{"empty command", ProcessOptions{}, "Command"},
+		{"bad policy", ProcessOptions{Command: []string{"x"}, Restart: "sometimes"}, "Restart"},
+		{"backoff max below initial", ProcessOptions{Command: []string{"x"}, BackoffInitial: time.Minute, BackoffMax: time.Second}, "BackoffMax"},
+		{"negative grace", ProcessOptions{Command: []string{"x"}, Grace: -1}, "Grace"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewProcessHandler(tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want one naming %s", err, tt.want)
+			}
+		})
+	}
+}

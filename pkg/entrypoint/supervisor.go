@@ -1,0 +1,133 @@
+package entrypoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// SupervisorOptions configures a Supervisor. The process fields have the meaning and defaults of
+// ProcessOptions; the Reaper is always the Supervisor's own.
+type SupervisorOptions struct {
+	ProcessOptions
+	// SignalRewrite maps a received signal to the one forwarded (e.g. SIGTERM → SIGQUIT for nginx's
+	// graceful stop). Default: none, signals are forwarded as received.
+	SignalRewrite map[syscall.Signal]syscall.Signal
+	// AllowNoSubreaper lets Run proceed when it is not PID 1 and cannot become a child subreaper;
+	// orphans then escape it. Default: false, Run fails with an error that says so.
+	AllowNoSubreaper bool
+}
+
+// Supervisor is a PID 1: it runs the child in its own process group, forwards every signal but
+// SIGCHLD to that group (optionally rewritten), reaps every zombie including orphans re-parented
+// to it, restarts the child per policy and finally reports the child's exit code. All of that is
+// driven by one signal channel; nothing polls.
+type Supervisor struct {
+	opts    SupervisorOptions
+	log     *slog.Logger
+	reaper  *Reaper
+	process *CmdProcessHandler
+}
+
+// NewSupervisor validates opts and prepares the child without starting it.
+func NewSupervisor(opts SupervisorOptions) (*Supervisor, error) {
+	r := NewReaper()
+	opts.Reaper = r
+	ph, err := NewProcessHandler(opts.ProcessOptions)
+	if err != nil {
+		return nil, err
+	}
+	for from, to := range opts.SignalRewrite {
+		if from == unix.SIGCHLD || from == unix.SIGKILL || from == unix.SIGSTOP || to <= 0 || to > 64 {
+			return nil, fmt.Errorf("SupervisorOptions.SignalRewrite: cannot rewrite %s to %d; only catchable signals other than SIGCHLD can be rewritten", unix.SignalName(from), to)
+		}
+	}
+	return &Supervisor{opts: opts, log: ph.opts.Logger.With("component", "supervisor"), reaper: r, process: ph}, nil
+}
+
+// Reaper is the Supervisor's reaper; run every other command through it (it is a CommandRunner).
+func (s *Supervisor) Reaper() *Reaper { return s.reaper }
+
+// Process is the supervised child's handler (for Signal, Restart, events).
+func (s *Supervisor) Process() *CmdProcessHandler { return s.process }
+
+// becomeReaper makes sure orphans come to this process.
+func (s *Supervisor) becomeReaper() error {
+	if os.Getpid() == 1 {
+		return nil
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		if s.opts.AllowNoSubreaper {
+			s.log.Warn("not PID 1 and cannot become a child subreaper; orphans will not be reaped here", "error", err)
+			return nil
+		}
+		return fmt.Errorf("become child subreaper (not PID 1, orphans would escape): %w", err)
+	}
+	return nil
+}
+
+// Run starts the child and supervises it until it ends for good, then returns the exit code to
+// use: the child's code, 128+signal when a signal ended it, 127 when the command was not found
+// and 126 when it could not be executed. Cancelling ctx stops the child gracefully (Stop). The
+// error is non-nil only when supervision itself could not be set up.
+func (s *Supervisor) Run(ctx context.Context) (int, error) {
+	if err := s.becomeReaper(); err != nil {
+		return 1, err
+	}
+	sigs := make(chan os.Signal, 128)
+	handled := append(forwardedSignals(), unix.SIGCHLD)
+	osSigs := make([]os.Signal, len(handled))
+	for i, sig := range handled {
+		osSigs[i] = sig
+	}
+	signal.Notify(sigs, osSigs...)
+	defer signal.Stop(sigs)
+
+	s.process.Start()
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case v := <-sigs:
+			sig := v.(syscall.Signal)
+			if sig == unix.SIGCHLD {
+				s.reaper.Reap()
+				continue
+			}
+			s.forward(sig)
+		case <-s.reaper.Kicked():
+			s.reaper.Reap()
+		case <-ctxDone:
+			ctxDone = nil
+			s.log.Info("context done; stopping child")
+			_ = s.process.Stop()
+		case <-s.process.Done():
+			// Collect whatever else has ended before leaving.
+			s.reaper.Reap()
+			err := s.process.Err()
+			return ExitCode(err), nil
+		}
+	}
+}
+
+func (s *Supervisor) forward(sig syscall.Signal) {
+	out := sig
+	if to, ok := s.opts.SignalRewrite[sig]; ok {
+		out = to
+	}
+	s.log.Debug("forwarding signal", "received", unix.SignalName(sig), "sent", unix.SignalName(out))
+	var err error
+	if isStopSignal(sig) {
+		err = s.process.StopWith(out)
+	} else {
+		err = s.process.Signal(out)
+	}
+	if err != nil && !errors.Is(err, os.ErrProcessDone) {
+		s.log.Warn("forward signal", "signal", unix.SignalName(out), "error", err)
+	}
+}
