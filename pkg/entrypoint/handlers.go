@@ -64,8 +64,8 @@ func (r UpdateResult) HasChanges() bool {
 }
 
 var (
-	_ ProcessHandler = (*CmdProcessHandler)(nil)
-	// _ ConfigurationHandler[UpdateResult] = (*ConfigHandler)(nil)
+	_ ProcessHandler                     = (*CmdProcessHandler)(nil)
+	_ ConfigurationHandler[UpdateResult] = (*ConfigHandler)(nil)
 	// _ ActivationHandler                  = (*FileActivationHandler)(nil)
 )
 
