@@ -66,7 +66,7 @@ func (r UpdateResult) HasChanges() bool {
 var (
 	_ ProcessHandler                     = (*CmdProcessHandler)(nil)
 	_ ConfigurationHandler[UpdateResult] = (*ConfigHandler)(nil)
-	// _ ActivationHandler                  = (*FileActivationHandler)(nil)
+	_ ActivationHandler                  = (*FileActivationHandler)(nil)
 )
 
 // ExitError is the end of a process that did not exit with code 0.
