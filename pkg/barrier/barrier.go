@@ -1,5 +1,19 @@
 package barrier
 
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/podkit-dev/podkit/api/v1alpha1"
+)
+
 // Constants of the original FrameworkBarrier's contract.
 const (
 	// ComponentName names the barrier in logs and as a user agent.
@@ -19,3 +33,147 @@ const (
 	// EnvNameBarrierCheckTimeoutSec sets Config.BarrierCheckTimeoutSec.
 	EnvNameBarrierCheckTimeoutSec = "BARRIER_CHECK_TIMEOUT_SEC"
 )
+
+// FrameworkBarrier is the FrameworkController extension that gates a task's
+// containers on its whole Framework: run it as an init container of every
+// task pod. It waits until every task of the Framework has a pod IP, then
+// writes the Framework to ./framework.json and an injector script to
+// ./injector.sh that the app container sources:
+//
+//	FB_WORKER_PORT=2222 . ./injector.sh   # FB_WORKER_IPS, FB_WORKER_ADDRESSES, ...
+//
+// This gives gang execution without gang scheduling (no app container starts
+// before every pod exists), makes a pod's app start only after the
+// controller recorded the pod in the Framework's status, and gives each task
+// its peers' addresses without cluster DNS.
+type FrameworkBarrier struct {
+	cfg  Config
+	opts Options
+}
+
+// Options are FrameworkBarrier's settings beyond Config.
+type Options struct {
+	// Dir is the directory framework.json, injector.sh and hostfile are
+	// written to. Default "." (the working directory, as the original).
+	Dir string
+	// Injector selects the injector's optional variables and the hostfile.
+	// NewFrameworkBarrier fills TaskRoleName and TaskIndex from
+	// FC_TASKROLE_NAME and FC_TASK_INDEX.
+	Injector InjectorOptions
+	// RESTConfig, when set, is used instead of Config's kubeconfig settings.
+	RESTConfig *rest.Config
+	// Progress, when set, receives progress while waiting (see WithProgress).
+	// Default: logged at info level through Logger.
+	Progress func(Progress)
+	// Logger receives progress and reconnection logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// New returns a FrameworkBarrier for cfg (defaulted, then validated).
+func New(cfg Config, opts Options) (*FrameworkBarrier, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Dir == "" {
+		opts.Dir = "."
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Progress == nil {
+		log := opts.Logger
+		opts.Progress = func(p Progress) { log.Info(p.String()) }
+	}
+	return &FrameworkBarrier{cfg: cfg, opts: opts}, nil
+}
+
+// NewFrameworkBarrier returns a FrameworkBarrier configured from the
+// environment, as the original: LoadConfig(os.LookupEnv) and the task's own
+// role and index from FC_TASKROLE_NAME and FC_TASK_INDEX.
+func NewFrameworkBarrier() (*FrameworkBarrier, error) {
+	cfg, err := LoadConfig(os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	opts := Options{}
+	if opts.Injector.TaskRoleName, opts.Injector.TaskIndex, err = TaskFromEnv(os.LookupEnv); err != nil {
+		return nil, err
+	}
+	return New(cfg, opts)
+}
+
+// TaskFromEnv reads the task's own role and index from FC_TASKROLE_NAME and
+// FC_TASK_INDEX. Both unset is no task; an index that is not a non-negative
+// integer is an error matching ErrInvalidConfig.
+func TaskFromEnv(lookup func(string) (string, bool)) (role string, index int, err error) {
+	role, _ = lookup(EnvNameTaskRoleName)
+	s, _ := lookup(EnvNameTaskIndex)
+	if role == "" {
+		return "", 0, nil
+	}
+	index, err = strconv.Atoi(s)
+	if err != nil || index < 0 {
+		return "", 0, &ConfigError{Problems: []string{fmt.Sprintf("%s=%q is not a task index (a non-negative integer)", EnvNameTaskIndex, s)}}
+	}
+	return role, index, nil
+}
+
+// Config returns the barrier's configuration, with defaults applied.
+func (b *FrameworkBarrier) Config() Config { return b.cfg }
+
+// Run waits for the Framework (see Wait) and writes the outputs (see
+// WriteOutputs). It returns Wait's typed errors; mapping them to exit codes
+// is the caller's business (podkit barrier: 0, 201, 210 or 1).
+func (b *FrameworkBarrier) Run(ctx context.Context) error {
+	opts := []Option{WithProgress(b.opts.Progress), WithLogger(b.opts.Logger)}
+	if b.opts.RESTConfig != nil {
+		opts = append(opts, WithRESTConfig(b.opts.RESTConfig))
+	}
+	f, err := Wait(ctx, b.cfg, opts...)
+	if err != nil {
+		return err
+	}
+	return WriteOutputs(b.opts.Dir, f, b.opts.Injector)
+}
+
+// WriteOutputs writes framework.json (0644), the hostfile when requested
+// (0644) and, last, injector.sh (0755) into dir, each atomically (temporary
+// file and rename): a reader never sees a partial file, and injector.sh
+// exists only once everything else does.
+func WriteOutputs(dir string, f *v1alpha1.Framework, opts InjectorOptions) error {
+	peers, err := PeersOf(f)
+	if err != nil {
+		return err
+	}
+	obj := f.DeepCopy()
+	obj.APIVersion, obj.Kind = v1alpha1.FrameworkGroupVersionKind.ToAPIVersionAndKind()
+	data, err := json.MarshalIndent(obj, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode framework %s/%s: %w", f.Namespace, f.Name, err)
+	}
+	if opts.Hostfile {
+		abs, err := filepath.Abs(filepath.Join(dir, HostfileFilePath))
+		if err != nil {
+			return fmt.Errorf("resolve hostfile path: %w", err)
+		}
+		opts.HostfilePath = abs
+	}
+	script, err := RenderInjector(peers, opts)
+	if err != nil {
+		return fmt.Errorf("render injector for framework %s/%s: %w", f.Namespace, f.Name, err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, FrameworkObjectFilePath), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	if opts.Hostfile {
+		hf, err := RenderHostfile(peers, opts)
+		if err != nil {
+			return fmt.Errorf("render hostfile for framework %s/%s: %w", f.Namespace, f.Name, err)
+		}
+		if err := writeFileAtomic(opts.HostfilePath, hf, 0o644); err != nil {
+			return err
+		}
+	}
+	return writeFileAtomic(filepath.Join(dir, InjectorFilePath), script, 0o755)
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/podkit-dev/podkit/api/v1alpha1"
 )
 
 // Environment variables the barrier reads, as FrameworkController sets them in a
@@ -11,12 +13,12 @@ import (
 const (
 	EnvNameKubeApiServerAddress = "KUBE_APISERVER_ADDRESS" //nolint:revive // seed spelling
 	EnvNameKubeConfigFilePath   = "KUBECONFIG"
-	EnvNameFrameworkNamespace   = "FC_FRAMEWORK_NAMESPACE"
-	EnvNameFrameworkName        = "FC_FRAMEWORK_NAME"
+	EnvNameFrameworkNamespace   = v1alpha1.EnvFrameworkNamespace
+	EnvNameFrameworkName        = v1alpha1.EnvFrameworkName
 	// EnvNameTaskRoleName and EnvNameTaskIndex name the task the barrier runs
 	// for; they fill FB_ROLE, FB_INDEX and RANK in the injector.
-	EnvNameTaskRoleName = "FC_TASKROLE_NAME"
-	EnvNameTaskIndex    = "FC_TASK_INDEX"
+	EnvNameTaskRoleName = v1alpha1.EnvTaskRoleName
+	EnvNameTaskIndex    = v1alpha1.EnvTaskIndex
 )
 
 // Defaults and accepted ranges, as in the original FrameworkBarrier.

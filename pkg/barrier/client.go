@@ -1,0 +1,120 @@
+package barrier
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/podkit-dev/podkit/api/v1alpha1"
+)
+
+// RESTConfig builds the client configuration selected by cfg, as the original
+// does: in-cluster config when both KubeConfigFilePath and KubeApiServerAddress
+// are empty; otherwise the kubeconfig (a path or a KUBECONFIG-style list) with
+// its server replaced by KubeApiServerAddress when that is set.
+func RESTConfig(cfg Config) (*rest.Config, error) {
+	if cfg.KubeConfigFilePath == "" && cfg.KubeApiServerAddress == "" {
+		rc, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("load in-cluster config (outside a pod, set %s or %s): %w",
+				EnvNameKubeConfigFilePath, EnvNameKubeApiServerAddress, err)
+		}
+		return rc, nil
+	}
+	rules := &clientcmd.ClientConfigLoadingRules{}
+	if paths := filepath.SplitList(cfg.KubeConfigFilePath); len(paths) == 1 {
+		rules.ExplicitPath = paths[0]
+	} else {
+		rules.Precedence = paths
+	}
+	overrides := &clientcmd.ConfigOverrides{}
+	overrides.ClusterInfo.Server = cfg.KubeApiServerAddress
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %q (server %q): %w", cfg.KubeConfigFilePath, cfg.KubeApiServerAddress, err)
+	}
+	return rc, nil
+}
+
+// frameworkClient reads one Framework with a typed REST client: no discovery,
+// so a wait costs one LIST and one WATCH request.
+type frameworkClient struct {
+	rest           rest.Interface
+	parameterCodec runtime.ParameterCodec
+	namespace      string
+	name           string
+}
+
+func newFrameworkClient(cfg *rest.Config, namespace, name string) (*frameworkClient, error) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("register framework types: %w", err)
+	}
+	c := rest.CopyConfig(cfg)
+	c.GroupVersion = &v1alpha1.GroupVersion
+	c.APIPath = "/apis"
+	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
+	if c.UserAgent == "" {
+		c.UserAgent = rest.DefaultKubernetesUserAgent() + " " + ComponentName
+	}
+	rc, err := rest.RESTClientFor(c)
+	if err != nil {
+		return nil, fmt.Errorf("create framework client: %w", err)
+	}
+	return &frameworkClient{rest: rc, parameterCodec: runtime.NewParameterCodec(scheme), namespace: namespace, name: name}, nil
+}
+
+func (c *frameworkClient) listOptions(rv string) *metav1.ListOptions {
+	return &metav1.ListOptions{
+		FieldSelector:   fields.OneTermEqualSelector("metadata.name", c.name).String(),
+		ResourceVersion: rv,
+	}
+}
+
+// list returns the Framework (nil if it does not exist) and the list's
+// resource version to start a watch from.
+func (c *frameworkClient) list(ctx context.Context) (*v1alpha1.Framework, string, error) {
+	var l v1alpha1.FrameworkList
+	err := c.rest.Get().Namespace(c.namespace).Resource("frameworks").
+		VersionedParams(c.listOptions(""), c.parameterCodec).Do(ctx).Into(&l)
+	if err != nil {
+		return nil, "", fmt.Errorf("list framework %s/%s: %w", c.namespace, c.name, err)
+	}
+	for i := range l.Items {
+		if l.Items[i].Name == c.name {
+			return &l.Items[i], l.ResourceVersion, nil
+		}
+	}
+	return nil, l.ResourceVersion, nil
+}
+
+// get returns the Framework; used by the polling baseline.
+func (c *frameworkClient) get(ctx context.Context) (*v1alpha1.Framework, error) {
+	var f v1alpha1.Framework
+	err := c.rest.Get().Namespace(c.namespace).Resource("frameworks").Name(c.name).Do(ctx).Into(&f)
+	if err != nil {
+		return nil, fmt.Errorf("get framework %s/%s: %w", c.namespace, c.name, err)
+	}
+	return &f, nil
+}
+
+// watch watches the Framework from resource version rv, with bookmarks.
+func (c *frameworkClient) watch(ctx context.Context, rv string) (watch.Interface, error) {
+	opts := c.listOptions(rv)
+	opts.Watch = true
+	opts.AllowWatchBookmarks = true
+	w, err := c.rest.Get().Namespace(c.namespace).Resource("frameworks").
+		VersionedParams(opts, c.parameterCodec).Watch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("watch framework %s/%s from resource version %s: %w", c.namespace, c.name, rv, err)
+	}
+	return w, nil
+}

@@ -1,0 +1,327 @@
+package barrier
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+
+	"github.com/podkit-dev/podkit/api/v1alpha1"
+)
+
+// firstRetryDelay is the first pause after a failed list or watch; pauses
+// double up to the check interval.
+const firstRetryDelay = 100 * time.Millisecond
+
+// Option customizes Wait.
+type Option func(*waitOptions)
+
+type waitOptions struct {
+	restConfig *rest.Config
+	progress   func(Progress)
+	logger     *slog.Logger
+}
+
+// WithRESTConfig makes Wait use c instead of building a client configuration
+// from Config's KubeConfigFilePath and KubeApiServerAddress.
+func WithRESTConfig(c *rest.Config) Option { return func(o *waitOptions) { o.restConfig = c } }
+
+// WithProgress makes Wait call fn with the Framework's progress: when it is
+// first seen, once per check interval while waiting, and on release. fn runs
+// on Wait's goroutine and must not block.
+func WithProgress(fn func(Progress)) Option { return func(o *waitOptions) { o.progress = fn } }
+
+// WithLogger makes Wait log reconnections and their causes to l. Default: no
+// logs.
+func WithLogger(l *slog.Logger) Option { return func(o *waitOptions) { o.logger = l } }
+
+// Wait blocks until every task of the Framework named by cfg, counted against
+// each role's taskNumber, has a pod IP in the Framework's status, and returns
+// the Framework as seen at that moment.
+//
+// It lists the one Framework (field selector metadata.name) and then watches
+// it from the list's resource version, so a wait costs two requests however
+// long it lasts, and releases as soon as the apiserver sends the update.
+// A broken watch is resumed from the last resource version seen (relisting
+// when that is too old), so an apiserver restart loses no update; while the
+// apiserver is unreachable, attempts back off up to the check interval, which
+// is also the period of progress reports.
+//
+// Wait gives up at cfg.BarrierCheckTimeoutSec after it starts, or at ctx's
+// deadline if that is earlier, with ErrTimeout. It returns ErrInvalidConfig
+// for an invalid cfg (after SetDefaults), ErrFrameworkNotFound if the
+// Framework does not exist or is deleted (or replaced) while waiting,
+// ErrFrameworkCompleted if it completes first, ctx's cause if ctx is canceled,
+// and other errors (an unusable kubeconfig, forbidden) as they are.
+func Wait(ctx context.Context, cfg Config, opts ...Option) (*v1alpha1.Framework, error) {
+	o := waitOptions{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	rc := o.restConfig
+	if rc == nil {
+		var err error
+		if rc, err = RESTConfig(cfg); err != nil {
+			return nil, err
+		}
+	}
+	client, err := newFrameworkClient(rc, cfg.FrameworkNamespace, cfg.FrameworkName)
+	if err != nil {
+		return nil, err
+	}
+	timeout := time.Duration(cfg.BarrierCheckTimeoutSec) * time.Second
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	w := &waiter{
+		client:   client,
+		interval: time.Duration(cfg.BarrierCheckIntervalSec) * time.Second,
+		progress: o.progress,
+		log:      o.logger.With("namespace", cfg.FrameworkNamespace, "name", cfg.FrameworkName),
+		start:    time.Now(),
+	}
+	return w.run(ctx)
+}
+
+// waiter is the state of one Wait.
+type waiter struct {
+	client   *frameworkClient
+	interval time.Duration
+	progress func(Progress)
+	log      *slog.Logger
+	start    time.Time
+
+	uid     types.UID // of the Framework first seen; "" before
+	last    *Progress // last progress computed; nil before the first
+	lastErr error     // last list/watch failure, for the timeout message
+}
+
+// errRelist asks run to list again (the watch's resource version is gone).
+var errRelist = errors.New("relist")
+
+func (w *waiter) run(ctx context.Context) (*v1alpha1.Framework, error) {
+	ticker := time.NewTicker(w.interval)
+	defer ticker.Stop()
+	rv := ""
+	delay := firstRetryDelay
+	for {
+		if rv == "" {
+			f, listRV, err := w.client.list(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, w.stopped(ctx)
+				}
+				if err := w.permanent(err); err != nil {
+					return nil, err
+				}
+				if err := w.pause(ctx, &delay, err); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if f == nil {
+				if w.uid != "" {
+					return nil, fmt.Errorf("%w: %s/%s was deleted while waiting", ErrFrameworkNotFound, w.client.namespace, w.client.name)
+				}
+				return nil, fmt.Errorf("%w: %s/%s does not exist", ErrFrameworkNotFound, w.client.namespace, w.client.name)
+			}
+			done, err := w.observe(f)
+			if err != nil {
+				return nil, err
+			}
+			if done {
+				return f, nil
+			}
+			rv = listRV
+		}
+		f, nextRV, err := w.watch(ctx, rv, ticker.C)
+		switch {
+		case f != nil && err == nil:
+			return f, nil
+		case ctx.Err() != nil:
+			return nil, w.stopped(ctx)
+		case errors.Is(err, errRelist):
+			w.log.Debug("watch resource version expired; listing again", "resourceVersion", rv)
+			rv = ""
+		case err != nil:
+			if perr := w.permanent(err); perr != nil {
+				return nil, perr
+			}
+			if perr := w.pause(ctx, &delay, err); perr != nil {
+				return nil, perr
+			}
+			rv = nextRV
+		default: // the watch ended normally (server timeout): resume at once
+			delay = firstRetryDelay
+			rv = nextRV
+		}
+	}
+}
+
+// watch consumes one watch from rv. It returns the released Framework, or the
+// resource version to resume from with the error that ended the watch (nil
+// when the server closed it).
+func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*v1alpha1.Framework, string, error) {
+	wi, err := w.client.watch(ctx, rv)
+	if err != nil {
+		if apierrors.IsGone(err) || apierrors.IsResourceExpired(err) {
+			return nil, rv, errRelist
+		}
+		return nil, rv, err
+	}
+	defer wi.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, rv, ctx.Err()
+		case <-tick:
+			w.report()
+		case ev, ok := <-wi.ResultChan():
+			if !ok {
+				return nil, rv, nil
+			}
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				f, ok := ev.Object.(*v1alpha1.Framework)
+				if !ok {
+					return nil, rv, fmt.Errorf("watch framework: unexpected object %T", ev.Object)
+				}
+				rv = f.ResourceVersion
+				if done, err := w.observe(f); done || err != nil {
+					return f, rv, err
+				}
+			case watch.Deleted:
+				return nil, rv, fmt.Errorf("%w: %s/%s was deleted while waiting", ErrFrameworkNotFound, w.client.namespace, w.client.name)
+			case watch.Bookmark:
+				if m, err := metaAccessor(ev.Object); err == nil {
+					rv = m.GetResourceVersion()
+				}
+			case watch.Error:
+				err := apierrors.FromObject(ev.Object)
+				if apierrors.IsGone(err) || apierrors.IsResourceExpired(err) {
+					return nil, rv, errRelist
+				}
+				return nil, rv, fmt.Errorf("watch framework %s/%s: %w", w.client.namespace, w.client.name, err)
+			}
+		}
+	}
+}
+
+func metaAccessor(obj any) (metav1.Object, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, fmt.Errorf("bookmark object %T has no metadata", obj)
+	}
+	return m, nil
+}
+
+// observe evaluates one version of the Framework: done when it releases.
+func (w *waiter) observe(f *v1alpha1.Framework) (bool, error) {
+	if w.uid == "" {
+		w.uid = f.UID
+	} else if f.UID != w.uid {
+		return false, fmt.Errorf("%w: %s/%s was deleted and created again while waiting", ErrFrameworkNotFound, f.Namespace, f.Name)
+	}
+	if f.Status != nil && f.Status.State == v1alpha1.FrameworkCompleted {
+		return false, fmt.Errorf("%w: %s/%s is %s", ErrFrameworkCompleted, f.Namespace, f.Name, f.Status.State)
+	}
+	p := ProgressOf(f)
+	first := w.last == nil
+	w.last = &p
+	if first || p.Released() {
+		w.report()
+	}
+	return p.Released(), nil
+}
+
+func (w *waiter) report() {
+	if w.progress != nil && w.last != nil {
+		w.progress(*w.last)
+	}
+}
+
+// pause logs err and sleeps for *delay (then doubles it up to the interval).
+func (w *waiter) pause(ctx context.Context, delay *time.Duration, err error) error {
+	w.lastErr = err
+	w.log.Info("apiserver unavailable; retrying", "in", *delay, "err", err)
+	t := time.NewTimer(*delay)
+	defer t.Stop()
+	*delay = min(2**delay, w.interval)
+	select {
+	case <-ctx.Done():
+		return w.stopped(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// stopped turns the end of ctx into ErrTimeout (deadline) or ctx's cause.
+func (w *waiter) stopped(ctx context.Context) error {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("wait for framework %s/%s: %w", w.client.namespace, w.client.name, context.Cause(ctx))
+	}
+	elapsed := time.Since(w.start).Round(time.Second)
+	switch {
+	case w.last != nil:
+		return fmt.Errorf("%w after %s: %s", ErrTimeout, elapsed, w.last)
+	case w.lastErr != nil:
+		return fmt.Errorf("%w after %s: framework %s/%s not seen yet: %w", ErrTimeout, elapsed, w.client.namespace, w.client.name, w.lastErr)
+	default:
+		return fmt.Errorf("%w after %s: framework %s/%s not seen yet", ErrTimeout, elapsed, w.client.namespace, w.client.name)
+	}
+}
+
+// permanent returns err if retrying cannot help, nil otherwise.
+func (w *waiter) permanent(err error) error {
+	if apierrors.IsNotFound(err) && w.uid == "" {
+		// The frameworks resource itself is not served (a 404 on the list):
+		// the CRD is missing. After the Framework was seen, a 404 is an
+		// apiserver that restarted and has not served CRDs yet: retry.
+		return fmt.Errorf("%w: %w (is the Framework CRD installed?)", ErrFrameworkNotFound, err)
+	}
+	if isRetryable(err) {
+		return nil
+	}
+	return err
+}
+
+// isRetryable reports whether a failed request may succeed later: server
+// errors, throttling, timeouts and connection failures, but not rejections
+// (forbidden, unauthorized, bad request) or certificate errors.
+func isRetryable(err error) bool {
+	for _, final := range []error{ErrFrameworkNotFound, ErrFrameworkCompleted, ErrInvalidConfig, ErrTimeout} {
+		if errors.Is(err, final) {
+			return false
+		}
+	}
+	var certErr *tls.CertificateVerificationError
+	var authErr x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	if errors.As(err, &certErr) || errors.As(err, &authErr) || errors.As(err, &hostErr) {
+		return false
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return true // transport failure: connection refused or reset, EOF
+	}
+	code := int(status.Status().Code)
+	return code >= http.StatusInternalServerError || code == http.StatusTooManyRequests ||
+		code == http.StatusRequestTimeout || code == http.StatusNotFound ||
+		apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err)
+}
