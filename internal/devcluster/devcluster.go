@@ -1,0 +1,368 @@
+// Package devcluster runs podkit's local Kubernetes clusters: etcd,
+// kube-apiserver, kube-controller-manager, kube-scheduler and kwok simulated
+// nodes, as plain processes started by kwokctl's binary runtime from the
+// pinned binaries that make tools builds. Nothing is downloaded and no
+// container engine is used. Containers never really run on kwok nodes.
+package devcluster
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/podkit-dev/podkit/internal/k8sbin"
+)
+
+// DefaultName is the cluster name podkit dev uses when --name is not given.
+const DefaultName = "podkit"
+
+// AnnotationExitCode, on a Running pod of a dev cluster, makes kwok
+// terminate the pod's containers with the annotation's value as exit code:
+// phase Succeeded for "0", Failed otherwise.
+const AnnotationExitCode = "podkit.dev/test-exit-code"
+
+//go:embed stages.yaml
+var stages string
+
+// ErrNotFound is returned for a cluster that does not exist.
+var ErrNotFound = errors.New("cluster not found")
+
+var validName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$`)
+
+// Manager creates and controls clusters that live under one work directory.
+type Manager struct {
+	// Workdir holds one directory per cluster (kwokctl's KWOK_WORKDIR).
+	Workdir string
+	// Log receives kwokctl's progress output; nil discards it (it is still
+	// quoted in errors).
+	Log io.Writer
+}
+
+// DefaultWorkdir returns <podkit cache>/kwok.
+func DefaultWorkdir() (string, error) {
+	cache, err := k8sbin.CacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cache, "kwok"), nil
+}
+
+// State is what Status reports about a cluster.
+type State string
+
+// Cluster states.
+const (
+	// StateRunning means the API server answers /readyz.
+	StateRunning State = "Running"
+	// StateStopped means the cluster exists but its API server does not answer.
+	StateStopped State = "Stopped"
+)
+
+// Status describes one cluster.
+type Status struct {
+	Name       string `json:"name"`
+	State      State  `json:"state"`
+	Kubeconfig string `json:"kubeconfig"`
+	Server     string `json:"server,omitempty"`
+	Version    string `json:"version,omitempty"`
+	Nodes      int    `json:"nodes"`
+}
+
+// UpOptions configures Up.
+type UpOptions struct {
+	// Name of the cluster; default DefaultName. Lowercase letters, digits
+	// and '-', at most 40 characters.
+	Name string
+	// Nodes is the number of kwok nodes to create; default 1.
+	Nodes int
+	// Timeout bounds the whole start; default 3 minutes.
+	Timeout time.Duration
+}
+
+func (o *UpOptions) setDefaults() {
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	if o.Nodes == 0 {
+		o.Nodes = 1
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 3 * time.Minute
+	}
+}
+
+func validateName(name string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("invalid cluster name %q: use 1-40 lowercase letters, digits and '-', starting and ending with a letter or digit", name)
+	}
+	return nil
+}
+
+func (o *UpOptions) validate() error {
+	if err := validateName(o.Name); err != nil {
+		return err
+	}
+	if o.Nodes < 0 || o.Nodes > 1000 {
+		return fmt.Errorf("invalid nodes %d: use a number from 1 to 1000", o.Nodes)
+	}
+	return nil
+}
+
+// UpResult says what Up did.
+type UpResult struct {
+	Status
+	// Action is "created", "already running" or "restarted".
+	Action string
+}
+
+// Dir returns the directory of the named cluster.
+func (m *Manager) Dir(name string) string { return filepath.Join(m.Workdir, "clusters", name) }
+
+// KubeconfigPath returns the path of the named cluster's kubeconfig.
+func (m *Manager) KubeconfigPath(name string) string {
+	return filepath.Join(m.Dir(name), "kubeconfig.yaml")
+}
+
+// Up makes sure the named cluster is running: it creates it, restarts a
+// stopped one, or reports that it already runs. A cluster left half-created
+// by a killed run is deleted and created again, never left half-up.
+func (m *Manager) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
+	opts.setDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+
+	if _, err := os.Stat(m.Dir(opts.Name)); err == nil {
+		st, err := m.Status(ctx, opts.Name)
+		if err == nil && st.State == StateRunning {
+			return &UpResult{Status: *st, Action: "already running"}, nil
+		}
+		if m.complete(opts.Name) {
+			if err := m.kwokctl(ctx, opts.Name, "start", "cluster"); err == nil {
+				if st, err := m.waitReady(ctx, opts.Name); err == nil {
+					return &UpResult{Status: *st, Action: "restarted"}, nil
+				}
+			}
+		}
+		// Half-created or unrecoverable: remove it and start over.
+		if err := m.remove(ctx, opts.Name); err != nil {
+			return nil, fmt.Errorf("clean up broken cluster %q: %w", opts.Name, err)
+		}
+	}
+
+	if err := m.create(ctx, opts); err != nil {
+		// Never leave a half-up cluster behind.
+		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return nil, errors.Join(err, m.remove(cleanupCtx, opts.Name))
+	}
+	st, err := m.waitReady(ctx, opts.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &UpResult{Status: *st, Action: "created"}, nil
+}
+
+func (m *Manager) create(ctx context.Context, opts UpOptions) error {
+	cfg, err := m.config()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(m.Workdir, 0o755); err != nil {
+		return fmt.Errorf("create work directory: %w", err)
+	}
+	cfgFile := filepath.Join(m.Workdir, opts.Name+".kwokctl.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
+		return fmt.Errorf("write kwokctl configuration: %w", err)
+	}
+	defer os.Remove(cfgFile)
+	if err := m.kwokctl(ctx, opts.Name, "create", "cluster", "--config", cfgFile, "--timeout", "2m", "--wait", "2m"); err != nil {
+		return err
+	}
+	if opts.Nodes > 0 {
+		if err := m.kwokctl(ctx, opts.Name, "scale", "node", "--replicas", fmt.Sprint(opts.Nodes)); err != nil {
+			return err
+		}
+	}
+	// A marker written last: a directory without it was interrupted.
+	return os.WriteFile(filepath.Join(m.Dir(opts.Name), ".podkit-complete"), nil, 0o644)
+}
+
+func (m *Manager) complete(name string) bool {
+	_, err := os.Stat(filepath.Join(m.Dir(name), ".podkit-complete"))
+	return err == nil
+}
+
+// config renders the kwokctl configuration: binary runtime, every binary
+// from the podkit cache, podkit's stages.
+func (m *Manager) config() (string, error) {
+	fields := []struct{ key, bin string }{
+		{"kubeApiserverBinary", k8sbin.KubeAPIServer},
+		{"kubeControllerManagerBinary", k8sbin.KubeControllerManager},
+		{"kubeSchedulerBinary", k8sbin.KubeScheduler},
+		{"kubectlBinary", k8sbin.Kubectl},
+		{"etcdBinary", k8sbin.Etcd},
+		{"kwokControllerBinary", k8sbin.Kwok},
+	}
+	var b strings.Builder
+	b.WriteString("apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokctlConfiguration\noptions:\n")
+	b.WriteString("  runtime: binary\n  kubeVersion: " + k8sbin.Version + "\n  disableQPSLimits: true\n")
+	for _, f := range fields {
+		p, err := k8sbin.Path(f.bin)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "  %s: %q\n", f.key, p)
+	}
+	b.WriteString("---\n")
+	b.WriteString(stages)
+	return b.String(), nil
+}
+
+// Down stops and deletes the named cluster and its data.
+func (m *Manager) Down(ctx context.Context, name string) error {
+	if err := validateName(name); err != nil {
+		return err
+	}
+	if _, err := os.Stat(m.Dir(name)); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cluster %q: %w (see: podkit dev list)", name, ErrNotFound)
+	}
+	return m.remove(ctx, name)
+}
+
+func (m *Manager) remove(ctx context.Context, name string) error {
+	err := m.kwokctl(ctx, name, "delete", "cluster")
+	// kwokctl refuses clusters it cannot parse; the processes are gone or
+	// were never started, so removing the directory finishes the job.
+	if rmErr := os.RemoveAll(m.Dir(name)); rmErr != nil {
+		return errors.Join(err, fmt.Errorf("remove cluster directory: %w", rmErr))
+	}
+	return nil
+}
+
+// Restart stops every component of the cluster and starts them again on
+// the same ports and data, returning once the API server is ready.
+func (m *Manager) Restart(ctx context.Context, name string) error {
+	if err := m.kwokctl(ctx, name, "stop", "cluster"); err != nil {
+		return err
+	}
+	if err := m.kwokctl(ctx, name, "start", "cluster"); err != nil {
+		return err
+	}
+	_, err := m.waitReady(ctx, name)
+	return err
+}
+
+// List returns the names of the clusters under the work directory.
+func (m *Manager) List() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(m.Workdir, "clusters"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list clusters: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// Status reports whether the named cluster's API server answers and, if so,
+// its version and node count.
+func (m *Manager) Status(ctx context.Context, name string) (*Status, error) {
+	if err := validateName(name); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(m.Dir(name)); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("cluster %q: %w (start it with: podkit dev up --name %s)", name, ErrNotFound, name)
+	}
+	st := &Status{Name: name, State: StateStopped, Kubeconfig: m.KubeconfigPath(name)}
+	cfg, err := clientcmd.BuildConfigFromFlags("", st.Kubeconfig)
+	if err != nil {
+		return st, nil
+	}
+	st.Server = cfg.Host
+	cfg.Timeout = 2 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return st, nil
+	}
+	if err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error(); err != nil {
+		return st, nil
+	}
+	st.State = StateRunning
+	if v, err := cs.Discovery().ServerVersion(); err == nil {
+		st.Version = v.GitVersion
+	}
+	if nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+		st.Nodes = len(nodes.Items)
+	}
+	return st, nil
+}
+
+func (m *Manager) waitReady(ctx context.Context, name string) (*Status, error) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := m.Status(ctx, name)
+		if err == nil && st.State == StateRunning {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for cluster %q to be ready: %w", name, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// kwokctl runs one kwokctl command for the named cluster. Its output goes
+// to m.Log and, on failure, its tail is quoted in the error.
+func (m *Manager) kwokctl(ctx context.Context, name string, args ...string) error {
+	bin, err := k8sbin.Path(k8sbin.Kwokctl)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	w := io.Writer(&out)
+	if m.Log != nil {
+		w = io.MultiWriter(&out, m.Log)
+	}
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--name", name}, args...)...)
+	cmd.Env = append(os.Environ(), "KWOK_WORKDIR="+m.Workdir)
+	cmd.Stdout, cmd.Stderr = w, w
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kwokctl %s: %w: %s", strings.Join(args, " "), err, tail(out.String(), 800))
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}

@@ -1,0 +1,102 @@
+// Package k8sbin locates podkit's pinned control-plane binaries (etcd,
+// kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok,
+// kwokctl, controller-gen). It only finds them: hack/tools.sh (make tools)
+// builds them.
+package k8sbin
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Version is the Kubernetes version podkit pins and builds.
+const Version = "v1.37.2"
+
+// Names of the binaries that make tools builds.
+const (
+	Etcd                  = "etcd"
+	KubeAPIServer         = "kube-apiserver"
+	KubeControllerManager = "kube-controller-manager"
+	KubeScheduler         = "kube-scheduler"
+	Kubectl               = "kubectl"
+	Kwok                  = "kwok"
+	Kwokctl               = "kwokctl"
+	ControllerGen         = "controller-gen"
+)
+
+// All lists every binary make tools builds.
+var All = []string{Etcd, KubeAPIServer, KubeControllerManager, KubeScheduler, Kubectl, Kwok, Kwokctl, ControllerGen}
+
+// ErrNotBuilt reports a binary that is in none of the searched directories.
+var ErrNotBuilt = errors.New("control-plane binary not found; run: make tools")
+
+// CacheDir returns podkit's cache directory: $PODKIT_CACHE, or
+// ~/.cache/podkit.
+func CacheDir() (string, error) {
+	if d := os.Getenv("PODKIT_CACHE"); d != "" {
+		return d, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find home directory for the podkit cache (set PODKIT_CACHE): %w", err)
+	}
+	return filepath.Join(home, ".cache", "podkit"), nil
+}
+
+// Dirs returns the directories searched for binaries, in order:
+// $PODKIT_K8S_BIN, $KUBEBUILDER_ASSETS, then <cache>/k8s-<Version>/bin.
+func Dirs() []string {
+	var dirs []string
+	for _, env := range []string{"PODKIT_K8S_BIN", "KUBEBUILDER_ASSETS"} {
+		if d := os.Getenv(env); d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	if cache, err := CacheDir(); err == nil {
+		dirs = append(dirs, filepath.Join(cache, "k8s-"+Version, "bin"))
+	}
+	return dirs
+}
+
+// Path returns the absolute path of the named binary. When it is missing the
+// error wraps ErrNotBuilt and lists where it looked.
+func Path(name string) (string, error) {
+	dirs := Dirs()
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return "", fmt.Errorf("resolve %s: %w", p, err)
+			}
+			return abs, nil
+		}
+	}
+	return "", fmt.Errorf("%s (looked in %v): %w", name, dirs, ErrNotBuilt)
+}
+
+// Dir returns the directory that holds every named binary, for tools such
+// as envtest that take one directory. It fails like Path for the first
+// binary missing from all candidate directories.
+func Dir(names ...string) (string, error) {
+	for _, d := range Dirs() {
+		complete := true
+		for _, n := range names {
+			if st, err := os.Stat(filepath.Join(d, n)); err != nil || st.IsDir() {
+				complete = false
+				break
+			}
+		}
+		if complete {
+			return filepath.Abs(d)
+		}
+	}
+	for _, n := range names {
+		if _, err := Path(n); err != nil {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("no single directory holds all of %v (looked in %v): %w", names, Dirs(), ErrNotBuilt)
+}

@@ -1,0 +1,74 @@
+package k8sbin
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPathPrefersPodkitK8sBinOverCache(t *testing.T) {
+	explicit := t.TempDir()
+	cache := t.TempDir()
+	cacheBin := filepath.Join(cache, "k8s-"+Version, "bin")
+	for _, d := range []string{explicit, cacheBin} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, Etcd), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PODKIT_CACHE", cache)
+	t.Setenv("KUBEBUILDER_ASSETS", "")
+	t.Setenv("PODKIT_K8S_BIN", explicit)
+
+	got, err := Path(Etcd)
+	if err != nil {
+		t.Fatalf("Path(etcd): %v", err)
+	}
+	if want := filepath.Join(explicit, Etcd); got != want {
+		t.Errorf("Path(etcd) = %s, want %s", got, want)
+	}
+
+	t.Setenv("PODKIT_K8S_BIN", "")
+	got, err = Path(Etcd)
+	if err != nil {
+		t.Fatalf("Path(etcd) from cache: %v", err)
+	}
+	if want := filepath.Join(cacheBin, Etcd); got != want {
+		t.Errorf("Path(etcd) = %s, want %s", got, want)
+	}
+}
+
+func TestMissingBinarySaysRunMakeTools(t *testing.T) {
+	t.Setenv("PODKIT_CACHE", t.TempDir())
+	t.Setenv("KUBEBUILDER_ASSETS", "")
+	t.Setenv("PODKIT_K8S_BIN", "")
+	for _, call := range []func() error{
+		func() error { _, err := Path(KubeAPIServer); return err },
+		func() error { _, err := Dir(Etcd, KubeAPIServer); return err },
+	} {
+		err := call()
+		if !errors.Is(err, ErrNotBuilt) {
+			t.Fatalf("error %v does not wrap ErrNotBuilt", err)
+		}
+		if !strings.Contains(err.Error(), "run: make tools") {
+			t.Errorf("error %q does not tell the user to run make tools", err)
+		}
+	}
+}
+
+func TestNonExecutableFileIsNotABinary(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, Kubectl), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PODKIT_CACHE", t.TempDir())
+	t.Setenv("KUBEBUILDER_ASSETS", "")
+	t.Setenv("PODKIT_K8S_BIN", dir)
+	if _, err := Path(Kubectl); !errors.Is(err, ErrNotBuilt) {
+		t.Errorf("Path on a non-executable file: err = %v, want ErrNotBuilt", err)
+	}
+}
