@@ -22,6 +22,11 @@ type SupervisorOptions struct {
 	// AllowNoSubreaper lets Run proceed when it is not PID 1 and cannot become a child subreaper;
 	// orphans then escape it. Default: false, Run fails with an error that says so.
 	AllowNoSubreaper bool
+	// BeforeStart runs after signal handling and reaping are set up and before the child starts,
+	// e.g. to apply the initial configuration (commands it runs through the Reaper are collected
+	// meanwhile). An error aborts Run with exit code 1. A stop signal received meanwhile cancels
+	// its context and Run returns 128+signal without starting the child. Default: none.
+	BeforeStart func(ctx context.Context) error
 }
 
 // Supervisor is a PID 1: it runs the child in its own process group, forwards every signal but
@@ -89,21 +94,46 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	signal.Notify(sigs, osSigs...)
 	defer signal.Stop(sigs)
 
-	s.process.Start()
+	ready := make(chan error, 1)
+	bctx, cancelBefore := context.WithCancel(ctx)
+	defer cancelBefore()
+	if s.opts.BeforeStart != nil {
+		go func() { ready <- s.opts.BeforeStart(bctx) }()
+	} else {
+		ready <- nil
+	}
+	started := false
 	ctxDone := ctx.Done()
 	for {
 		select {
+		case err := <-ready:
+			if err != nil {
+				return 1, fmt.Errorf("prepare before start: %w", err)
+			}
+			started = true
+			s.process.Start()
 		case v := <-sigs:
 			sig := v.(syscall.Signal)
 			if sig == unix.SIGCHLD {
 				s.reaper.Reap()
 				continue
 			}
+			if !started && isStopSignal(sig) {
+				s.log.Info("stop signal before the child started", "signal", unix.SignalName(sig))
+				cancelBefore()
+				s.reapUntil(ready, sigs)
+				return 128 + int(sig), nil
+			}
 			s.forward(sig)
 		case <-s.reaper.Kicked():
 			s.reaper.Reap()
 		case <-ctxDone:
 			ctxDone = nil
+			if !started {
+				cancelBefore()
+				s.reapUntil(ready, sigs)
+				return 1, ctx.Err()
+			}
 			s.log.Info("context done; stopping child")
 			_ = s.process.Stop()
 		case <-s.process.Done():
@@ -111,6 +141,22 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 			s.reaper.Reap()
 			err := s.process.Err()
 			return ExitCode(err), nil
+		}
+	}
+}
+
+// reapUntil keeps collecting children (BeforeStart may be running commands) until ready yields.
+func (s *Supervisor) reapUntil(ready <-chan error, sigs <-chan os.Signal) {
+	for {
+		select {
+		case <-ready:
+			return
+		case v := <-sigs:
+			if v == unix.SIGCHLD {
+				s.reaper.Reap()
+			}
+		case <-s.reaper.Kicked():
+			s.reaper.Reap()
 		}
 	}
 }

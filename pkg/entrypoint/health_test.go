@@ -1,0 +1,51 @@
+package entrypoint
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func TestHealthServesProbesAndMetrics(t *testing.T) {
+	var ready atomic.Bool
+	h := &Health{Ready: ready.Load, Restarts: func() int { return 2 }, Active: func() int { return 1 }}
+	h.ObserveReload(nil)
+	h.ObserveReload(errors.New("bad"))
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	get := func(p string) (int, string) {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz = %d, want 200", code)
+	}
+	if code, _ := get("/readyz"); code != 503 {
+		t.Errorf("/readyz before ready = %d, want 503", code)
+	}
+	ready.Store(true)
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz when ready = %d, want 200", code)
+	}
+	_, body := get("/metrics")
+	for _, want := range []string{
+		"podkit_entrypoint_restarts_total 2",
+		`podkit_entrypoint_reloads_total{result="success"} 1`,
+		`podkit_entrypoint_reloads_total{result="failure"} 1`,
+		"podkit_entrypoint_last_reload_success 0",
+		"podkit_entrypoint_active 1",
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+}
