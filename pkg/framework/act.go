@@ -1,0 +1,333 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+)
+
+// act creates and deletes objects as the status asks: the attempt's
+// ConfigMap, pods of pending tasks, and pods of completed tasks or attempts.
+func (r *Reconciler) act(ctx context.Context, s *syncState) error {
+	st := s.fw.Status
+	switch {
+	case st.State == v1.FrameworkAttemptCreationPending:
+		if s.fw.Spec.ExecutionType == v1.ExecutionStop {
+			st.AttemptStatus.CompletionStatus = &v1.FrameworkAttemptCompletionStatus{
+				CompletionStatus: *v1.NewCompletionStatus(v1.CompletionCodeStopFrameworkRequested, "spec.executionType is Stop"),
+				Trigger:          &v1.CompletionPolicyTriggerStatus{Message: "spec.executionType is Stop before the attempt started"},
+			}
+			_ = s.forEachTask(func(_ *v1.TaskRoleSpec, ts *v1.TaskStatus) error {
+				ts.DeletionPending = true
+				return nil
+			})
+			s.setState(v1.FrameworkAttemptDeletionPending)
+			s.urgent = true
+			return r.deleteAttempt(ctx, s)
+		}
+		ready, err := r.ensureConfigMap(ctx, s)
+		if err != nil || !ready {
+			return err
+		}
+		return r.ensurePods(ctx, s)
+	case st.State == v1.FrameworkAttemptPreparing || st.State == v1.FrameworkAttemptRunning:
+		if err := r.ensurePods(ctx, s); err != nil {
+			return err
+		}
+		return r.deleteCompletedPods(ctx, s)
+	case completing(st.State):
+		return r.deleteAttempt(ctx, s)
+	}
+	return nil
+}
+
+// ensureConfigMap creates (or adopts) the ConfigMap of the current attempt
+// and moves the attempt to Preparing. It returns false while an older
+// attempt's ConfigMap is still going away.
+func (r *Reconciler) ensureConfigMap(ctx context.Context, s *syncState) (bool, error) {
+	att := &s.fw.Status.AttemptStatus
+	cm := s.cm
+	if cm == nil {
+		want := newConfigMap(s.fw, att.ID)
+		err := r.client.Create(ctx, want)
+		switch {
+		case err == nil:
+			cm = want
+			r.expect(s.podKey(cm.Name), cm.UID)
+		case apierrors.IsAlreadyExists(err):
+			live := &corev1.ConfigMap{}
+			if err := r.reader.Get(ctx, s.podKey(want.Name), live); err != nil {
+				return false, fmt.Errorf("get configmap %s/%s: %w", want.Namespace, want.Name, err)
+			}
+			cm = live
+		default:
+			return false, fmt.Errorf("create configmap %s/%s: %w", want.Namespace, want.Name, err)
+		}
+	}
+	if !metav1.IsControlledBy(cm, s.fw) {
+		r.event(s.fw, corev1.EventTypeWarning, ReasonPodNameConflict, actionCreate, "configmap %s exists and is not owned by this framework", cm.Name)
+		s.requeue(10 * time.Second)
+		return false, nil
+	}
+	if cm.Annotations[v1.AnnotationFrameworkAttemptID] != strconv.Itoa(int(att.ID)) || cm.DeletionTimestamp != nil {
+		// A previous attempt's ConfigMap: wait until it is gone.
+		if cm.DeletionTimestamp == nil {
+			if err := r.deleteObject(ctx, cm, nil); err != nil {
+				return false, err
+			}
+		}
+		s.requeue(time.Second)
+		return false, nil
+	}
+	uid := cm.UID
+	att.ConfigMapUID = &uid
+	att.InstanceUID = attemptInstanceUID(att.ID, uid)
+	s.setState(v1.FrameworkAttemptPreparing)
+	s.urgent = true
+	r.event(s.fw, corev1.EventTypeNormal, ReasonAttemptCreated, actionCreate, "framework attempt %d started", att.ID)
+	return true, nil
+}
+
+// creation is one pod to create and the task it belongs to.
+type creation struct {
+	role *v1.TaskRoleSpec
+	ts   *v1.TaskStatus
+	pod  *corev1.Pod
+	err  error
+}
+
+// ensurePods creates the pods of tasks waiting for one, in parallel. A pod
+// that already exists with this task attempt's identity (a previous run
+// created it but died before writing the status) is adopted, never
+// duplicated: pod names are deterministic.
+func (r *Reconciler) ensurePods(ctx context.Context, s *syncState) error {
+	var todo []*creation
+	var errs []error
+	_ = s.forEachTask(func(role *v1.TaskRoleSpec, ts *v1.TaskStatus) error {
+		if ts.State != v1.TaskAttemptCreationPending || ts.DeletionPending {
+			return nil
+		}
+		if existing := s.pods[ts.AttemptStatus.PodName]; existing != nil {
+			if err := r.adoptOrClear(ctx, s, ts, existing); err != nil {
+				errs = append(errs, err)
+			}
+			return nil
+		}
+		todo = append(todo, &creation{role: role, ts: ts, pod: newPod(s.fw, taskRef{role: role, index: ts.Index}, ts.AttemptStatus.ID)})
+		return nil
+	})
+	r.parallel(len(todo), func(i int) {
+		c := todo[i]
+		c.err = r.client.Create(ctx, c.pod)
+	})
+	for _, c := range todo {
+		switch {
+		case c.err == nil:
+			r.metrics.podCreations.WithLabelValues("created").Inc()
+			r.expect(s.podKey(c.pod.Name), c.pod.UID)
+			r.recordCreated(s, c.ts, c.pod)
+		case apierrors.IsAlreadyExists(c.err):
+			live := &corev1.Pod{}
+			if err := r.reader.Get(ctx, s.podKey(c.pod.Name), live); err != nil {
+				if !apierrors.IsNotFound(err) {
+					errs = append(errs, fmt.Errorf("get pod %s/%s: %w", c.pod.Namespace, c.pod.Name, err))
+				}
+				s.requeue(time.Second)
+				continue
+			}
+			if err := r.adoptOrClear(ctx, s, c.ts, live); err != nil {
+				errs = append(errs, err)
+			}
+		case apierrors.IsInvalid(c.err) || apierrors.IsBadRequest(c.err):
+			r.metrics.podCreations.WithLabelValues("rejected").Inc()
+			as := &c.ts.AttemptStatus
+			as.CompletionStatus = v1.NewCompletionStatus(v1.CompletionCodePodCreationRejected, fmt.Sprintf("the apiserver rejected pod %s: %v", c.pod.Name, c.err))
+			r.event(s.fw, corev1.EventTypeWarning, ReasonPodCreationFailed, actionCreate, "pod %s rejected: %v", c.pod.Name, c.err)
+			r.taskCompleted(ctx, s, c.role, c.ts)
+			r.finishTask(ctx, s, c.role, c.ts)
+		default:
+			r.metrics.podCreations.WithLabelValues("error").Inc()
+			errs = append(errs, fmt.Errorf("create pod %s/%s: %w", c.pod.Namespace, c.pod.Name, c.err))
+		}
+	}
+	if n := len(todo); n > 0 {
+		log.FromContext(ctx).V(1).Info("created task pods", "count", n, "errors", len(errs))
+	}
+	return errors.Join(errs...)
+}
+
+// adoptOrClear handles a pod that already carries a pending task's name:
+// this task attempt's pod is adopted; a pod of an earlier attempt of this
+// Framework is deleted so the name frees up; a stranger's pod is reported.
+func (r *Reconciler) adoptOrClear(ctx context.Context, s *syncState, ts *v1.TaskStatus, pod *corev1.Pod) error {
+	switch {
+	case podBelongsTo(pod, s.fw, ts.AttemptStatus.ID):
+		r.metrics.podCreations.WithLabelValues("adopted").Inc()
+		r.recordCreated(s, ts, pod)
+		return nil
+	case metav1.IsControlledBy(pod, s.fw):
+		s.requeue(time.Second)
+		if pod.DeletionTimestamp != nil {
+			return r.forceDeleteAfterTimeout(ctx, s, pod)
+		}
+		return r.deleteObject(ctx, pod, nil)
+	default:
+		r.event(s.fw, corev1.EventTypeWarning, ReasonPodNameConflict, actionCreate, "pod %s exists and is not owned by this framework", pod.Name)
+		s.requeue(10 * time.Second)
+		return nil
+	}
+}
+
+func (r *Reconciler) recordCreated(s *syncState, ts *v1.TaskStatus, pod *corev1.Pod) {
+	recordPod(s, ts, pod)
+	s.setTaskState(ts, v1.TaskAttemptCreationRequested)
+	s.urgent = true
+}
+
+// deleteCompletedPods deletes the pods of tasks whose attempt completed.
+func (r *Reconciler) deleteCompletedPods(ctx context.Context, s *syncState) error {
+	var victims []*corev1.Pod
+	var tasks []*v1.TaskStatus
+	_ = s.forEachTask(func(_ *v1.TaskRoleSpec, ts *v1.TaskStatus) error {
+		if ts.State != v1.TaskAttemptDeletionPending && ts.State != v1.TaskAttemptDeletionRequested {
+			return nil
+		}
+		if pod := s.pods[ts.AttemptStatus.PodName]; pod != nil && pod.UID == uidOf(ts.AttemptStatus.PodUID) {
+			victims = append(victims, pod)
+			tasks = append(tasks, ts)
+		}
+		return nil
+	})
+	err := r.deletePods(ctx, s, victims)
+	for _, ts := range tasks {
+		s.setTaskState(ts, v1.TaskAttemptDeletionRequested)
+	}
+	return err
+}
+
+// deleteAttempt deletes every pod of the Framework, then its ConfigMap.
+func (r *Reconciler) deleteAttempt(ctx context.Context, s *syncState) error {
+	victims := make([]*corev1.Pod, 0, len(s.pods))
+	for _, p := range s.pods {
+		victims = append(victims, p)
+	}
+	if err := r.deletePods(ctx, s, victims); err != nil {
+		return err
+	}
+	_ = s.forEachTask(func(_ *v1.TaskRoleSpec, ts *v1.TaskStatus) error {
+		if ts.State != v1.TaskCompleted && ts.State != v1.TaskAttemptCreationPending {
+			s.setTaskState(ts, v1.TaskAttemptDeletionRequested)
+		}
+		return nil
+	})
+	if len(s.pods) == 0 && s.cm != nil && s.cm.DeletionTimestamp == nil {
+		if err := r.deleteObject(ctx, s.cm, nil); err != nil {
+			return err
+		}
+	}
+	if s.fw.Status.State == v1.FrameworkAttemptDeletionPending {
+		s.setState(v1.FrameworkAttemptDeletionRequested)
+	}
+	return nil
+}
+
+// deletePods deletes pods in parallel; pods already terminating are
+// force-deleted once their role's podGracefulDeletionTimeoutSec expires.
+func (r *Reconciler) deletePods(ctx context.Context, s *syncState, pods []*corev1.Pod) error {
+	errs := make([]error, len(pods))
+	r.parallel(len(pods), func(i int) {
+		p := pods[i]
+		if p.DeletionTimestamp != nil {
+			errs[i] = r.forceDeleteAfterTimeout(ctx, s, p)
+			return
+		}
+		var grace *int64
+		if t := gracefulTimeout(s.fw, p); t != nil && *t == 0 {
+			grace = t
+		}
+		errs[i] = r.deleteObject(ctx, p, grace)
+		if errs[i] == nil {
+			r.metrics.podDeletions.Inc()
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// forceDeleteAfterTimeout force-deletes a terminating pod whose role's
+// podGracefulDeletionTimeoutSec has passed, or asks to be requeued then.
+func (r *Reconciler) forceDeleteAfterTimeout(ctx context.Context, s *syncState, p *corev1.Pod) error {
+	timeout := gracefulTimeout(s.fw, p)
+	if timeout == nil {
+		return nil
+	}
+	requested := p.DeletionTimestamp.Time
+	if p.DeletionGracePeriodSeconds != nil {
+		requested = requested.Add(-time.Duration(*p.DeletionGracePeriodSeconds) * time.Second)
+	}
+	left := requested.Add(time.Duration(*timeout) * time.Second).Sub(s.now.Time)
+	if left > 0 {
+		s.requeue(left)
+		return nil
+	}
+	zero := int64(0)
+	return r.deleteObject(ctx, p, &zero)
+}
+
+func gracefulTimeout(fw *v1.Framework, p *corev1.Pod) *int64 {
+	role, _, ok := taskIndexOf(p)
+	if !ok {
+		return nil
+	}
+	if spec := fw.Spec.TaskRole(role); spec != nil {
+		return spec.Task.PodGracefulDeletionTimeoutSec
+	}
+	return nil
+}
+
+// deleteObject deletes obj if it still has the same UID.
+func (r *Reconciler) deleteObject(ctx context.Context, obj client.Object, grace *int64) error {
+	uid := obj.GetUID()
+	opts := []client.DeleteOption{client.Preconditions{UID: &uid}}
+	if grace != nil {
+		opts = append(opts, client.GracePeriodSeconds(*grace))
+	}
+	err := r.client.Delete(ctx, obj, opts...)
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete %T %s/%s: %w", obj, obj.GetNamespace(), obj.GetName(), err)
+	}
+	return nil
+}
+
+// parallel runs fn(0..n-1) on up to CreationConcurrency goroutines and
+// returns when all are done.
+func (r *Reconciler) parallel(n int, fn func(i int)) {
+	if n == 0 {
+		return
+	}
+	workers := min(r.opts.CreationConcurrency, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}

@@ -1,0 +1,204 @@
+package framework
+
+import (
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+)
+
+// taskRef names one task of a Framework's current attempt.
+type taskRef struct {
+	role  *v1.TaskRoleSpec
+	index int32
+}
+
+// newConfigMap builds the ConfigMap of a framework attempt. It carries no
+// payload beyond identification: its UID makes the attempt's instance UID.
+func newConfigMap(fw *v1.Framework, attemptID int32) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            v1.ConfigMapName(fw.Name),
+			Namespace:       fw.Namespace,
+			Labels:          map[string]string{v1.LabelFrameworkName: fw.Name},
+			Annotations:     map[string]string{v1.AnnotationFrameworkAttemptID: strconv.Itoa(int(attemptID))},
+			OwnerReferences: []metav1.OwnerReference{ownerRef(fw)},
+		},
+		Data: map[string]string{
+			"framework": fw.Name,
+			"attemptID": strconv.Itoa(int(attemptID)),
+		},
+	}
+}
+
+func ownerRef(fw *v1.Framework) metav1.OwnerReference {
+	return *metav1.NewControllerRef(fw, v1.FrameworkGroupVersionKind)
+}
+
+// attemptInstanceUID is FrameworkController's "{attemptID}_{uid}".
+func attemptInstanceUID(id int32, uid types.UID) *types.UID {
+	s := types.UID(fmt.Sprintf("%d_%s", id, uid))
+	return &s
+}
+
+// newPod builds the pod of one task attempt from the role's template: the
+// deterministic name, owner reference, FrameworkController labels,
+// annotations and env vars (plus their PODKIT_* twins), and restartPolicy
+// Never when the template leaves it empty.
+func newPod(fw *v1.Framework, t taskRef, taskAttemptID int32) *corev1.Pod {
+	st := fw.Status
+	att := &st.AttemptStatus
+	tmpl := t.role.Task.Pod.DeepCopy()
+	name := v1.PodName(fw.Name, t.role.Name, t.index)
+	index := strconv.Itoa(int(t.index))
+	fwAttemptID := strconv.Itoa(int(att.ID))
+	cmUID := ""
+	if att.ConfigMapUID != nil {
+		cmUID = string(*att.ConfigMapUID)
+	}
+	fwInstance := ""
+	if att.InstanceUID != nil {
+		fwInstance = string(*att.InstanceUID)
+	}
+	taskAttempt := strconv.Itoa(int(taskAttemptID))
+
+	pod := &corev1.Pod{
+		ObjectMeta: tmpl.ObjectMeta,
+		Spec:       tmpl.Spec,
+	}
+	pod.Name = name
+	pod.GenerateName = ""
+	pod.Namespace = fw.Namespace
+	pod.OwnerReferences = []metav1.OwnerReference{ownerRef(fw)}
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	pod.Labels[v1.LabelFrameworkName] = fw.Name
+	pod.Labels[v1.LabelTaskRoleName] = t.role.Name
+	pod.Labels[v1.LabelTaskIndex] = index
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	for k, v := range map[string]string{
+		v1.AnnotationFrameworkNamespace:          fw.Namespace,
+		v1.AnnotationFrameworkName:               fw.Name,
+		v1.AnnotationTaskRoleName:                t.role.Name,
+		v1.AnnotationTaskIndex:                   index,
+		v1.AnnotationConfigMapName:               att.ConfigMapName,
+		v1.AnnotationPodName:                     name,
+		v1.AnnotationFrameworkAttemptID:          fwAttemptID,
+		v1.AnnotationFrameworkAttemptInstanceUID: fwInstance,
+		v1.AnnotationConfigMapUID:                cmUID,
+		v1.AnnotationTaskAttemptID:               taskAttempt,
+	} {
+		pod.Annotations[k] = v
+	}
+	if pod.Spec.RestartPolicy == "" {
+		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
+	}
+
+	plain := []corev1.EnvVar{
+		{Name: v1.EnvFrameworkNamespace, Value: fw.Namespace},
+		{Name: v1.EnvFrameworkName, Value: fw.Name},
+		{Name: v1.EnvFrameworkUID, Value: string(fw.UID)},
+		{Name: v1.EnvTaskRoleName, Value: t.role.Name},
+		{Name: v1.EnvTaskIndex, Value: index},
+		{Name: v1.EnvConfigMapName, Value: att.ConfigMapName},
+		{Name: v1.EnvPodName, Value: name},
+		{Name: v1.EnvFrameworkAttemptID, Value: fwAttemptID},
+		{Name: v1.EnvFrameworkAttemptInstanceUID, Value: fwInstance},
+		{Name: v1.EnvConfigMapUID, Value: cmUID},
+		{Name: v1.EnvTaskAttemptID, Value: taskAttempt},
+		{Name: v1.EnvPodUID, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.uid"}}},
+		// Defined after FC_POD_UID so that $(FC_POD_UID) expands.
+		{Name: v1.EnvTaskAttemptInstanceUID, Value: taskAttempt + "_$(" + v1.EnvPodUID + ")"},
+	}
+	env := make([]corev1.EnvVar, 0, 2*len(plain))
+	env = append(env, plain...)
+	for _, e := range plain {
+		twin := e
+		twin.Name = v1.PodkitEnvName(e.Name)
+		if e.Name == v1.EnvTaskAttemptInstanceUID {
+			twin.Value = taskAttempt + "_$(" + v1.PodkitEnvName(v1.EnvPodUID) + ")"
+		}
+		env = append(env, twin)
+	}
+	inject := func(cs []corev1.Container) {
+		for i := range cs {
+			cs[i].Env = append(append([]corev1.EnvVar(nil), env...), cs[i].Env...)
+		}
+	}
+	inject(pod.Spec.InitContainers)
+	inject(pod.Spec.Containers)
+	return pod
+}
+
+// podBelongsTo reports whether pod is the pod of the given framework attempt
+// instance and task attempt (so it can be adopted after a lost status write).
+func podBelongsTo(pod *corev1.Pod, fw *v1.Framework, taskAttemptID int32) bool {
+	if !metav1.IsControlledBy(pod, fw) {
+		return false
+	}
+	att := fw.Status.AttemptStatus
+	if att.InstanceUID == nil || pod.Annotations[v1.AnnotationFrameworkAttemptInstanceUID] != string(*att.InstanceUID) {
+		return false
+	}
+	return pod.Annotations[v1.AnnotationTaskAttemptID] == strconv.Itoa(int(taskAttemptID))
+}
+
+// podCompletion returns the completion status of a terminated pod, or nil
+// while it runs. A succeeded pod is code 0; a failed one takes the first
+// non-zero container exit code, or PodEvicted when the kubelet evicted it.
+func podCompletion(pod *corev1.Pod) *v1.CompletionStatus {
+	switch pod.Status.Phase {
+	case corev1.PodSucceeded:
+		cs := v1.NewCompletionStatus(v1.CompletionCodeSucceeded, "pod succeeded")
+		cs.Pod = &v1.PodCompletionStatus{Reason: pod.Status.Reason, Message: pod.Status.Message}
+		return cs
+	case corev1.PodFailed:
+	default:
+		return nil
+	}
+	pcs := &v1.PodCompletionStatus{Reason: pod.Status.Reason, Message: pod.Status.Message}
+	var code v1.CompletionCode
+	var first string
+	for _, statuses := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+		for _, c := range statuses {
+			term := c.State.Terminated
+			if term == nil {
+				term = c.LastTerminationState.Terminated
+			}
+			if term == nil || term.ExitCode == 0 {
+				continue
+			}
+			pcs.Containers = append(pcs.Containers, v1.ContainerCompletionStatus{
+				Name: c.Name, Reason: term.Reason, Message: term.Message, Signal: term.Signal, Code: term.ExitCode,
+			})
+			if code == 0 {
+				code = v1.CompletionCode(term.ExitCode)
+				first = c.Name
+			}
+		}
+	}
+	var cs *v1.CompletionStatus
+	switch {
+	case pod.Status.Reason == "Evicted":
+		cs = v1.NewCompletionStatus(v1.CompletionCodePodEvicted, "pod evicted: "+pod.Status.Message)
+	case code != 0:
+		cs = v1.NewCompletionStatus(code, fmt.Sprintf("container %s exited with code %d", first, code))
+	default:
+		cs = v1.NewCompletionStatus(v1.CompletionCodeContainerFailedUnknown, "pod failed without a container exit code: "+pod.Status.Reason)
+	}
+	cs.Pod = pcs
+	return cs
+}
+
+// podReady reports whether a pod counts as ready for the Ready column: it
+// runs and has an IP.
+func podReady(ts *v1.TaskStatus) bool {
+	return ts.State == v1.TaskAttemptRunning && ts.AttemptStatus.PodIP != nil
+}

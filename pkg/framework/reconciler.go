@@ -1,0 +1,324 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+)
+
+// ControllerName names the controller in logs, metrics and events.
+const ControllerName = "podkit-framework-controller"
+
+// +kubebuilder:rbac:groups=podkit.dev,resources=frameworks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=podkit.dev,resources=frameworks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch;update
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+
+// Options configure a Reconciler. The zero value is valid.
+type Options struct {
+	// MaxConcurrentReconciles is how many Frameworks are reconciled at once.
+	// Default 4.
+	MaxConcurrentReconciles int
+	// CreationConcurrency is how many pod creations or deletions one
+	// reconcile runs in parallel; the client's QPS and burst still bound
+	// the rate. Default 32.
+	CreationConcurrency int
+	// StatusUpdateInterval is the shortest gap between two status writes of
+	// one Framework that only record progress (pod IPs, nodes, running).
+	// Completions, retries and new pods are written at once. Default 1s;
+	// a negative value disables batching.
+	StatusUpdateInterval time.Duration
+	// ExpectationTimeout is how long a pod this controller created may be
+	// missing from the informer cache before the controller asks the
+	// apiserver whether it was deleted. Default 30s.
+	ExpectationTimeout time.Duration
+	// Clock is the time source. Default: the real clock.
+	Clock clock.Clock
+	// Registerer receives the Prometheus metrics. Default:
+	// controller-runtime's metrics registry.
+	Registerer prometheus.Registerer
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxConcurrentReconciles == 0 {
+		o.MaxConcurrentReconciles = 4
+	}
+	if o.CreationConcurrency == 0 {
+		o.CreationConcurrency = 32
+	}
+	if o.StatusUpdateInterval == 0 {
+		o.StatusUpdateInterval = time.Second
+	}
+	if o.ExpectationTimeout == 0 {
+		o.ExpectationTimeout = 30 * time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if o.MaxConcurrentReconciles < 0 {
+		errs = append(errs, fmt.Errorf("options: MaxConcurrentReconciles is %d; use 0 for the default (4) or a positive number", o.MaxConcurrentReconciles))
+	}
+	if o.CreationConcurrency < 0 {
+		errs = append(errs, fmt.Errorf("options: CreationConcurrency is %d; use 0 for the default (32) or a positive number", o.CreationConcurrency))
+	}
+	if o.ExpectationTimeout < 0 {
+		errs = append(errs, fmt.Errorf("options: ExpectationTimeout is %s; use 0 for the default (30s) or a positive duration", o.ExpectationTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Reconciler runs Frameworks. Build it with New and register it with
+// SetupWithManager.
+type Reconciler struct {
+	client   client.Client
+	reader   client.Reader
+	recorder events.EventRecorder
+	opts     Options
+	metrics  *metrics
+
+	mu sync.Mutex
+	// lastWrite is when each Framework's status was last written.
+	lastWrite map[types.NamespacedName]time.Time
+	// staleRV is the resourceVersion each Framework had before our last
+	// status write: seeing it again means the cache has not caught up.
+	staleRV map[types.NamespacedName]string
+	// created holds pods (and ConfigMaps) created but not yet seen in the
+	// cache, by namespace/name, with their UID and creation time.
+	created map[types.NamespacedName]expectation
+}
+
+type expectation struct {
+	uid types.UID
+	at  time.Time
+}
+
+var _ reconcile.Reconciler = (*Reconciler)(nil)
+
+// New returns a Reconciler with validated, defaulted options.
+func New(opts Options) (*Reconciler, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	opts.setDefaults()
+	return &Reconciler{
+		opts:      opts,
+		metrics:   newMetrics(opts.Registerer),
+		lastWrite: map[types.NamespacedName]time.Time{},
+		staleRV:   map[types.NamespacedName]string{},
+		created:   map[types.NamespacedName]expectation{},
+	}, nil
+}
+
+// SetupWithManager wires the Reconciler into mgr: it watches Frameworks and
+// the pods and ConfigMaps they own. The manager's scheme must include
+// v1alpha1 (v1alpha1.AddToScheme).
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.client = mgr.GetClient()
+	r.reader = mgr.GetAPIReader()
+	r.recorder = mgr.GetEventRecorder(ControllerName)
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("framework").
+		For(&v1.Framework{}).
+		Owns(&corev1.Pod{}).
+		Owns(&corev1.ConfigMap{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.opts.MaxConcurrentReconciles}).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("set up framework controller: %w", err)
+	}
+	return nil
+}
+
+// Reconcile brings one Framework a step closer to its desired state: it
+// observes pods into the status, writes the status when a completion must
+// be persisted, then creates and deletes pods, and writes the status again.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	nn := req.NamespacedName
+	logger := log.FromContext(ctx).WithValues("namespace", nn.Namespace, "name", nn.Name)
+	ctx = log.IntoContext(ctx, logger)
+
+	fw := &v1.Framework{}
+	if err := r.client.Get(ctx, nn, fw); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(nn)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, fmt.Errorf("get framework %s: %w", nn, err)
+	}
+	if !fw.DeletionTimestamp.IsZero() {
+		// Pods and the ConfigMap are garbage-collected through their
+		// owner references.
+		return reconcile.Result{}, nil
+	}
+	if r.isStale(nn, fw.ResourceVersion) {
+		// Our last status write is not in the cache yet; its watch event
+		// will bring us back with fresh data.
+		return reconcile.Result{RequeueAfter: time.Second}, nil
+	}
+	if fw.Status != nil && fw.Status.State == v1.FrameworkCompleted {
+		return reconcile.Result{}, nil
+	}
+
+	s, err := r.newSyncState(ctx, fw)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if err := r.observe(ctx, s); err != nil {
+		return reconcile.Result{}, err
+	}
+	if s.urgent {
+		// Persist completions before acting on them (deleting pods), so
+		// that a crash never loses how a task ended.
+		if res, done, err := r.writeStatus(ctx, s, true); done {
+			return res, err
+		}
+	}
+	if err := r.act(ctx, s); err != nil {
+		// Persist what was done before the error, then retry.
+		if _, _, werr := r.writeStatus(ctx, s, true); werr != nil {
+			err = errors.Join(err, werr)
+		}
+		return reconcile.Result{}, err
+	}
+	res, _, err := r.writeStatus(ctx, s, s.urgent)
+	if err != nil {
+		return res, err
+	}
+	if s.requeueAfter > 0 && (res.RequeueAfter == 0 || s.requeueAfter < res.RequeueAfter) {
+		res.RequeueAfter = s.requeueAfter
+	}
+	return res, nil
+}
+
+// writeStatus writes fw.Status when it differs from what was read. A
+// non-urgent write within StatusUpdateInterval of the previous one is
+// postponed with a requeue. done is true when the caller must return res.
+func (r *Reconciler) writeStatus(ctx context.Context, s *syncState, urgent bool) (res reconcile.Result, done bool, err error) {
+	s.fw.Status.ReadyTasks = readyTasks(s.fw)
+	if statusEqual(s.written, s.fw.Status) {
+		return reconcile.Result{}, false, nil
+	}
+	nn := client.ObjectKeyFromObject(s.fw)
+	now := r.opts.Clock.Now()
+	if !urgent && r.opts.StatusUpdateInterval > 0 {
+		r.mu.Lock()
+		last := r.lastWrite[nn]
+		r.mu.Unlock()
+		if wait := r.opts.StatusUpdateInterval - now.Sub(last); wait > 0 {
+			return reconcile.Result{RequeueAfter: wait}, true, nil
+		}
+	}
+	oldRV := s.fw.ResourceVersion
+	if err := r.client.Status().Update(ctx, s.fw); err != nil {
+		if apierrors.IsConflict(err) {
+			r.metrics.statusWrites.WithLabelValues("conflict").Inc()
+			log.FromContext(ctx).V(1).Info("status write conflicted; retrying with fresh data")
+			return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, true, nil
+		}
+		r.metrics.statusWrites.WithLabelValues("error").Inc()
+		return reconcile.Result{}, true, fmt.Errorf("update status of framework %s: %w", nn, err)
+	}
+	r.metrics.statusWrites.WithLabelValues("ok").Inc()
+	s.written = s.fw.Status.DeepCopy()
+	s.urgent = false
+	r.mu.Lock()
+	r.lastWrite[nn] = now
+	r.staleRV[nn] = oldRV
+	r.mu.Unlock()
+	return reconcile.Result{}, false, nil
+}
+
+func (r *Reconciler) isStale(nn types.NamespacedName, rv string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, ok := r.staleRV[nn]
+	if !ok {
+		return false
+	}
+	if old == rv {
+		return true
+	}
+	delete(r.staleRV, nn)
+	return false
+}
+
+func (r *Reconciler) forget(nn types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.lastWrite, nn)
+	delete(r.staleRV, nn)
+}
+
+// expect records that the object nn with uid was just created.
+func (r *Reconciler) expect(nn types.NamespacedName, uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.created[nn] = expectation{uid: uid, at: r.opts.Clock.Now()}
+}
+
+// observed clears the expectation of nn once the cache shows it.
+func (r *Reconciler) observed(nn types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.created, nn)
+}
+
+// pending reports whether nn with uid was created recently enough that its
+// absence from the cache is only the cache lagging.
+func (r *Reconciler) pending(nn types.NamespacedName, uid types.UID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.created[nn]
+	if !ok || e.uid != uid {
+		return false
+	}
+	if r.opts.Clock.Since(e.at) > r.opts.ExpectationTimeout {
+		delete(r.created, nn)
+		return false
+	}
+	return true
+}
+
+func (r *Reconciler) event(fw *v1.Framework, eventType, reason, action, note string, args ...any) {
+	if r.recorder != nil {
+		r.recorder.Eventf(fw, nil, eventType, reason, action, note, args...)
+	}
+}
+
+// readyTasks renders "ready/total" for the Ready printer column.
+func readyTasks(fw *v1.Framework) string {
+	var ready, total int
+	for _, role := range fw.Spec.TaskRoles {
+		total += int(role.TaskNumber)
+	}
+	for _, rs := range fw.Status.AttemptStatus.TaskRoleStatuses {
+		for i := range rs.TaskStatuses {
+			if podReady(&rs.TaskStatuses[i]) {
+				ready++
+			}
+		}
+	}
+	return fmt.Sprintf("%d/%d", ready, total)
+}
