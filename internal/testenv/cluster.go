@@ -1,0 +1,119 @@
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/podkit-dev/podkit/internal/devcluster"
+	"github.com/podkit-dev/podkit/internal/k8sbin"
+)
+
+const (
+	kwokClusterName = "testenv"
+	kwokDirPrefix   = "podkit-testenv-kwok-"
+	ownerFile       = "owner.pid"
+)
+
+// kwokPlane runs a full cluster through internal/devcluster in a work
+// directory of its own, so parallel test binaries never share a cluster.
+type kwokPlane struct {
+	mgr *devcluster.Manager
+}
+
+func (p *kwokPlane) start(ctx context.Context, opts Options) (*rest.Config, string, error) {
+	cleanStaleClusters(ctx)
+	workdir, err := os.MkdirTemp("", kwokDirPrefix)
+	if err != nil {
+		return nil, "", fmt.Errorf("create work directory: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(workdir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, "", fmt.Errorf("write owner file: %w", err)
+	}
+	p.mgr = &devcluster.Manager{Workdir: workdir}
+	if _, err := p.mgr.Up(ctx, devcluster.UpOptions{Name: kwokClusterName, Nodes: opts.Nodes}); err != nil {
+		return nil, "", err
+	}
+	kubeconfig := p.mgr.KubeconfigPath(kwokClusterName)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, "", fmt.Errorf("load kubeconfig %s: %w", kubeconfig, err)
+	}
+	if len(opts.CRDDirectoryPaths) > 0 {
+		_, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{
+			Paths:              opts.CRDDirectoryPaths,
+			ErrorIfPathMissing: true,
+			Scheme:             opts.Scheme,
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("install CRDs from %v: %w", opts.CRDDirectoryPaths, err)
+		}
+	}
+	return cfg, kubeconfig, nil
+}
+
+func (p *kwokPlane) restartAPIServer(ctx context.Context) error {
+	return p.mgr.Restart(ctx, kwokClusterName)
+}
+
+func (p *kwokPlane) stop() error {
+	if p.mgr == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := p.mgr.Down(ctx, kwokClusterName)
+	if errors.Is(err, devcluster.ErrNotFound) {
+		err = nil
+	}
+	return errors.Join(err, os.RemoveAll(p.mgr.Workdir))
+}
+
+func (p *kwokPlane) pids() []int {
+	if p.mgr == nil {
+		return nil
+	}
+	var pids []int
+	for _, bin := range []string{k8sbin.Etcd, k8sbin.KubeAPIServer, k8sbin.KubeControllerManager, k8sbin.KubeScheduler, k8sbin.Kwok} {
+		pids = append(pids, findProcesses(bin, p.mgr.Workdir)...)
+	}
+	return pids
+}
+
+// cleanStaleClusters deletes clusters left by test binaries that were
+// killed before they could stop them: their owner process is gone.
+func cleanStaleClusters(ctx context.Context) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), kwokDirPrefix+"*"))
+	for _, dir := range dirs {
+		data, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || processAlive(pid) {
+			continue
+		}
+		mgr := &devcluster.Manager{Workdir: dir}
+		_ = mgr.Down(ctx, kwokClusterName)
+		for _, bin := range []string{k8sbin.Etcd, k8sbin.KubeAPIServer, k8sbin.KubeControllerManager, k8sbin.KubeScheduler, k8sbin.Kwok} {
+			for _, pid := range findProcesses(bin, dir) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		_ = os.RemoveAll(dir)
+	}
+}
+
+func processAlive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil && !isZombie(pid)
+}
