@@ -1,0 +1,247 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var binary string
+
+// TestMain builds the real binary once (static, as shipped) and runs the tests against it.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "podkit-entrypoint-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "podkit-entrypoint")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build podkit-entrypoint: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	code   int
+	stderr string
+}
+
+func runBinary(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return result{code: code, stderr: stderr.String()}
+}
+
+func TestExitCodeIsTheChildsOr128PlusSignalOr126And127(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "script")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"success", []string{"--", "/bin/sh", "-c", "exit 0"}, 0},
+		{"exit code 3", []string{"--", "/bin/sh", "-c", "exit 3"}, 3},
+		{"killed by SIGTERM", []string{"--", "/bin/sh", "-c", "kill -TERM $$"}, 143},
+		{"not executable", []string{"--", notExec}, 126},
+		{"not found", []string{"--", filepath.Join(dir, "missing")}, 127},
+		{"without double dash", []string{"/bin/sh", "-c", "exit 5"}, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := runBinary(t, nil, tt.args...); got.code != tt.want {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", got.code, tt.want, got.stderr)
+			}
+		})
+	}
+}
+
+func TestBadFlagsPrintOneLineNamingTheFlagAndExit2(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"unknown flag", nil, []string{"--bogus", "--", "true"}, "--bogus"},
+		{"bad restart", nil, []string{"--restart", "sometimes", "--", "true"}, "--restart"},
+		{"bad grace", nil, []string{"--grace", "soon", "--", "true"}, "--grace"},
+		{"bad signal rewrite", nil, []string{"--signal-rewrite", "TERM", "--", "true"}, "--signal-rewrite"},
+		{"bad on-change", nil, []string{"--on-change", "email:me", "--", "true"}, "--on-change"},
+		{"bad config format", nil, []string{"--config", "/x", "--config-format", "zip", "--", "true"}, "--config-format"},
+		{"tar without dest", nil, []string{"--config", "/x.tar", "--", "true"}, "--config-dest"},
+		{"validate without config", nil, []string{"--validate", "true", "--", "true"}, "--config"},
+		{"no command", nil, []string{"--restart", "always"}, "no command"},
+		{"bad env value", []string{"PODKIT_ENTRYPOINT_RESTART=sometimes"}, []string{"--", "true"}, "PODKIT_ENTRYPOINT_RESTART"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runBinary(t, tt.env, tt.args...)
+			if got.code != 2 {
+				t.Errorf("exit code = %d, want 2", got.code)
+			}
+			lines := strings.Split(strings.TrimSpace(got.stderr), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tt.want) {
+				t.Errorf("stderr = %q, want one line naming %s", got.stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnvironmentSetsFlagDefaults(t *testing.T) {
+	count := filepath.Join(t.TempDir(), "count")
+	got := runBinary(t, []string{"PODKIT_ENTRYPOINT_RESTART=on-failure", "COUNT=" + count},
+		"--", "/bin/sh", "-c", `echo x >> "$COUNT"; [ $(wc -l < "$COUNT") -ge 2 ] && exit 0; exit 1`)
+	if got.code != 0 {
+		t.Errorf("exit code = %d, want 0 after one restart; stderr:\n%s", got.code, got.stderr)
+	}
+	if b, _ := os.ReadFile(count); strings.Count(string(b), "x") != 2 {
+		t.Errorf("ran %d times, want 2 (restart on failure from the environment)", strings.Count(string(b), "x"))
+	}
+}
+
+func TestRunsAsPID1InNewNamespaceAndReapsOrphans(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Fatal("needs root for CLONE_NEWPID")
+	}
+	cmd := exec.Command(binary, "--", "/bin/sh", "-c", `i=0; while [ $i -lt 300 ]; do (true &); i=$((i+1)); done; echo ppid=$PPID; exit 3`)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID}
+	out, err := cmd.Output()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 3 {
+		t.Fatalf("exit = %v, want code 3; output %s", err, out)
+	}
+	if !strings.Contains(string(out), "ppid=1\n") {
+		t.Errorf("child output %q, want ppid=1 (the entrypoint is PID 1)", out)
+	}
+}
+
+// kubeletPublish imitates a ConfigMap volume update: new ..<ts> directory, atomic ..data swap.
+func kubeletPublish(t *testing.T, vol string, files map[string]string) {
+	t.Helper()
+	ts := fmt.Sprintf("..%d", time.Now().UnixNano())
+	if err := os.MkdirAll(filepath.Join(vol, ts), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for n, b := range files {
+		if err := os.WriteFile(filepath.Join(vol, ts, n), []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_ = os.Symlink(filepath.Join("..data", n), filepath.Join(vol, n))
+	}
+	_ = os.Remove(filepath.Join(vol, "..data_tmp"))
+	if err := os.Symlink(ts, filepath.Join(vol, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(vol, "..data_tmp"), filepath.Join(vol, "..data")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func get(addr, path string) (int, string) {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestConfigMapReloadValidatesSignalsAndKeepsOldConfigOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	vol, live, seen := filepath.Join(dir, "volume"), filepath.Join(dir, "live"), filepath.Join(dir, "seen")
+	kubeletPublish(t, vol, map[string]string{"app.conf": "ok v1"})
+	addr := freeAddr(t)
+	// The "application" records the live config each time it is told to reload.
+	app := fmt.Sprintf(`trap 'cat %s/app.conf >> %s; echo >> %s' HUP; cat %s/app.conf > %s; echo >> %s; while :; do sleep 1 & wait $!; done`, live, seen, seen, live, seen, seen)
+	cmd := exec.Command(binary, "--config", vol, "--config-dest", live, "--validate", "grep -q ok {staged}/app.conf",
+		"--health-addr", addr, "--", "/bin/sh", "-c", app)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	lines := func() []string {
+		b, _ := os.ReadFile(seen)
+		return strings.Fields(strings.ReplaceAll(string(b), "ok ", "ok_"))
+	}
+	eventually(t, "the app to start with v1", func() bool { return len(lines()) == 1 && lines()[0] == "ok_v1" })
+
+	kubeletPublish(t, vol, map[string]string{"app.conf": "ok v2"})
+	eventually(t, "SIGHUP with v2 live", func() bool { l := lines(); return len(l) == 2 && l[1] == "ok_v2" })
+
+	kubeletPublish(t, vol, map[string]string{"app.conf": "bad v3"})
+	eventually(t, "the failed reload in metrics", func() bool {
+		_, m := get(addr, "/metrics")
+		return strings.Contains(m, `podkit_entrypoint_reloads_total{result="failure"} 1`)
+	})
+	if code, _ := get(addr, "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz after a failed reload = %d, want 503", code)
+	}
+	if b, _ := os.ReadFile(filepath.Join(live, "app.conf")); string(b) != "ok v2" {
+		t.Errorf("live app.conf = %q, want the previous %q", b, "ok v2")
+	}
+	if l := lines(); len(l) != 2 {
+		t.Errorf("app was signalled for a rejected configuration: %q", l)
+	}
+	if code, _ := get(addr, "/healthz"); code != 200 {
+		t.Errorf("/healthz = %d, want 200", code)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 {
+		t.Errorf("exit after SIGTERM = %v, want 143; stderr:\n%s", err, stderr.String())
+	}
+}
