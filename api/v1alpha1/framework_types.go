@@ -159,19 +159,21 @@ type TaskRoleSpec struct {
 type CompletionPolicySpec struct {
 	// MinFailedTaskCount: when this many tasks of the role have failed (after
 	// their own retries), the attempt fails with the last failed task's
-	// completion status. -1 disables it. Default 1.
+	// completion status. -1 disables it. Default (also when 0 or
+	// omitted) 1.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=-1
 	// +kubebuilder:validation:XValidation:rule="self != 0",message="must be -1 (disabled) or at least 1"
 	// +optional
-	MinFailedTaskCount int32 `json:"minFailedTaskCount"`
+	MinFailedTaskCount int32 `json:"minFailedTaskCount,omitempty"`
 	// MinSucceededTaskCount: when this many tasks of the role have
-	// succeeded, the attempt succeeds. -1 disables it. Default -1.
+	// succeeded, the attempt succeeds. -1 disables it. Default (also when 0
+	// or omitted) -1.
 	// +kubebuilder:default=-1
 	// +kubebuilder:validation:Minimum=-1
 	// +kubebuilder:validation:XValidation:rule="self != 0",message="must be -1 (disabled) or at least 1"
 	// +optional
-	MinSucceededTaskCount int32 `json:"minSucceededTaskCount"`
+	MinSucceededTaskCount int32 `json:"minSucceededTaskCount,omitempty"`
 }
 
 // TaskSpec is the template of a task.
