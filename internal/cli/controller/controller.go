@@ -1,0 +1,170 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/internal/cli/clierr"
+	"github.com/podkit-dev/podkit/internal/cli/common"
+	"github.com/podkit-dev/podkit/pkg/framework"
+)
+
+// Defaults of the API client rate limits: FrameworkController's own.
+const (
+	DefaultQPS   = 80
+	DefaultBurst = 120
+)
+
+type flags struct {
+	metricsAddr             string
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionNamespace string
+	leaderElectionID        string
+	watchNamespace          string
+	qps                     float32
+	burst                   int
+	maxConcurrentReconciles int
+	creationConcurrency     int
+	statusUpdateInterval    time.Duration
+}
+
+// NewCommand returns the `podkit controller` command.
+func NewCommand(ctx context.Context, c *common.Common) *cobra.Command {
+	f := &flags{}
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the Framework controller (podkit.dev/v1alpha1 Frameworks)",
+		Long: `Run the Framework controller until interrupted. It creates one ConfigMap per
+framework attempt and one pod per task ({framework}-{role}-{index}), records
+pod IPs and completions in the Framework's status, and applies the retry and
+completion policies.
+
+Install the CRD and RBAC first: kubectl apply --server-side -f config/crd/bases
+-f config/rbac. Run several replicas with --leader-elect for availability.`,
+		Example: `  # against the current kubeconfig context, all namespaces
+  podkit controller
+
+  # in a Deployment
+  podkit controller --leader-elect --metrics-bind-address :8080 --health-probe-bind-address :8081`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runE(cmd.Context(), c, f)
+		},
+	}
+	cmd.SetContext(ctx)
+	fs := cmd.Flags()
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", `address of the Prometheus /metrics endpoint ("0" disables it)`)
+	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", `address of the /healthz and /readyz endpoints ("0" disables them)`)
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader through a Lease so that only one replica reconciles")
+	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
+	fs.StringVar(&f.leaderElectionID, "leader-election-id", "podkit-framework-controller.podkit.dev", "name of the leader election Lease")
+	fs.StringVar(&f.watchNamespace, "watch-namespace", "", "reconcile Frameworks of this namespace only (default: all namespaces)")
+	fs.Float32Var(&f.qps, "kube-api-qps", DefaultQPS, "queries per second to the apiserver")
+	fs.IntVar(&f.burst, "kube-api-burst", DefaultBurst, "burst of queries to the apiserver")
+	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "Frameworks reconciled at once")
+	fs.IntVar(&f.creationConcurrency, "creation-concurrency", 32, "pod creations or deletions in flight per Framework")
+	fs.DurationVar(&f.statusUpdateInterval, "status-update-interval", time.Second, "shortest gap between progress-only status writes of one Framework (completions are written at once)")
+	return cmd
+}
+
+func (f *flags) validate() error {
+	switch {
+	case f.qps <= 0:
+		return clierr.Usagef("--kube-api-qps %v: must be positive", f.qps)
+	case f.burst < 1:
+		return clierr.Usagef("--kube-api-burst %d: must be at least 1", f.burst)
+	case f.maxConcurrentReconciles < 1:
+		return clierr.Usagef("--max-concurrent-reconciles %d: must be at least 1", f.maxConcurrentReconciles)
+	case f.creationConcurrency < 1:
+		return clierr.Usagef("--creation-concurrency %d: must be at least 1", f.creationConcurrency)
+	case f.statusUpdateInterval < 0:
+		return clierr.Usagef("--status-update-interval %s: must not be negative", f.statusUpdateInterval)
+	case f.leaderElect && f.leaderElectionID == "":
+		return clierr.Usagef("--leader-election-id is empty: give the Lease a name or drop --leader-elect")
+	}
+	return nil
+}
+
+// Scheme returns the scheme the controller needs: client-go's types and
+// podkit.dev/v1alpha1.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("add client-go types to scheme: %w", err)
+	}
+	if err := v1.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("add podkit types to scheme: %w", err)
+	}
+	return s, nil
+}
+
+func runE(ctx context.Context, c *common.Common, f *flags) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	cfg, err := c.RESTConfig()
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = f.qps, f.burst
+	logger := logr.FromSlogHandler(c.Logger.Handler())
+	ctrl.SetLogger(logger)
+
+	scheme, err := Scheme()
+	if err != nil {
+		return err
+	}
+	cacheOpts := cache.Options{ByObject: framework.CacheByObject()}
+	if f.watchNamespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{f.watchNamespace: {}}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Logger:                  logger,
+		Cache:                   cacheOpts,
+		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		HealthProbeBindAddress:  f.probeAddr,
+		LeaderElection:          f.leaderElect,
+		LeaderElectionID:        f.leaderElectionID,
+		LeaderElectionNamespace: f.leaderElectionNamespace,
+		// Hand the Lease over at once on a clean shutdown.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("create controller manager: %w", err)
+	}
+	r, err := framework.New(framework.Options{
+		MaxConcurrentReconciles: f.maxConcurrentReconciles,
+		CreationConcurrency:     f.creationConcurrency,
+		StatusUpdateInterval:    f.statusUpdateInterval,
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("add readiness check: %w", err)
+	}
+	c.Logger.Info("starting framework controller", "qps", f.qps, "burst", f.burst, "leaderElect", f.leaderElect, "watchNamespace", f.watchNamespace)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("run controller manager: %w", err)
+	}
+	return nil
+}
