@@ -2,7 +2,7 @@
 # Regenerates podkit's generated files with the pinned controller-gen:
 #   api/v1alpha1/zz_generated.deepcopy.go   (deepcopy)
 #   config/crd/bases/*.yaml                 (CRDs, from api/...)
-#   config/rbac/framework-role.yaml         (ClusterRole, from +kubebuilder:rbac in pkg/framework)
+#   config/rbac/framework_role.yaml         (ClusterRole, from +kubebuilder:rbac in pkg/framework)
 # Never edit those files by hand; `make verify` reruns this and diffs.
 set -euo pipefail
 
@@ -17,5 +17,5 @@ fi
 cd "$root"
 "$cg" object paths=./api/...
 "$cg" crd:generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config=config/crd/bases
-"$cg" rbac:roleName=podkit-framework-controller,fileName=framework-role.yaml paths=./pkg/framework/... \
+"$cg" rbac:roleName=podkit-framework-controller,fileName=framework_role.yaml paths=./pkg/framework/... \
   output:rbac:artifacts:config=config/rbac
