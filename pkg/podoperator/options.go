@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -61,9 +60,11 @@ type Options struct {
 	// OnUpdate with old == new at this interval. Default 0: no resync.
 	ResyncPeriod time.Duration
 	// Transform trims each pod before it is cached and handed to handlers.
-	// Default (nil) DefaultTransform, which drops managedFields and the
-	// last-applied-configuration annotation; set NoTransform to keep
-	// objects exactly as the API server sent them.
+	// Default (nil) NewDefaultTransform(): drop managedFields and the
+	// last-applied-configuration annotation, and share parts that are equal
+	// between pods (see NewDefaultTransform). Set StripTransform to only
+	// drop, or NoTransform to keep objects exactly as the API server sent
+	// them.
 	Transform cache.TransformFunc
 	// ShutdownGracePeriod bounds how long Run waits, after its context
 	// ends, for handlers already running to return; then their context is
@@ -107,27 +108,6 @@ type LeaderElection struct {
 	RetryPeriod time.Duration
 }
 
-// NoTransform keeps pods exactly as received. Set it as Options.Transform to
-// opt out of DefaultTransform.
-func NoTransform(obj any) (any, error) { return obj, nil }
-
-// DefaultTransform drops what handlers rarely need and what takes most of a
-// cached pod's memory: metadata.managedFields and the
-// kubectl.kubernetes.io/last-applied-configuration annotation. It modifies
-// the object in place, which is safe because the informer calls it on
-// freshly decoded objects only.
-func DefaultTransform(obj any) (any, error) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
-	}
-	pod.ManagedFields = nil
-	delete(pod.Annotations, lastAppliedAnnotation)
-	return pod, nil
-}
-
-const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
-
 // defaultRateLimiter is the seed's per-item backoff plus an overall bucket.
 func defaultRateLimiter() workqueue.TypedRateLimiter[types.NamespacedName] {
 	return workqueue.NewTypedMaxOfRateLimiter(
@@ -152,7 +132,7 @@ func (o *Options) setDefaults() {
 		o.MaxRetries = &n
 	}
 	if o.Transform == nil {
-		o.Transform = DefaultTransform
+		o.Transform = NewDefaultTransform()
 	}
 	if o.ShutdownGracePeriod == 0 {
 		o.ShutdownGracePeriod = DefaultShutdownGracePeriod
