@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,7 +50,7 @@ type flags struct {
 	format  entrypoint.ConfigFormat
 	policy  entrypoint.RestartPolicy
 	rewrite map[syscall.Signal]syscall.Signal
-	action  action
+	action  entrypoint.ChangeAction
 	level   slog.Level
 	fromEnv map[string]string // flag name → environment variable it was read from
 }
@@ -62,14 +61,6 @@ func (f *flags) name(flag string) string {
 		return env + " (--" + flag + ")"
 	}
 	return "--" + flag
-}
-
-// action is what happens after a configuration change went live.
-type action struct {
-	kind   string // "signal", "restart", "exec", "http", "none"
-	signal syscall.Signal
-	argv   []string
-	url    string
 }
 
 // usageError is a command-line mistake: one line on stderr and exit code 2.
@@ -155,7 +146,7 @@ func (f *flags) complete() error {
 	if err := f.level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return usagef("invalid value %q for %s: want debug, info, warn or error", f.logLevel, f.name("log-level"))
 	}
-	if f.action, err = parseAction(f.onChange); err != nil {
+	if f.action, err = entrypoint.ParseChangeAction(f.onChange); err != nil {
 		return usagef("invalid value %q for %s: %v", f.onChange, f.name("on-change"), err)
 	}
 	if f.config == "" {
@@ -192,34 +183,6 @@ func (f *flags) complete() error {
 		return usagef("invalid value for %s: empty command", f.name("validate"))
 	}
 	return nil
-}
-
-func parseAction(s string) (action, error) {
-	kind, arg, _ := strings.Cut(s, ":")
-	switch kind {
-	case "none":
-		return action{kind: kind}, nil
-	case "restart":
-		return action{kind: kind}, nil
-	case "signal":
-		sig, err := entrypoint.ParseSignal(arg)
-		if err != nil {
-			return action{}, err
-		}
-		return action{kind: kind, signal: sig}, nil
-	case "exec":
-		argv := strings.Fields(arg)
-		if len(argv) == 0 {
-			return action{}, errors.New("exec: needs a command, e.g. exec:/reload.sh")
-		}
-		return action{kind: kind, argv: argv}, nil
-	case "http":
-		if !strings.HasPrefix(arg, "http://") && !strings.HasPrefix(arg, "https://") {
-			return action{}, errors.New("http: needs a URL, e.g. http:http://127.0.0.1:9090/-/reload")
-		}
-		return action{kind: kind, url: arg}, nil
-	}
-	return action{}, errors.New("want signal:SIG, restart, exec:CMD, http:URL or none")
 }
 
 // fieldsOf splits a command line on white space (no shell quoting; wrap in sh -c for that).

@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/podkit-dev/podkit/pkg/entrypoint"
 )
@@ -109,12 +105,12 @@ func run(ctx context.Context, f *flags) (int, error) {
 		if err != nil {
 			return 1, fmt.Errorf("listen on --health-addr %s: %w", f.healthAddr, err)
 		}
-		srv := &http.Server{Handler: health.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer func() {
-			sctx, c := context.WithTimeout(context.Background(), time.Second)
-			defer c()
-			_ = srv.Shutdown(sctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := health.Serve(ctx, ln); err != nil {
+				log.Error("health server stopped", "error", err)
+			}
 		}()
 	}
 
@@ -123,7 +119,7 @@ func run(ctx context.Context, f *flags) (int, error) {
 }
 
 // watchConfig applies every announced change and runs the on-change action when files changed.
-func watchConfig(ctx context.Context, log *slog.Logger, cfg *entrypoint.ConfigHandler, sup *entrypoint.Supervisor, act action, health *entrypoint.Health) {
+func watchConfig(ctx context.Context, log *slog.Logger, cfg *entrypoint.ConfigHandler, sup *entrypoint.Supervisor, act entrypoint.ChangeAction, health *entrypoint.Health) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -145,7 +141,7 @@ func watchConfig(ctx context.Context, log *slog.Logger, cfg *entrypoint.ConfigHa
 				continue
 			}
 			if r.Err == nil {
-				r.Err = notify(ctx, sup, act)
+				r.Err = act.Run(ctx, sup)
 			}
 			health.ObserveReload(r.Err)
 			if r.Err != nil {
@@ -153,41 +149,4 @@ func watchConfig(ctx context.Context, log *slog.Logger, cfg *entrypoint.ConfigHa
 			}
 		}
 	}
-}
-
-// notify tells the application that its configuration changed.
-func notify(ctx context.Context, sup *entrypoint.Supervisor, act action) error {
-	switch act.kind {
-	case "signal":
-		if err := sup.Process().Signal(act.signal); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			return fmt.Errorf("send reload signal: %w", err)
-		}
-	case "restart":
-		if err := sup.Process().Restart(); err != nil {
-			return fmt.Errorf("restart after configuration change: %w", err)
-		}
-	case "exec":
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		out, err := sup.Reaper().Output(cctx, exec.Command(act.argv[0], act.argv[1:]...))
-		if err != nil {
-			return fmt.Errorf("run on-change command %s: %w: %s", act.argv[0], err, out)
-		}
-	case "http":
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		req, err := http.NewRequestWithContext(cctx, http.MethodPost, act.url, nil)
-		if err != nil {
-			return fmt.Errorf("build reload request: %w", err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return fmt.Errorf("post %s: %w", act.url, err)
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("post %s: %s", act.url, resp.Status)
-		}
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package entrypoint
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -264,8 +263,10 @@ func swap(staged, dest string) error {
 }
 
 type treeEntry struct {
-	kind byte // 'f' file, 'l' symlink
-	sum  [32]byte
+	kind byte   // 'f' file, 'l' symlink
+	path string // absolute path, for content comparison
+	link string
+	size int64
 	perm fs.FileMode
 }
 
@@ -281,11 +282,7 @@ func readTree(p string, name string) (map[string]treeEntry, error) {
 		return nil, err
 	}
 	if !info.IsDir() {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = treeEntry{kind: 'f', sum: sha256.Sum256(b), perm: info.Mode().Perm()}
+		out[name] = treeEntry{kind: 'f', path: p, size: info.Size(), perm: info.Mode().Perm()}
 		return out, nil
 	}
 	err = filepath.WalkDir(p, func(f string, d fs.DirEntry, err error) error {
@@ -296,21 +293,48 @@ func readTree(p string, name string) (map[string]treeEntry, error) {
 		rel = filepath.ToSlash(rel)
 		if d.Type()&fs.ModeSymlink != 0 {
 			l, err := os.Readlink(f)
-			out[rel] = treeEntry{kind: 'l', sum: sha256.Sum256([]byte(l))}
-			return err
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
+			out[rel] = treeEntry{kind: 'l', path: f, link: l}
 			return err
 		}
 		info, err := d.Info()
 		if err != nil {
 			return err
 		}
-		out[rel] = treeEntry{kind: 'f', sum: sha256.Sum256(b), perm: info.Mode().Perm()}
+		out[rel] = treeEntry{kind: 'f', path: f, size: info.Size(), perm: info.Mode().Perm()}
 		return nil
 	})
 	return out, err
+}
+
+// sameEntry compares two entries, reading file contents only when everything else matches.
+func sameEntry(a, b treeEntry) (bool, error) {
+	if a.kind != b.kind || a.link != b.link || a.size != b.size || a.perm != b.perm {
+		return false, nil
+	}
+	if a.kind != 'f' {
+		return true, nil
+	}
+	fa, err := os.Open(a.path)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b.path)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 32<<10), make([]byte, 32<<10)
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		if ea != nil || eb != nil {
+			return errors.Is(ea, io.EOF) || errors.Is(ea, io.ErrUnexpectedEOF), nil
+		}
+	}
 }
 
 // diffTrees lists what changes when staged replaces live.
@@ -327,10 +351,15 @@ func diffTrees(live, staged string) (UpdateResult, error) {
 	var r UpdateResult
 	for k, v := range nw {
 		o, ok := old[k]
-		switch {
-		case !ok:
+		if !ok {
 			r.Added = append(r.Added, k)
-		case o.kind != v.kind || !bytes.Equal(o.sum[:], v.sum[:]) || o.perm != v.perm:
+			continue
+		}
+		same, err := sameEntry(o, v)
+		if err != nil {
+			return UpdateResult{}, fmt.Errorf("compare %s: %w", k, err)
+		}
+		if !same {
 			r.Changed = append(r.Changed, k)
 		}
 	}

@@ -1,10 +1,15 @@
 package entrypoint
 
 import (
+	"bytes"
+	"context"
 	"fmt"
-	"net/http"
+	"io"
+	"net"
 	"sync"
 	"time"
+
+	"github.com/podkit-dev/podkit/pkg/entrypoint/internal/minihttp"
 )
 
 // Health serves the entrypoint's opt-in HTTP endpoints: /healthz (the entrypoint is alive),
@@ -46,24 +51,35 @@ func (h *Health) LastReloadOK() bool {
 	return h.lastReloadTime.IsZero() || h.lastReloadOK
 }
 
-// Handler returns the mux with /healthz, /readyz and /metrics.
-func (h *Health) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if h.Ready != nil && !h.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /metrics", h.serveMetrics)
-	return mux
+// Serve answers GET /healthz, /readyz and /metrics on ln until ctx ends. It speaks just enough
+// HTTP/1.1 for probes and Prometheus (see internal/minihttp): net/http would more than double the
+// binary and its resident memory.
+func (h *Health) Serve(ctx context.Context, ln net.Listener) error {
+	return minihttp.Serve(ctx, ln, h.route)
 }
 
-func (h *Health) serveMetrics(w http.ResponseWriter, _ *http.Request) {
+func (h *Health) route(method, path string) minihttp.Response {
+	if method != "GET" && method != "HEAD" {
+		return minihttp.Response{Status: 405, Body: []byte("method not allowed\n")}
+	}
+	switch path {
+	case "/healthz":
+		return minihttp.Response{Status: 200, Body: []byte("ok\n")}
+	case "/readyz":
+		if h.Ready != nil && !h.Ready() {
+			return minihttp.Response{Status: 503, Body: []byte("not ready\n")}
+		}
+		return minihttp.Response{Status: 200, Body: []byte("ok\n")}
+	case "/metrics":
+		var b bytes.Buffer
+		h.WriteMetrics(&b)
+		return minihttp.Response{Status: 200, ContentType: "text/plain; version=0.0.4; charset=utf-8", Body: b.Bytes()}
+	}
+	return minihttp.Response{Status: 404, Body: []byte("not found\n")}
+}
+
+// WriteMetrics writes the metrics in the Prometheus text exposition format.
+func (h *Health) WriteMetrics(w io.Writer) {
 	restarts, active := 0, -1
 	if h.Restarts != nil {
 		restarts = h.Restarts()
@@ -81,7 +97,6 @@ func (h *Health) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	if !at.IsZero() {
 		atVal = float64(at.UnixNano()) / 1e9
 	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_, _ = fmt.Fprintf(w, `# HELP podkit_entrypoint_restarts_total Times the child process was started again.
 # TYPE podkit_entrypoint_restarts_total counter
 podkit_entrypoint_restarts_total %d

@@ -1,10 +1,11 @@
 package entrypoint
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,10 +16,15 @@ func TestHealthServesProbesAndMetrics(t *testing.T) {
 	h := &Health{Ready: ready.Load, Restarts: func() int { return 2 }, Active: func() int { return 1 }}
 	h.ObserveReload(nil)
 	h.ObserveReload(errors.New("bad"))
-	srv := httptest.NewServer(h.Handler())
-	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = h.Serve(ctx, ln) }()
 	get := func(p string) (int, string) {
-		resp, err := http.Get(srv.URL + p)
+		resp, err := http.Get("http://" + ln.Addr().String() + p)
 		if err != nil {
 			t.Fatal(err)
 		}
