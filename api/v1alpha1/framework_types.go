@@ -37,7 +37,7 @@ const (
 // +kubebuilder:printcolumn:name="Retried",type=integer,JSONPath=`.status.retryPolicyStatus.totalRetriedCount`,priority=1
 // +kubebuilder:printcolumn:name="Code",type=integer,JSONPath=`.status.attemptStatus.completionStatus.code`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: it is used as a label value on the framework's pods",fieldPath=".metadata.name"
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: it is used as a label value on the framework's pods"
 type Framework struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -1,0 +1,181 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.APIServer(m, &env, func(o *testenv.Options) {
+		o.SchemeBuilders = append(o.SchemeBuilders, v1.AddToScheme)
+	}))
+}
+
+// validFramework is a minimal Framework the apiserver accepts.
+func validFramework(ns, name string) *v1.Framework {
+	return &v1.Framework{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1.FrameworkSpec{
+			TaskRoles: []v1.TaskRoleSpec{{
+				Name:       "worker",
+				TaskNumber: 3,
+				FrameworkAttemptCompletionPolicy: v1.CompletionPolicySpec{
+					MinFailedTaskCount: 1, MinSucceededTaskCount: -1,
+				},
+				Task: v1.TaskSpec{Pod: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+					RestartPolicy: corev1.RestartPolicyNever,
+					Containers:    []corev1.Container{{Name: "main", Image: "busybox"}},
+				}}},
+			}},
+		},
+	}
+}
+
+func role(name string, n int32) v1.TaskRoleSpec {
+	r := validFramework("", "").Spec.TaskRoles[0]
+	r.Name, r.TaskNumber = name, n
+	return r
+}
+
+func TestInvalidFrameworksAreRejectedNamingTheField(t *testing.T) {
+	ns := env.Namespace(t)
+	tests := []struct {
+		name   string
+		mutate func(fw *v1.Framework)
+		// field and text must both appear in the apiserver's message.
+		field, text string
+	}{
+		{"no task roles", func(fw *v1.Framework) { fw.Spec.TaskRoles = []v1.TaskRoleSpec{} }, "spec.taskRoles", "at least 1"},
+		{"duplicate role names", func(fw *v1.Framework) { fw.Spec.TaskRoles = append(fw.Spec.TaskRoles, role("worker", 1)) }, "spec.taskRoles[1]", "Duplicate value"},
+		{"role name not a DNS label", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Name = "Worker_1" }, "spec.taskRoles[0].name", "should match"},
+		{"role name too long", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Name = strings.Repeat("w", 33) }, "spec.taskRoles[0].name", "may not be more than 32"},
+		{"taskNumber zero", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].TaskNumber = 0 }, "spec.taskRoles[0].taskNumber", "greater than or equal to 1"},
+		{"taskNumber above the cap", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].TaskNumber = 5001 }, "spec.taskRoles[0].taskNumber", "less than or equal to 5000"},
+		{"total tasks above the cap", func(fw *v1.Framework) {
+			fw.Spec.TaskRoles = []v1.TaskRoleSpec{role("a", 3000), role("b", 3000)}
+		}, "spec.taskRoles", "at most 5000"},
+		{"too many roles", func(fw *v1.Framework) {
+			fw.Spec.TaskRoles = nil
+			for i := range 33 {
+				fw.Spec.TaskRoles = append(fw.Spec.TaskRoles, role("r"+strings.Repeat("x", i), 1))
+			}
+		}, "spec.taskRoles", "must have at most 32 items"},
+		{"minFailedTaskCount above taskNumber", func(fw *v1.Framework) {
+			fw.Spec.TaskRoles[0].FrameworkAttemptCompletionPolicy.MinFailedTaskCount = 4
+		}, "spec.taskRoles[0].frameworkAttemptCompletionPolicy.minFailedTaskCount", "at most taskNumber"},
+		{"minSucceededTaskCount above taskNumber", func(fw *v1.Framework) {
+			fw.Spec.TaskRoles[0].FrameworkAttemptCompletionPolicy.MinSucceededTaskCount = 9
+		}, "spec.taskRoles[0].frameworkAttemptCompletionPolicy.minSucceededTaskCount", "at most taskNumber"},
+		{"minSucceededTaskCount below -1", func(fw *v1.Framework) {
+			fw.Spec.TaskRoles[0].FrameworkAttemptCompletionPolicy.MinSucceededTaskCount = -2
+		}, "spec.taskRoles[0].frameworkAttemptCompletionPolicy.minSucceededTaskCount", "greater than or equal to -1"},
+		{"framework maxRetryCount below -2", func(fw *v1.Framework) { fw.Spec.RetryPolicy.MaxRetryCount = -3 }, "spec.retryPolicy.maxRetryCount", "greater than or equal to -2"},
+		{"task maxRetryCount below -2", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Task.RetryPolicy.MaxRetryCount = -7 }, "spec.taskRoles[0].task.retryPolicy.maxRetryCount", "greater than or equal to -2"},
+		{"unknown executionType", func(fw *v1.Framework) { fw.Spec.ExecutionType = "Pause" }, "spec.executionType", "Unsupported value"},
+		{"restartPolicy Always", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Task.Pod.Spec.RestartPolicy = corev1.RestartPolicyAlways }, "spec.taskRoles[0].task.pod.spec.restartPolicy", "Never or OnFailure"},
+		{"pod without containers", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Task.Pod.Spec.Containers = nil }, "spec.taskRoles[0].task.pod.spec.containers", "Required value"},
+		{"negative podGracefulDeletionTimeoutSec", func(fw *v1.Framework) {
+			fw.Spec.TaskRoles[0].Task.PodGracefulDeletionTimeoutSec = ptr.To[int64](-1)
+		}, "spec.taskRoles[0].task.podGracefulDeletionTimeoutSec", "greater than or equal to 0"},
+		{"framework name longer than a label value", func(fw *v1.Framework) { fw.Name = strings.Repeat("f", 64) }, "metadata.name", "at most 63"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fw := validFramework(ns, "fw-"+strings.Repeat("x", i%3)+string(rune('a'+i%26)))
+			tt.mutate(fw)
+			err := env.Client.Create(context.Background(), fw)
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("create: err = %v, want Invalid", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tt.field) || !strings.Contains(msg, tt.text) {
+				t.Errorf("error %q\nmust name %q and say %q", msg, tt.field, tt.text)
+			}
+		})
+	}
+}
+
+func TestDefaultsAreApplied(t *testing.T) {
+	ns := env.Namespace(t)
+	fw := validFramework(ns, "defaults")
+	// Zero values are omitted from the JSON, so the server defaults them.
+	fw.Spec.TaskRoles[0].FrameworkAttemptCompletionPolicy = v1.CompletionPolicySpec{}
+	if err := env.Client.Create(context.Background(), fw); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	got := &v1.Framework{}
+	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(fw), got); err != nil {
+		t.Fatal(err)
+	}
+	p := got.Spec.TaskRoles[0].FrameworkAttemptCompletionPolicy
+	if got.Spec.ExecutionType != v1.ExecutionStart || p.MinFailedTaskCount != 1 || p.MinSucceededTaskCount != -1 || got.Spec.RetryPolicy.MaxRetryCount != 0 {
+		t.Errorf("defaults: executionType=%q minFailed=%d minSucceeded=%d maxRetry=%d; want Start 1 -1 0",
+			got.Spec.ExecutionType, p.MinFailedTaskCount, p.MinSucceededTaskCount, got.Spec.RetryPolicy.MaxRetryCount)
+	}
+}
+
+func TestImmutableFieldsCannotChange(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		mutate func(fw *v1.Framework)
+		field  string
+		text   string
+	}{
+		{"taskNumber", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].TaskNumber = 4 }, "spec.taskRoles[0].taskNumber", "immutable"},
+		{"task pod template", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Task.Pod.Spec.Containers[0].Image = "alpine" }, "spec.taskRoles[0].task", "immutable"},
+		{"completion policy", func(fw *v1.Framework) {
+			fw.Spec.TaskRoles[0].FrameworkAttemptCompletionPolicy.MinFailedTaskCount = 2
+		}, "spec.taskRoles[0].frameworkAttemptCompletionPolicy", "immutable"},
+		{"framework retry policy", func(fw *v1.Framework) { fw.Spec.RetryPolicy.MaxRetryCount = 3 }, "spec.retryPolicy", "immutable"},
+		{"adding a role", func(fw *v1.Framework) { fw.Spec.TaskRoles = append(fw.Spec.TaskRoles, role("ps", 1)) }, "spec.taskRoles", "cannot be added or removed"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fw := validFramework(ns, "immutable-"+string(rune('a'+i)))
+			if err := env.Client.Create(ctx, fw); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			tt.mutate(fw)
+			err := env.Client.Update(ctx, fw)
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("update: err = %v, want Invalid", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tt.field) || !strings.Contains(msg, tt.text) {
+				t.Errorf("error %q\nmust name %q and say %q", msg, tt.field, tt.text)
+			}
+		})
+	}
+}
+
+func TestExecutionTypeGoesFromStartToStopOnly(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	fw := validFramework(ns, "stoppable")
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	fw.Spec.ExecutionType = v1.ExecutionStop
+	if err := env.Client.Update(ctx, fw); err != nil {
+		t.Fatalf("Start → Stop must be allowed: %v", err)
+	}
+	fw.Spec.ExecutionType = v1.ExecutionStart
+	err := env.Client.Update(ctx, fw)
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.executionType") {
+		t.Fatalf("Stop → Start: err = %v, want Invalid naming spec.executionType", err)
+	}
+}
+
