@@ -1,0 +1,160 @@
+package framework
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/internal/cli/clierr"
+	"github.com/podkit-dev/podkit/internal/cli/common"
+	"github.com/podkit-dev/podkit/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.APIServer(m, &env, func(o *testenv.Options) {
+		o.SchemeBuilders = append(o.SchemeBuilders, v1.AddToScheme)
+	}))
+}
+
+func newCommon(ns string) (*common.Common, *bytes.Buffer, *bytes.Buffer) {
+	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
+	flags := genericclioptions.NewConfigFlags(false)
+	flags.KubeConfig = ptr.To(env.Kubeconfig)
+	flags.Namespace = ptr.To(ns)
+	return &common.Common{
+		Flags:   flags,
+		Streams: genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut},
+		Logger:  slog.New(slog.NewTextHandler(errOut, nil)),
+	}, out, errOut
+}
+
+// createRunning creates a Framework and writes a status as the controller
+// would for a running attempt with one ready task.
+func createRunning(t *testing.T, ns string) *v1.Framework {
+	t.Helper()
+	ctx := context.Background()
+	fw := &v1.Framework{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "train"},
+		Spec: v1.FrameworkSpec{TaskRoles: []v1.TaskRoleSpec{{
+			Name: "worker", TaskNumber: 2,
+			Task: v1.TaskSpec{Pod: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				Containers: []corev1.Container{{Name: "main", Image: "busybox"}},
+			}}},
+		}}},
+	}
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatalf("create framework: %v", err)
+	}
+	now := metav1.Now()
+	uid := types.UID("pod-uid-0")
+	fw.Status = &v1.FrameworkStatus{
+		StartTime: now, State: v1.FrameworkAttemptPreparing, TransitionTime: now, ReadyTasks: "1/2",
+		AttemptStatus: v1.FrameworkAttemptStatus{ID: 0, StartTime: now, ConfigMapName: "train-attempt",
+			TaskRoleStatuses: []v1.TaskRoleStatus{{Name: "worker", TaskStatuses: []v1.TaskStatus{
+				{Index: 0, State: v1.TaskAttemptRunning, StartTime: now, TransitionTime: now,
+					AttemptStatus: v1.TaskAttemptStatus{PodName: "train-worker-0", PodUID: &uid, PodIP: ptr.To("10.0.0.7"), PodNodeName: ptr.To("kwok-node-0"), StartTime: now}},
+				{Index: 1, State: v1.TaskAttemptCreationRequested, StartTime: now, TransitionTime: now,
+					AttemptStatus: v1.TaskAttemptStatus{PodName: "train-worker-1", StartTime: now}},
+			}}},
+		},
+	}
+	if err := env.Client.Status().Update(ctx, fw); err != nil {
+		t.Fatalf("write status: %v", err)
+	}
+	return fw
+}
+
+func TestGetListsFrameworksWithStateAndReadyTasks(t *testing.T) {
+	ns := env.Namespace(t)
+	createRunning(t, ns)
+	c, out, _ := newCommon(ns)
+	cmd := NewGetCommand(context.Background(), c)
+	cmd.SetArgs([]string{"fw"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("get fw: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") {
+		t.Fatalf("output:\n%s\nwant a header and one row", out)
+	}
+	for _, want := range []string{"train", "AttemptPreparing", "1/2"} {
+		if !strings.Contains(lines[1], want) {
+			t.Errorf("row %q lacks %q", lines[1], want)
+		}
+	}
+}
+
+func TestGetPrintsYAMLWithKind(t *testing.T) {
+	ns := env.Namespace(t)
+	createRunning(t, ns)
+	c, out, _ := newCommon(ns)
+	cmd := NewGetCommand(context.Background(), c)
+	cmd.SetArgs([]string{"framework", "train", "-o", "yaml"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("get framework train -o yaml: %v", err)
+	}
+	for _, want := range []string{"apiVersion: podkit.dev/v1alpha1", "kind: Framework", "podIP: 10.0.0.7"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("yaml lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestDescribeShowsTasksAndPodIPs(t *testing.T) {
+	ns := env.Namespace(t)
+	createRunning(t, ns)
+	c, out, _ := newCommon(ns)
+	cmd := NewDescribeCommand(context.Background(), c)
+	cmd.SetArgs([]string{"fw", "train"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("describe fw train: %v", err)
+	}
+	for _, want := range []string{"Name:", "train", "Task Role worker: 2 task(s)", "train-worker-0", "10.0.0.7", "kwok-node-0", "AttemptCreationRequested", "Events:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("describe output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestErrorsSayWhatToDo(t *testing.T) {
+	ns := env.Namespace(t)
+	tests := []struct {
+		name     string
+		describe bool
+		args     []string
+		code     int
+		text     string
+	}{
+		{"unknown resource", false, []string{"pods"}, clierr.CodeUsage, "Frameworks only"},
+		{"bad output format", false, []string{"fw", "-o", "toml"}, clierr.CodeUsage, "--output"},
+		{"missing framework", true, []string{"fw", "nope"}, clierr.CodeFailure, "podkit get fw -A"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, _ := newCommon(ns)
+			cmd := NewGetCommand(context.Background(), c)
+			if tt.describe {
+				cmd = NewDescribeCommand(context.Background(), c)
+			}
+			cmd.SetArgs(tt.args)
+			cmd.SilenceUsage, cmd.SilenceErrors = true, true
+			err := cmd.Execute()
+			if err == nil || clierr.Code(err) != tt.code || !strings.Contains(err.Error(), tt.text) {
+				t.Errorf("err = %v (code %d), want code %d mentioning %q", err, clierr.Code(err), tt.code, tt.text)
+			}
+		})
+	}
+}
