@@ -67,7 +67,11 @@ func main() {
 }
 
 func run(ctx context.Context, o options) (err error) {
-	ctrl.SetLogger(logr.Discard())
+	if os.Getenv("BENCH_DEBUG") != "" {
+		ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.Level(-1)})))
+	} else {
+		ctrl.SetLogger(logr.Discard())
+	}
 	env, err := testenv.Start(ctx, testenv.Options{
 		Mode:           testenv.Mode(o.mode),
 		SchemeBuilders: []func(*runtime.Scheme) error{v1.AddToScheme},
@@ -157,12 +161,18 @@ func podTemplate() corev1.PodTemplateSpec {
 }
 
 // rawClient creates the pods directly, as a hand-written job launcher
-// would: the same names, the same template, the same concurrency.
+// would: the same pods, the same concurrency.
 func rawClient(ctx context.Context, env *testenv.Env, cs kubernetes.Interface, o options, ns string) (time.Duration, error) {
 	if err := createNamespace(ctx, env, ns); err != nil {
 		return 0, err
 	}
-	tmpl := podTemplate()
+	// The very pods the controller creates (same labels, annotations and
+	// env), minus the owner reference to a Framework that does not exist.
+	shadow := &v1.Framework{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "job", UID: "shadow"},
+		Spec:       v1.FrameworkSpec{TaskRoles: []v1.TaskRoleSpec{{Name: "worker", TaskNumber: int32(o.tasks), Task: v1.TaskSpec{Pod: podTemplate()}}}},
+		Status:     &v1.FrameworkStatus{AttemptStatus: v1.FrameworkAttemptStatus{ConfigMapName: v1.ConfigMapName("job")}},
+	}
 	start := time.Now()
 	errs := make([]error, o.tasks)
 	next := make(chan int)
@@ -170,8 +180,8 @@ func rawClient(ctx context.Context, env *testenv.Env, cs kubernetes.Interface, o
 	for range o.concurrency {
 		wg.Go(func() {
 			for i := range next {
-				pod := &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: *tmpl.Spec.DeepCopy()}
-				pod.Name = fmt.Sprintf("job-worker-%d", i)
+				pod := framework.NewPod(shadow, &shadow.Spec.TaskRoles[0], int32(i), 0)
+				pod.OwnerReferences = nil
 				_, errs[i] = cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 			}
 		})

@@ -124,7 +124,7 @@ func (r *Reconciler) ensurePods(ctx context.Context, s *syncState) error {
 			}
 			return nil
 		}
-		todo = append(todo, &creation{role: role, ts: ts, pod: newPod(s.fw, taskRef{role: role, index: ts.Index}, ts.AttemptStatus.ID)})
+		todo = append(todo, &creation{role: role, ts: ts, pod: NewPod(s.fw, role, ts.Index, ts.AttemptStatus.ID)})
 		return nil
 	})
 	r.parallel(len(todo), func(i int) {

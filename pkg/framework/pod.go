@@ -11,12 +11,6 @@ import (
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 )
 
-// taskRef names one task of a Framework's current attempt.
-type taskRef struct {
-	role  *v1.TaskRoleSpec
-	index int32
-}
-
 // newConfigMap builds the ConfigMap of a framework attempt. It carries no
 // payload beyond identification: its UID makes the attempt's instance UID.
 func newConfigMap(fw *v1.Framework, attemptID int32) *corev1.ConfigMap {
@@ -45,16 +39,17 @@ func attemptInstanceUID(id int32, uid types.UID) *types.UID {
 	return &s
 }
 
-// newPod builds the pod of one task attempt from the role's template: the
-// deterministic name, owner reference, FrameworkController labels,
-// annotations and env vars (plus their PODKIT_* twins), and restartPolicy
-// Never when the template leaves it empty.
-func newPod(fw *v1.Framework, t taskRef, taskAttemptID int32) *corev1.Pod {
+// NewPod returns the pod the controller creates for attempt taskAttemptID
+// of task index of role: the role's template with the deterministic name,
+// the owner reference, FrameworkController's labels, annotations and env
+// vars (plus their PODKIT_* twins), and restartPolicy Never when the
+// template leaves it empty. fw.Status must hold the current attempt.
+func NewPod(fw *v1.Framework, role *v1.TaskRoleSpec, index, taskAttemptID int32) *corev1.Pod {
 	st := fw.Status
 	att := &st.AttemptStatus
-	tmpl := t.role.Task.Pod.DeepCopy()
-	name := v1.PodName(fw.Name, t.role.Name, t.index)
-	index := strconv.Itoa(int(t.index))
+	tmpl := role.Task.Pod.DeepCopy()
+	name := v1.PodName(fw.Name, role.Name, index)
+	indexStr := strconv.Itoa(int(index))
 	fwAttemptID := strconv.Itoa(int(att.ID))
 	cmUID := ""
 	if att.ConfigMapUID != nil {
@@ -78,16 +73,16 @@ func newPod(fw *v1.Framework, t taskRef, taskAttemptID int32) *corev1.Pod {
 		pod.Labels = map[string]string{}
 	}
 	pod.Labels[v1.LabelFrameworkName] = fw.Name
-	pod.Labels[v1.LabelTaskRoleName] = t.role.Name
-	pod.Labels[v1.LabelTaskIndex] = index
+	pod.Labels[v1.LabelTaskRoleName] = role.Name
+	pod.Labels[v1.LabelTaskIndex] = indexStr
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
 	for k, v := range map[string]string{
 		v1.AnnotationFrameworkNamespace:          fw.Namespace,
 		v1.AnnotationFrameworkName:               fw.Name,
-		v1.AnnotationTaskRoleName:                t.role.Name,
-		v1.AnnotationTaskIndex:                   index,
+		v1.AnnotationTaskRoleName:                role.Name,
+		v1.AnnotationTaskIndex:                   indexStr,
 		v1.AnnotationConfigMapName:               att.ConfigMapName,
 		v1.AnnotationPodName:                     name,
 		v1.AnnotationFrameworkAttemptID:          fwAttemptID,
@@ -105,8 +100,8 @@ func newPod(fw *v1.Framework, t taskRef, taskAttemptID int32) *corev1.Pod {
 		{Name: v1.EnvFrameworkNamespace, Value: fw.Namespace},
 		{Name: v1.EnvFrameworkName, Value: fw.Name},
 		{Name: v1.EnvFrameworkUID, Value: string(fw.UID)},
-		{Name: v1.EnvTaskRoleName, Value: t.role.Name},
-		{Name: v1.EnvTaskIndex, Value: index},
+		{Name: v1.EnvTaskRoleName, Value: role.Name},
+		{Name: v1.EnvTaskIndex, Value: indexStr},
 		{Name: v1.EnvConfigMapName, Value: att.ConfigMapName},
 		{Name: v1.EnvPodName, Value: name},
 		{Name: v1.EnvFrameworkAttemptID, Value: fwAttemptID},

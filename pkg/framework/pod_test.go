@@ -35,7 +35,7 @@ func testFramework() *v1.Framework {
 
 func TestNewPodCarriesFrameworkControllerIdentity(t *testing.T) {
 	fw := testFramework()
-	pod := newPod(fw, taskRef{role: &fw.Spec.TaskRoles[0], index: 1}, 3)
+	pod := NewPod(fw, &fw.Spec.TaskRoles[0], 1, 3)
 	if pod.Name != "job-worker-1" || pod.Namespace != "ns" {
 		t.Errorf("pod = %s/%s, want ns/job-worker-1", pod.Namespace, pod.Name)
 	}

@@ -181,10 +181,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, nil
 	}
 
+	start := r.opts.Clock.Now()
 	s, err := r.newSyncState(ctx, fw)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	defer func() {
+		logger.V(1).Info("reconciled", "state", fw.Status.State, "took", r.opts.Clock.Since(start).String())
+	}()
 	if err := r.observe(ctx, s); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -195,6 +199,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return res, err
 		}
 	}
+	logger.V(1).Info("observed", "urgent", s.urgent, "took", r.opts.Clock.Since(start).String())
 	if err := r.act(ctx, s); err != nil {
 		// Persist what was done before the error, then retry.
 		if _, _, werr := r.writeStatus(ctx, s, true); werr != nil {
@@ -202,6 +207,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, err
 	}
+	logger.V(1).Info("acted", "took", r.opts.Clock.Since(start).String())
 	res, _, err := r.writeStatus(ctx, s, s.urgent)
 	if err != nil {
 		return res, err

@@ -59,7 +59,9 @@ func (r *Reconciler) newSyncState(ctx context.Context, fw *v1.Framework) (*syncS
 			TransitionTime: s.now,
 			AttemptStatus:  newAttemptStatus(fw, 0, s.now),
 		}
-		s.urgent = true
+		// Not urgent: creating the ConfigMap and pods before the first
+		// status write is safe (deterministic names, adoption), and it saves
+		// writing a status of N pending tasks only to rewrite it at once.
 	}
 	var pods corev1.PodList
 	if err := r.client.List(ctx, &pods, client.InNamespace(fw.Namespace), client.MatchingLabels{v1.LabelFrameworkName: fw.Name}); err != nil {
