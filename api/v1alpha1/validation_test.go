@@ -178,4 +178,3 @@ func TestExecutionTypeGoesFromStartToStopOnly(t *testing.T) {
 		t.Fatalf("Stop → Start: err = %v, want Invalid naming spec.executionType", err)
 	}
 }
-
