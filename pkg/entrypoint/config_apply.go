@@ -25,6 +25,14 @@ const dataLink = "..data"
 // with one rename. When nothing differs it returns an empty result and leaves everything alone;
 // on any failure the previous configuration stays live and untouched, and Err says why.
 func (c *ConfigHandler) Apply(ctx context.Context) UpdateResult {
+	res := c.applyKeepTrash(ctx)
+	c.emptyTrash()
+	return res
+}
+
+// applyKeepTrash is Apply without removing the previous tree: deleting files can be slow (online
+// discard), so the update loop reports the result first and cleans up afterwards.
+func (c *ConfigHandler) applyKeepTrash(ctx context.Context) UpdateResult {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	res, err := c.apply(ctx)
@@ -46,9 +54,12 @@ func (c *ConfigHandler) apply(ctx context.Context) (UpdateResult, error) {
 	if err != nil {
 		return UpdateResult{}, err
 	}
-	// After a file rename the staged path is gone; after a directory exchange it holds the
-	// previous tree. Either way removing it is right.
-	defer func() { _ = os.RemoveAll(staged) }()
+	swapped := false
+	defer func() {
+		if !swapped {
+			_ = os.RemoveAll(staged)
+		}
+	}()
 	res, err := diffTrees(dest, staged)
 	if err != nil {
 		return UpdateResult{}, err
@@ -64,7 +75,26 @@ func (c *ConfigHandler) apply(ctx context.Context) (UpdateResult, error) {
 	if err := swap(staged, dest); err != nil {
 		return res, err
 	}
+	// After a file rename the staged path is gone; after a directory exchange it holds the
+	// previous tree, to be removed by emptyTrash.
+	swapped = true
+	c.trashMu.Lock()
+	c.trash = append(c.trash, staged)
+	c.trashMu.Unlock()
 	return res, nil
+}
+
+// emptyTrash removes previous configuration trees left by applyKeepTrash.
+func (c *ConfigHandler) emptyTrash() {
+	c.trashMu.Lock()
+	trash := c.trash
+	c.trash = nil
+	c.trashMu.Unlock()
+	for _, p := range trash {
+		if err := os.RemoveAll(p); err != nil {
+			c.log.Warn("remove previous configuration", "path", p, "error", err)
+		}
+	}
 }
 
 // stage materialises the source next to dest and returns the staged path.
