@@ -167,7 +167,8 @@ func (w *waiter) run(ctx context.Context) (*v1alpha1.Framework, error) {
 				return nil, perr
 			}
 			rv = nextRV
-		default: // the watch ended normally (server timeout): resume at once
+		default: // the watch ended without an error event: resume from nextRV
+			w.log.Debug("watch closed; resuming", "resourceVersion", nextRV)
 			delay = firstRetryDelay
 			rv = nextRV
 		}
