@@ -1,6 +1,8 @@
 package main
 
 import (
+	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -243,5 +245,65 @@ func TestConfigMapReloadValidatesSignalsAndKeepsOldConfigOnFailure(t *testing.T)
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 {
 		t.Errorf("exit after SIGTERM = %v, want 143; stderr:\n%s", err, stderr.String())
+	}
+}
+
+func TestInvalidInitialConfigurationDoesNotStartTheChild(t *testing.T) {
+	dir := t.TempDir()
+	src, marker := filepath.Join(dir, "app.conf"), filepath.Join(dir, "started")
+	if err := os.WriteFile(src, []byte("bad"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := runBinary(t, nil, "--config", src, "--config-dest", filepath.Join(dir, "live.conf"),
+		"--validate", "grep -q ok {staged}", "--", "/bin/sh", "-c", "touch "+marker)
+	if got.code != 1 {
+		t.Errorf("exit code = %d, want 1; stderr:\n%s", got.code, got.stderr)
+	}
+	if !strings.Contains(got.stderr, "apply initial configuration") {
+		t.Errorf("stderr does not explain the failure:\n%s", got.stderr)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the child ran although the initial configuration was invalid")
+	}
+}
+
+func TestOnChangeExecRunsCommandAfterTarUpdate(t *testing.T) {
+	dir := t.TempDir()
+	archive, live, hook, ran := filepath.Join(dir, "config.tar"), filepath.Join(dir, "live"), filepath.Join(dir, "hook.sh"), filepath.Join(dir, "ran")
+	writeTar(t, archive, "app.conf", "v1")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\ncat "+live+"/app.conf >> "+ran+"\necho >> "+ran+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "--config", archive, "--config-dest", live, "--debounce", "20ms",
+		"--on-change", "exec:"+hook, "--", "/bin/sh", "-c", "while :; do sleep 1; done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	eventually(t, "v1 extracted", func() bool { b, _ := os.ReadFile(filepath.Join(live, "app.conf")); return string(b) == "v1" })
+	writeTar(t, archive, "app.conf", "v2")
+	eventually(t, "the exec hook to see v2", func() bool { b, _ := os.ReadFile(ran); return strings.Contains(string(b), "v2") })
+	if b, _ := os.ReadFile(ran); strings.Contains(string(b), "v1") {
+		t.Errorf("hook ran for the initial configuration too: %q", b)
+	}
+}
+
+// writeTar publishes a one-file archive atomically (temp file + rename).
+func writeTar(t *testing.T, p, name, body string) {
+	t.Helper()
+	f, err := os.Create(p + ".tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(f)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = tw.Write([]byte(body))
+	if err := errors.Join(tw.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".tmp", p); err != nil {
+		t.Fatal(err)
 	}
 }
