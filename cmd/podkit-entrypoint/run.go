@@ -119,6 +119,8 @@ func run(ctx context.Context, f *flags) (int, error) {
 }
 
 // watchConfig applies every announced change and runs the on-change action when files changed.
+// It calls Apply directly rather than Update: one goroutine hand-off less between the ..data swap
+// and the reload signal.
 func watchConfig(ctx context.Context, log *slog.Logger, cfg *entrypoint.ConfigHandler, sup *entrypoint.Supervisor, act entrypoint.ChangeAction, health *entrypoint.Health) {
 	for {
 		select {
@@ -132,11 +134,7 @@ func watchConfig(ctx context.Context, log *slog.Logger, cfg *entrypoint.ConfigHa
 				log.Warn("configuration source", "error", err)
 				continue
 			}
-			cfg.Update()
-		case r, ok := <-cfg.GetUpdateResultChannel():
-			if !ok {
-				return
-			}
+			r := cfg.Apply(ctx)
 			if r.Err == nil && !r.HasChanges() {
 				continue
 			}

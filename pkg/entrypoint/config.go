@@ -114,9 +114,8 @@ type ConfigHandler struct {
 	closeOnce  sync.Once
 	wg         sync.WaitGroup
 
-	applyMu  sync.Mutex // serialises Apply
-	trashMu  sync.Mutex
-	trash    []string // previous trees to remove
+	applyMu  sync.Mutex  // serialises Apply
+	trash    chan string // previous trees to remove
 	stateMu  sync.Mutex
 	lastSeen string // fingerprint of the source last announced
 }
@@ -139,6 +138,7 @@ func NewConfigHandler(opts ConfigOptions) (*ConfigHandler, error) {
 		updates:    make(chan struct{}, 1),
 		results:    make(chan UpdateResult, 16),
 		done:       make(chan struct{}),
+		trash:      make(chan string, 64),
 	}
 	watchDir := filepath.Dir(opts.Source)
 	if opts.Format == FormatDir {
@@ -149,9 +149,10 @@ func NewConfigHandler(opts ConfigOptions) (*ConfigHandler, error) {
 		return nil, fmt.Errorf("watch %s: %w", watchDir, err)
 	}
 	c.check()
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.watchLoop()
 	go c.updateLoop()
+	go c.trashLoop()
 	return c, nil
 }
 
@@ -177,7 +178,6 @@ func (c *ConfigHandler) Close() {
 		close(c.done)
 		_ = c.watcher.Close()
 		c.wg.Wait()
-		c.emptyTrash()
 		close(c.wasChanged)
 		close(c.results)
 	})
@@ -190,14 +190,12 @@ func (c *ConfigHandler) updateLoop() {
 		case <-c.done:
 			return
 		case <-c.updates:
-			res := c.applyKeepTrash(context.Background())
+			res := c.Apply(context.Background())
 			select {
 			case c.results <- res:
 			case <-c.done:
-				c.emptyTrash()
 				return
 			}
-			c.emptyTrash()
 		}
 	}
 }

@@ -23,16 +23,10 @@ const dataLink = "..data"
 
 // Apply stages the newest source configuration beside the live one, validates it and swaps it in
 // with one rename. When nothing differs it returns an empty result and leaves everything alone;
-// on any failure the previous configuration stays live and untouched, and Err says why.
+// on any failure the previous configuration stays live and untouched, and Err says why. The
+// previous tree is deleted in the background (deleting can be slow on disks with online discard);
+// Close waits for that. Apply may be called directly instead of Update; calls are serialised.
 func (c *ConfigHandler) Apply(ctx context.Context) UpdateResult {
-	res := c.applyKeepTrash(ctx)
-	c.emptyTrash()
-	return res
-}
-
-// applyKeepTrash is Apply without removing the previous tree: deleting files can be slow (online
-// discard), so the update loop reports the result first and cleans up afterwards.
-func (c *ConfigHandler) applyKeepTrash(ctx context.Context) UpdateResult {
 	c.applyMu.Lock()
 	defer c.applyMu.Unlock()
 	res, err := c.apply(ctx)
@@ -76,24 +70,41 @@ func (c *ConfigHandler) apply(ctx context.Context) (UpdateResult, error) {
 		return res, err
 	}
 	// After a file rename the staged path is gone; after a directory exchange it holds the
-	// previous tree, to be removed by emptyTrash.
+	// previous tree, removed in the background.
 	swapped = true
-	c.trashMu.Lock()
-	c.trash = append(c.trash, staged)
-	c.trashMu.Unlock()
+	if c.opts.Format != FormatFile {
+		select {
+		case c.trash <- staged:
+		default:
+			c.removeTrash(staged)
+		}
+	}
 	return res, nil
 }
 
-// emptyTrash removes previous configuration trees left by applyKeepTrash.
-func (c *ConfigHandler) emptyTrash() {
-	c.trashMu.Lock()
-	trash := c.trash
-	c.trash = nil
-	c.trashMu.Unlock()
-	for _, p := range trash {
-		if err := os.RemoveAll(p); err != nil {
-			c.log.Warn("remove previous configuration", "path", p, "error", err)
+// trashLoop deletes previous configuration trees until Close, then what is left.
+func (c *ConfigHandler) trashLoop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case p := <-c.trash:
+			c.removeTrash(p)
+		case <-c.done:
+			for {
+				select {
+				case p := <-c.trash:
+					c.removeTrash(p)
+				default:
+					return
+				}
+			}
 		}
+	}
+}
+
+func (c *ConfigHandler) removeTrash(p string) {
+	if err := os.RemoveAll(p); err != nil {
+		c.log.Warn("remove previous configuration", "path", p, "error", err)
 	}
 }
 

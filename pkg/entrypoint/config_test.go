@@ -177,6 +177,7 @@ func TestConfigMapDataSwapsApplyFinalStateAndHookNeverSeesPartialView(t *testing
 		t.Errorf("last validated version = %d, want 100", validated[len(validated)-1])
 	}
 	t.Logf("100 swaps coalesced into %d applies", len(validated))
+	c.Close() // waits for the background removal of previous trees
 	assertNoStaging(t, base)
 }
 
@@ -299,6 +300,8 @@ func TestConfigTarUpdateListsAddedChangedRemovedAndRejectsHostileArchive(t *test
 	if _, err := os.Stat(filepath.Join(base, "out", "escape")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("escape file exists: %v", err)
 	}
+	cancel()
+	c.Close() // waits for the background removal of previous trees
 	assertNoStaging(t, filepath.Join(base, "out"))
 }
 
