@@ -197,8 +197,8 @@ func (p *CmdProcessHandler) Kill() error {
 	return p.Signal(unix.SIGKILL)
 }
 
-// Restart stops the running process gracefully (without disabling the policy) so that it is
-// started again at once, whatever the restart policy.
+// Restart stops the running process gracefully (stop signal, SIGKILL after the grace period) so
+// that it is started again at once, whatever the restart policy.
 func (p *CmdProcessHandler) Restart() error {
 	p.mu.Lock()
 	pid := p.pid
@@ -209,6 +209,13 @@ func (p *CmdProcessHandler) Restart() error {
 	p.mu.Lock()
 	p.restartNow = true
 	p.mu.Unlock()
+	if p.opts.Grace > 0 {
+		time.AfterFunc(p.opts.Grace, func() {
+			if p.Pid() == pid {
+				_ = p.Signal(unix.SIGKILL)
+			}
+		})
+	}
 	return p.Signal(p.opts.StopSignal)
 }
 

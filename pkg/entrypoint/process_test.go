@@ -134,3 +134,36 @@ func TestProcessOptionsValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestProcessHandlerRestartStartsAgainEvenWithPolicyNever(t *testing.T) {
+	p := newTestProcess(t, ProcessOptions{Command: []string{"/bin/sh", "-c", "exec sleep 60"}, Grace: 5 * time.Second})
+	p.Start()
+	if err := <-p.GetStartedChannel(); err != nil {
+		t.Fatal(err)
+	}
+	for p.Pid() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	first := p.Pid()
+	if err := p.Restart(); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if err := <-p.GetStartedChannel(); err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	if got := ExitCode(<-p.GetEndedChannel()); got != 143 {
+		t.Errorf("first run ended with %d, want 143 (SIGTERM)", got)
+	}
+	if p.Restarts() != 1 {
+		t.Errorf("restarts = %d, want 1", p.Restarts())
+	}
+	for p.Pid() == 0 || p.Pid() == first {
+		time.Sleep(time.Millisecond)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ExitCode(waitDone(t, p)); got != 137 {
+		t.Errorf("after Kill exit code = %d, want 137", got)
+	}
+}
