@@ -1,0 +1,290 @@
+package syncer_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podkit-dev/podkit/internal/testenv"
+	"github.com/podkit-dev/podkit/pkg/syncer"
+	"github.com/podkit-dev/podkit/pkg/syncer/internal/syncertest"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
+	"github.com/podkit-dev/podkit/pkg/syncer/translator"
+)
+
+var clusters syncertest.Clusters
+
+func TestMain(m *testing.M) { os.Exit(syncertest.Main(m, &clusters)) }
+
+const (
+	waitTimeout = 30 * time.Second
+	dataKeyIdx  = "dataKey"
+)
+
+// recorder is a ConfigMap syncer that records which of its optional
+// interfaces the engine calls.
+type recorder struct {
+	*translator.Namespaced
+	mu              sync.Mutex
+	calls           []string
+	cacheReadErr    error // from a virtual cache read inside ModifyController
+	starts, ends    int
+	skipPrefix      string
+	indexedListErrs []error
+}
+
+func newRecorder(rc *synccontext.RegisterContext) (*recorder, error) {
+	t, err := translator.NewNamespaced(rc.Options.Name, rc.TargetNamespace)
+	return &recorder{Namespaced: t}, err
+}
+
+func (r *recorder) record(call string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call)
+}
+
+func (r *recorder) Name() string            { return "recorder" }
+func (r *recorder) Resource() client.Object { return &corev1.ConfigMap{} }
+
+func (r *recorder) Init(*synccontext.RegisterContext) error { r.record("Init"); return nil }
+
+func (r *recorder) RegisterIndices(ctx *synccontext.RegisterContext) error {
+	r.record("RegisterIndices")
+	return ctx.VirtualManager.GetFieldIndexer().IndexField(ctx.Context, &corev1.ConfigMap{}, dataKeyIdx, func(o client.Object) []string {
+		var keys []string
+		for k := range o.(*corev1.ConfigMap).Data {
+			keys = append(keys, k)
+		}
+		return keys
+	})
+}
+
+func (r *recorder) ModifyController(ctx *synccontext.RegisterContext, b *builder.Builder) (*builder.Builder, error) {
+	r.record("ModifyController")
+	r.cacheReadErr = ctx.VirtualManager.GetClient().List(ctx.Context, &corev1.ConfigMapList{})
+	return b, nil
+}
+
+func (r *recorder) Register(*synccontext.RegisterContext) error { r.record("Register"); return nil }
+
+func (r *recorder) ReconcileStart(_ *synccontext.SyncContext, req ctrl.Request) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starts++
+	return r.skipPrefix != "" && strings.HasPrefix(req.Name, r.skipPrefix), nil
+}
+
+func (r *recorder) ReconcileEnd() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ends++
+}
+
+func (r *recorder) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctrl.Result, error) {
+	// The index registered in RegisterIndices is usable here.
+	err := ctx.VirtualClient.List(ctx.Context, &corev1.ConfigMapList{}, client.MatchingFields{dataKeyIdx: "k"})
+	r.mu.Lock()
+	r.indexedListErrs = append(r.indexedListErrs, err)
+	r.mu.Unlock()
+	pObj := r.TranslateMetadata(vObj)
+	if err := ctx.PhysicalClient.Create(ctx.Context, pObj); err != nil && !apierrors.IsAlreadyExists(err) {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *recorder) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (ctrl.Result, error) {
+	return ctrl.Result{}, nil
+}
+
+// upRecorder is a recorder that also implements UpSyncer: host-only objects
+// are copied into the virtual cluster instead of deleted.
+type upRecorder struct{ *recorder }
+
+func (u upRecorder) SyncUp(ctx *synccontext.SyncContext, pObj client.Object) (ctrl.Result, error) {
+	v := u.PhysicalToVirtual(pObj)
+	vObj := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: v.Namespace, Name: v.Name, Labels: translator.VirtualLabels(pObj.GetLabels())},
+		Data:       pObj.(*corev1.ConfigMap).Data,
+	}
+	if err := ctx.VirtualClient.Create(ctx.Context, vObj); err != nil && !apierrors.IsAlreadyExists(err) {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, nil
+}
+
+var (
+	_ syncer.Syncer             = (*recorder)(nil)
+	_ syncer.Initializer        = (*recorder)(nil)
+	_ syncer.IndicesRegisterer  = (*recorder)(nil)
+	_ syncer.ControllerModifier = (*recorder)(nil)
+	_ syncer.ControllerStarter  = (*recorder)(nil)
+	_ syncer.Starter            = (*recorder)(nil)
+	_ syncer.UpSyncer           = upRecorder{}
+)
+
+func startRecorder(t *testing.T, configure func(*recorder) syncer.Base) (*syncertest.Run, *recorder) {
+	t.Helper()
+	var rec *recorder
+	run := clusters.Start(t, syncertest.Options{}, func(rc *synccontext.RegisterContext) ([]syncer.Base, error) {
+		var err error
+		rec, err = newRecorder(rc)
+		if err != nil {
+			return nil, err
+		}
+		return []syncer.Base{configure(rec)}, nil
+	})
+	return run, rec
+}
+
+func asIs(r *recorder) syncer.Base { return r }
+
+func hostNN(run *syncertest.Run, name, ns string) types.NamespacedName {
+	return types.NamespacedName{Namespace: run.TargetNamespace, Name: name + "-x-" + ns + "-x-" + syncertest.VirtualClusterName}
+}
+
+func waitExists(t *testing.T, c client.Client, nn types.NamespacedName, what string) {
+	t.Helper()
+	testenv.WaitFor(t, waitTimeout, what, func(ctx context.Context) (bool, error) {
+		return c.Get(ctx, nn, &corev1.ConfigMap{}) == nil, nil
+	})
+}
+
+func TestOptionalInterfacesAreCalledInOrder(t *testing.T) {
+	run, rec := startRecorder(t, asIs)
+	vns := clusters.Virtual.Namespace(t)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "one"}, Data: map[string]string{"k": "v"}}
+	if err := clusters.Virtual.Client.Create(context.Background(), cm); err != nil {
+		t.Fatal(err)
+	}
+	waitExists(t, clusters.Host.Client, hostNN(run, "one", vns), "host copy")
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	want := []string{"Init", "RegisterIndices", "ModifyController", "Register"}
+	if !slices.Equal(rec.calls, want) {
+		t.Errorf("calls = %v, want %v", rec.calls, want)
+	}
+	if rec.cacheReadErr != nil {
+		t.Errorf("virtual cache read in ModifyController failed (caches must be synced): %v", rec.cacheReadErr)
+	}
+	if len(rec.indexedListErrs) == 0 {
+		t.Fatal("SyncDown never ran")
+	}
+	for _, err := range rec.indexedListErrs {
+		if err != nil {
+			t.Errorf("list by the index from RegisterIndices: %v", err)
+		}
+	}
+}
+
+func TestStarterSkipsReconciles(t *testing.T) {
+	run, rec := startRecorder(t, func(r *recorder) syncer.Base { r.skipPrefix = "skip-"; return r })
+	vns := clusters.Virtual.Namespace(t)
+	for _, name := range []string{"skip-me", "keep-me"} {
+		if err := clusters.Virtual.Client.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitExists(t, clusters.Host.Client, hostNN(run, "keep-me", vns), "host copy of keep-me")
+	testenv.WaitFor(t, waitTimeout, "ReconcileEnd after every ReconcileStart", func(context.Context) (bool, error) {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return rec.starts >= 2 && rec.starts == rec.ends, nil
+	})
+	err := clusters.Host.Client.Get(context.Background(), hostNN(run, "skip-me", vns), &corev1.ConfigMap{})
+	if !apierrors.IsNotFound(err) {
+		t.Fatalf("skipped object reached the host: %v", err)
+	}
+}
+
+func TestHostOnlyObjectIsDeletedUnlessUpSyncer(t *testing.T) {
+	tests := []struct {
+		name        string
+		configure   func(*recorder) syncer.Base
+		wantVirtual bool
+	}{
+		{"default deletes the host object", asIs, false},
+		{"UpSyncer creates the virtual object", func(r *recorder) syncer.Base { return upRecorder{r} }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run, _ := startRecorder(t, tt.configure)
+			vns := clusters.Virtual.Namespace(t)
+			tr, err := translator.NewNamespaced(syncertest.VirtualClusterName, run.TargetNamespace)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "from-host"}, Data: map[string]string{"k": "host"}}
+			pObj := tr.TranslateMetadata(v)
+			if err := clusters.Host.Client.Create(context.Background(), pObj); err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantVirtual {
+				waitExists(t, clusters.Virtual.Client, client.ObjectKeyFromObject(v), "virtual object created by SyncUp")
+				got := &corev1.ConfigMap{}
+				if err := clusters.Virtual.Client.Get(context.Background(), client.ObjectKeyFromObject(v), got); err != nil || got.Data["k"] != "host" {
+					t.Fatalf("virtual object = %v, %v; want data k=host", got.Data, err)
+				}
+				if err := clusters.Host.Client.Get(context.Background(), client.ObjectKeyFromObject(pObj), &corev1.ConfigMap{}); err != nil {
+					t.Fatalf("host object must stay: %v", err)
+				}
+				return
+			}
+			testenv.WaitFor(t, waitTimeout, "host-only object deleted", func(ctx context.Context) (bool, error) {
+				return apierrors.IsNotFound(clusters.Host.Client.Get(ctx, client.ObjectKeyFromObject(pObj), &corev1.ConfigMap{})), nil
+			})
+			if !apierrors.IsNotFound(clusters.Virtual.Client.Get(context.Background(), client.ObjectKeyFromObject(v), &corev1.ConfigMap{})) {
+				t.Fatal("default behaviour created a virtual object")
+			}
+		})
+	}
+}
+
+func TestDefaultWorkersRunInParallel(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, func(*synccontext.RegisterContext) ([]syncer.Base, error) { return nil, nil })
+	if got := run.Context.Options.Workers; got != syncer.DefaultWorkers || got < 2 {
+		t.Fatalf("default workers = %d, want %d (> 1)", got, syncer.DefaultWorkers)
+	}
+}
+
+func TestNewRegisterContextRejectsBadInput(t *testing.T) {
+	good := syncer.Options{VirtualConfig: clusters.Virtual.Config, HostConfig: clusters.Host.Config, TargetNamespace: "ns"}
+	unreachable := &rest.Config{Host: "https://127.0.0.1:1"}
+	tests := []struct {
+		name    string
+		mutate  func(*syncer.Options)
+		wantErr string
+	}{
+		{"missing target namespace", func(o *syncer.Options) { o.TargetNamespace = "" }, "TargetNamespace is empty"},
+		{"missing host config", func(o *syncer.Options) { o.HostConfig = nil }, "HostConfig is nil"},
+		{"negative workers", func(o *syncer.Options) { o.Workers = -1 }, "Workers is -1"},
+		{"unreachable host", func(o *syncer.Options) { o.HostConfig = unreachable }, "reach host cluster at https://127.0.0.1:1"},
+		{"unreachable virtual", func(o *syncer.Options) { o.VirtualConfig = unreachable }, "reach virtual cluster at https://127.0.0.1:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := good
+			opts.ReachTimeout = 2 * time.Second
+			tt.mutate(&opts)
+			_, err := syncer.NewRegisterContext(context.Background(), opts)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}

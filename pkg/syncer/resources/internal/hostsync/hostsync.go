@@ -1,0 +1,91 @@
+// Package hostsync holds the create/update steps the built-in syncers share:
+// create without ever overwriting, update with the cached resourceVersion so
+// a replaced object is never clobbered, and conflicts turned into requeues.
+package hostsync
+
+import (
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
+)
+
+// conflictRetry is how soon a reconcile that lost a write race runs again.
+const conflictRetry = 20 * time.Millisecond
+
+// Create creates the host object pObj. An object of that name that already
+// exists is left alone: the host watch brings it back to the engine, which
+// syncs it only if it is managed.
+func Create(ctx *synccontext.SyncContext, pObj client.Object) (ctrl.Result, error) {
+	ctx.Log.V(1).Info("create host object", "hostName", pObj.GetName())
+	if err := ctx.PhysicalClient.Create(ctx.Context, pObj); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("create host object %s/%s: %w", pObj.GetNamespace(), pObj.GetName(), err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// Update writes obj (read from a cache and changed) with c. A conflict means
+// the cache was stale: the reconcile is requeued instead of failing.
+func Update(ctx *synccontext.SyncContext, c client.Client, obj client.Object, where string) (ctrl.Result, error) {
+	ctx.Log.V(1).Info("update "+where+" object", "objectName", obj.GetName())
+	if err := c.Update(ctx.Context, obj); err != nil {
+		return Result(err, "update "+where+" object "+obj.GetNamespace()+"/"+obj.GetName())
+	}
+	return ctrl.Result{}, nil
+}
+
+// UpdateStatus writes obj's status subresource with c (see Update).
+func UpdateStatus(ctx *synccontext.SyncContext, c client.Client, obj client.Object, where string) (ctrl.Result, error) {
+	ctx.Log.V(1).Info("update "+where+" status", "objectName", obj.GetName())
+	if err := c.Status().Update(ctx.Context, obj); err != nil {
+		return Result(err, "update "+where+" status "+obj.GetNamespace()+"/"+obj.GetName())
+	}
+	return ctrl.Result{}, nil
+}
+
+// Result maps a write error: conflicts and not-found (the object changed
+// under a stale cache) requeue, other errors are returned wrapped with what.
+func Result(err error, what string) (ctrl.Result, error) {
+	switch {
+	case err == nil:
+		return ctrl.Result{}, nil
+	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	default:
+		return ctrl.Result{}, fmt.Errorf("%s: %w", what, err)
+	}
+}
+
+// MetadataChanged copies the wanted labels and annotations onto pObj and
+// reports whether that changed anything.
+func MetadataChanged(pObj, want client.Object) bool {
+	changed := false
+	if !equalMaps(pObj.GetLabels(), want.GetLabels()) {
+		pObj.SetLabels(want.GetLabels())
+		changed = true
+	}
+	if !equalMaps(pObj.GetAnnotations(), want.GetAnnotations()) {
+		pObj.SetAnnotations(want.GetAnnotations())
+		changed = true
+	}
+	return changed
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,120 @@
+package pods
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podkit-dev/podkit/pkg/syncer"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/internal/hostsync"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
+	"github.com/podkit-dev/podkit/pkg/syncer/translator"
+)
+
+// Name is the syncer's name, as --sync spells it.
+const Name = "pods"
+
+// Syncer syncs Pods: spec down, status and node binding up.
+type Syncer struct {
+	*translator.Namespaced
+}
+
+var _ syncer.Syncer = (*Syncer)(nil)
+
+// New returns the Pod syncer for ctx's virtual cluster and target namespace.
+func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
+	t, err := translator.NewNamespaced(ctx.Options.Name, ctx.TargetNamespace)
+	if err != nil {
+		return nil, fmt.Errorf("create %s translator: %w", Name, err)
+	}
+	return &Syncer{Namespaced: t}, nil
+}
+
+// Name implements syncer.Base.
+func (s *Syncer) Name() string { return Name }
+
+// Resource implements syncer.Syncer.
+func (s *Syncer) Resource() client.Object { return &corev1.Pod{} }
+
+// SyncDown implements syncer.Syncer. A virtual pod that is terminating, or
+// that was already bound to a node (its host pod is gone), is deleted at
+// once: nothing runs it any more. Otherwise the host pod is created.
+func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctrl.Result, error) {
+	vPod := vObj.(*corev1.Pod)
+	if vPod.DeletionTimestamp != nil || vPod.Spec.NodeName != "" {
+		ctx.Log.V(1).Info("delete virtual pod whose host pod is gone")
+		err := ctx.VirtualClient.Delete(ctx.Context, vPod, client.GracePeriodSeconds(0), client.Preconditions{UID: &vPod.UID})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return ctrl.Result{}, fmt.Errorf("delete virtual pod %s/%s: %w", vPod.Namespace, vPod.Name, err)
+		}
+		return ctrl.Result{}, nil
+	}
+	return hostsync.Create(ctx, translatePod(s.Namespaced, vPod))
+}
+
+// Sync implements syncer.Syncer.
+func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (ctrl.Result, error) {
+	vPod, pPod := vObj.(*corev1.Pod), pObj.(*corev1.Pod)
+
+	// Deletion flows down with the virtual grace period.
+	if vPod.DeletionTimestamp != nil {
+		if pPod.DeletionTimestamp != nil {
+			return ctrl.Result{}, nil
+		}
+		opts := []client.DeleteOption{client.Preconditions{UID: &pPod.UID}}
+		if vPod.DeletionGracePeriodSeconds != nil {
+			opts = append(opts, client.GracePeriodSeconds(*vPod.DeletionGracePeriodSeconds))
+		}
+		if err := ctx.PhysicalClient.Delete(ctx.Context, pPod, opts...); err != nil && !apierrors.IsNotFound(err) {
+			return hostsync.Result(err, "delete host pod "+pPod.Name)
+		}
+		return ctrl.Result{}, nil
+	}
+
+	// The host scheduled the pod: bind the virtual pod to the same node.
+	if pPod.Spec.NodeName != "" && vPod.Spec.NodeName == "" {
+		binding := &corev1.Binding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: vPod.Namespace, Name: vPod.Name, UID: vPod.UID},
+			Target:     corev1.ObjectReference{Kind: "Node", Name: pPod.Spec.NodeName},
+		}
+		if err := ctx.VirtualClient.SubResource("binding").Create(ctx.Context, vPod, binding); err != nil {
+			return hostsync.Result(err, "bind virtual pod "+vPod.Name)
+		}
+		return ctrl.Result{}, nil // the binding event brings the pod back
+	}
+
+	// Status flows up.
+	if !equality.Semantic.DeepEqual(vPod.Status, pPod.Status) {
+		up := vPod.DeepCopy()
+		up.Status = *pPod.Status.DeepCopy()
+		return hostsync.UpdateStatus(ctx, ctx.VirtualClient, up, "virtual")
+	}
+
+	// Mutable spec fields and metadata flow down.
+	want := translatePod(s.Namespaced, vPod)
+	next := pPod.DeepCopy()
+	changed := hostsync.MetadataChanged(next, want)
+	for _, pair := range []struct{ want, next []corev1.Container }{
+		{want.Spec.Containers, next.Spec.Containers}, {want.Spec.InitContainers, next.Spec.InitContainers},
+	} {
+		for i := range pair.next {
+			if i < len(pair.want) && pair.next[i].Image != pair.want[i].Image {
+				pair.next[i].Image = pair.want[i].Image
+				changed = true
+			}
+		}
+	}
+	if !equality.Semantic.DeepEqual(next.Spec.ActiveDeadlineSeconds, want.Spec.ActiveDeadlineSeconds) {
+		next.Spec.ActiveDeadlineSeconds = want.Spec.ActiveDeadlineSeconds
+		changed = true
+	}
+	if !changed {
+		return ctrl.Result{}, nil
+	}
+	return hostsync.Update(ctx, ctx.PhysicalClient, next, "host")
+}

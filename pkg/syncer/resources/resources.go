@@ -1,0 +1,75 @@
+package resources
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/podkit-dev/podkit/pkg/syncer"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/configmaps"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/events"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/pods"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/secrets"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/services"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
+)
+
+// builtins maps each --sync name to the constructor of its plug-ins.
+var builtins = map[string]func(*synccontext.RegisterContext) ([]syncer.Base, error){
+	configmaps.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {
+		s, err := configmaps.New(ctx)
+		return []syncer.Base{s}, err
+	},
+	secrets.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {
+		s, err := secrets.New(ctx)
+		return []syncer.Base{s}, err
+	},
+	services.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {
+		s, err := services.New(ctx)
+		return []syncer.Base{s}, err
+	},
+	pods.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {
+		s, err := pods.New(ctx)
+		return []syncer.Base{s, pods.NodeSyncer{}}, err
+	},
+	events.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {
+		s, err := events.New(ctx)
+		return []syncer.Base{s}, err
+	},
+}
+
+// Names returns the names of the built-in syncers, sorted.
+func Names() []string {
+	names := make([]string, 0, len(builtins))
+	for n := range builtins {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Validate returns an error naming the first unknown name and the valid ones.
+func Validate(names []string) error {
+	for _, n := range names {
+		if _, ok := builtins[n]; !ok {
+			return fmt.Errorf("unknown syncer %q; choose from %s", n, strings.Join(Names(), ", "))
+		}
+	}
+	return nil
+}
+
+// New builds the plug-ins of the named built-in syncers, in the given order.
+func New(ctx *synccontext.RegisterContext, names []string) ([]syncer.Base, error) {
+	if err := Validate(names); err != nil {
+		return nil, err
+	}
+	var out []syncer.Base
+	for _, n := range names {
+		p, err := builtins[n](ctx)
+		if err != nil {
+			return nil, fmt.Errorf("create syncer %s: %w", n, err)
+		}
+		out = append(out, p...)
+	}
+	return out, nil
+}

@@ -1,0 +1,4 @@
+// Package secrets is the built-in Secret syncer: virtual Secrets are copied
+// down to the host's target namespace and kept equal there. Service account
+// token Secrets are not synced (the host would not honour them).
+package secrets
