@@ -8,6 +8,7 @@ import (
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/configmaps"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/events"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/generic"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/pods"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/secrets"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/services"
@@ -48,11 +49,24 @@ func Names() []string {
 	return names
 }
 
+// GVKPrefix starts a name that selects the generic syncer for a kind:
+// "gvk:Widget.v1.example.com" (append "+status" to copy status up).
+const GVKPrefix = "gvk:"
+
+// StatusSuffix, after a gvk: name, makes the generic syncer copy status up.
+const StatusSuffix = "+status"
+
 // Validate returns an error naming the first unknown name and the valid ones.
 func Validate(names []string) error {
 	for _, n := range names {
+		if rest, ok := strings.CutPrefix(n, GVKPrefix); ok {
+			if _, err := generic.ParseGVK(strings.TrimSuffix(rest, StatusSuffix)); err != nil {
+				return fmt.Errorf("syncer %q: %w", n, err)
+			}
+			continue
+		}
 		if _, ok := builtins[n]; !ok {
-			return fmt.Errorf("unknown syncer %q; choose from %s", n, strings.Join(Names(), ", "))
+			return fmt.Errorf("unknown syncer %q; choose from %s, or %sKind.version.group", n, strings.Join(Names(), ", "), GVKPrefix)
 		}
 	}
 	return nil
@@ -65,6 +79,15 @@ func New(ctx *synccontext.RegisterContext, names []string) ([]syncer.Base, error
 	}
 	var out []syncer.Base
 	for _, n := range names {
+		if rest, ok := strings.CutPrefix(n, GVKPrefix); ok {
+			gvk, _ := generic.ParseGVK(strings.TrimSuffix(rest, StatusSuffix))
+			g, err := generic.New(ctx, generic.Config{GVK: gvk, StatusUp: strings.HasSuffix(rest, StatusSuffix)})
+			if err != nil {
+				return nil, fmt.Errorf("create syncer %s: %w", n, err)
+			}
+			out = append(out, g)
+			continue
+		}
 		p, err := builtins[n](ctx)
 		if err != nil {
 			return nil, fmt.Errorf("create syncer %s: %w", n, err)

@@ -153,3 +153,29 @@ func TestPodSpecDownStatusUpFakeNodesAndEvents(t *testing.T) {
 	waitGone(t, clusters.Virtual.Client, vPod, "virtual pod deleted")
 	waitGone(t, clusters.Virtual.Client, node, "fake node deleted")
 }
+
+func TestGenericSyncerCopiesAnyKindByGVK(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("gvk:PodTemplate.v1"))
+	vns := clusters.Virtual.Namespace(t)
+	ctx := context.Background()
+	v := &corev1.PodTemplate{
+		ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "tmpl"},
+		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img:1"}}}},
+	}
+	create(t, clusters.Virtual.Client, v)
+	pNN := types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("tmpl", vns)}
+	waitHost(t, &corev1.PodTemplate{}, pNN, "host PodTemplate created", func(p *corev1.PodTemplate) bool {
+		return p.Template.Spec.Containers[0].Image == "img:1"
+	})
+	v.Template.Spec.Containers[0].Image = "img:2"
+	if err := clusters.Virtual.Client.Update(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	waitHost(t, &corev1.PodTemplate{}, pNN, "host PodTemplate updated", func(p *corev1.PodTemplate) bool {
+		return p.Template.Spec.Containers[0].Image == "img:2"
+	})
+	if err := clusters.Virtual.Client.Delete(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, clusters.Host.Client, &corev1.PodTemplate{ObjectMeta: metav1.ObjectMeta{Namespace: pNN.Namespace, Name: pNN.Name}}, "host PodTemplate deleted")
+}

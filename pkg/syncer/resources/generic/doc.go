@@ -1,0 +1,5 @@
+// Package generic syncs any namespaced kind by GroupVersionKind, as
+// unstructured objects: everything but metadata and status flows down, and
+// the status flows up when configured. It knows nothing about the kind's
+// references (a field naming another object is copied verbatim).
+package generic
