@@ -22,6 +22,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
+	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
 
 // Defaults of Options.
@@ -96,6 +97,9 @@ func (o *Options) validate() error {
 	}
 	if o.TargetNamespace == "" {
 		errs = append(errs, errors.New("TargetNamespace is empty; set the host namespace that receives synced objects"))
+	}
+	if err := translator.ValidateVirtualClusterName(o.Name); err != nil {
+		errs = append(errs, fmt.Errorf("Name: %w", err))
 	}
 	if o.Workers < 0 {
 		errs = append(errs, fmt.Errorf("Workers is %d; set a positive number or 0 for the default %d", o.Workers, DefaultWorkers))

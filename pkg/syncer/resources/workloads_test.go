@@ -160,7 +160,7 @@ func TestGenericSyncerCopiesAnyKindByGVK(t *testing.T) {
 	ctx := context.Background()
 	v := &corev1.PodTemplate{
 		ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "tmpl"},
-		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img:1"}}}},
+		Template:   corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img:1"}}}},
 	}
 	create(t, clusters.Virtual.Client, v)
 	pNN := types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("tmpl", vns)}

@@ -24,7 +24,7 @@ var _ NameTranslator = (*Cluster)(nil)
 
 // NewCluster returns the cluster-scoped translator for the virtual cluster vcluster.
 func NewCluster(vcluster string) (*Cluster, error) {
-	if err := validateVirtualClusterName(vcluster); err != nil {
+	if err := ValidateVirtualClusterName(vcluster); err != nil {
 		return nil, err
 	}
 	return &Cluster{vcluster: vcluster}, nil

@@ -23,7 +23,7 @@ var _ NameTranslator = (*Namespaced)(nil)
 // NewNamespaced returns the translator for the virtual cluster vcluster whose
 // objects go to the host namespace targetNamespace.
 func NewNamespaced(vcluster, targetNamespace string) (*Namespaced, error) {
-	if err := validateVirtualClusterName(vcluster); err != nil {
+	if err := ValidateVirtualClusterName(vcluster); err != nil {
 		return nil, err
 	}
 	if targetNamespace == "" {

@@ -46,8 +46,9 @@ const (
 	hashLen   = 16
 )
 
-// validateVirtualClusterName checks the name every host object is suffixed with.
-func validateVirtualClusterName(name string) error {
+// ValidateVirtualClusterName checks the name every host object is suffixed
+// with: a DNS label of at most 20 characters without "-x-".
+func ValidateVirtualClusterName(name string) error {
 	if name == "" {
 		return fmt.Errorf("virtual cluster name is empty; set it to a short DNS label such as %q", "vc1")
 	}
