@@ -65,7 +65,7 @@ func (o *Operator) runWithLeaderElection(ctx context.Context) error {
 				stop, cancel := context.WithCancel(leaderCtx)
 				defer cancel()
 				defer context.AfterFunc(ctx, cancel)()
-				err := o.lead(stop)
+				err := o.lead(stop, nil)
 				mu.Lock()
 				leadErr = err
 				lostLead = ctx.Err() == nil

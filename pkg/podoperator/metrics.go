@@ -21,6 +21,11 @@ type metrics struct {
 	isLeader    prometheus.Gauge
 	queueDepth  prometheus.GaugeFunc
 	pendingKeys prometheus.GaugeFunc
+
+	// Children per event type, resolved once: the hot path skips the
+	// label lookup.
+	eventsOf   map[eventType]prometheus.Counter
+	durationOf map[eventType]prometheus.Observer
 }
 
 const metricsNamespace, metricsSubsystem = "podkit", "podoperator"
@@ -49,6 +54,12 @@ func newMetrics(name string, reg prometheus.Registerer, depth, keys func() float
 		isLeader:    prometheus.NewGauge(prometheus.GaugeOpts(opts("leader", "1 while this operator handles events (leader, or no leader election), else 0."))),
 		queueDepth:  prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("queue_depth", "Events waiting to be handled, across all pods.")), depth),
 		pendingKeys: prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("queue_keys", "Pods with events waiting in the workqueue.")), keys),
+	}
+	m.eventsOf = make(map[eventType]prometheus.Counter)
+	m.durationOf = make(map[eventType]prometheus.Observer)
+	for _, t := range []eventType{eventAdd, eventUpdate, eventDelete} {
+		m.eventsOf[t] = m.events.WithLabelValues(string(t))
+		m.durationOf[t] = m.duration.WithLabelValues(string(t))
 	}
 	for _, c := range []prometheus.Collector{
 		m.events, m.merged, m.tombstones, m.latency, m.duration, m.errors, m.panics,

@@ -108,6 +108,16 @@ func (o *Operator) Run(ctx context.Context) error {
 	o.running.Store(true)
 	defer o.running.Store(false)
 
+	// Without leader election, events queue up while the initial list is
+	// still arriving; workers start once the cache has synced, so handlers
+	// can rely on the Lister being complete.
+	var reg cache.ResourceEventHandlerRegistration
+	if o.opts.LeaderElection == nil {
+		var err error
+		if reg, err = o.addEventHandler(); err != nil {
+			return err
+		}
+	}
 	informerCtx, stopInformer := context.WithCancel(context.WithoutCancel(ctx))
 	var informerDone sync.WaitGroup
 	informerDone.Go(func() { o.informer.RunWithContext(informerCtx) })
@@ -130,18 +140,30 @@ func (o *Operator) Run(ctx context.Context) error {
 	if o.opts.LeaderElection != nil {
 		return o.runWithLeaderElection(ctx)
 	}
-	return o.lead(ctx)
+	return o.lead(ctx, reg)
 }
 
-// lead handles events until ctx ends, then drains.
-func (o *Operator) lead(ctx context.Context) error {
+func (o *Operator) addEventHandler() (cache.ResourceEventHandlerRegistration, error) {
 	reg, err := o.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    o.onAdd,
 		UpdateFunc: o.onUpdate,
 		DeleteFunc: o.onDelete,
 	})
 	if err != nil {
-		return fmt.Errorf("add pod event handler: %w", err)
+		return nil, fmt.Errorf("add pod event handler: %w", err)
+	}
+	return reg, nil
+}
+
+// lead handles events until ctx ends, then drains. reg is the informer
+// registration feeding the queue; when nil, lead registers one (a new
+// leader gets an add for every cached pod, then live events).
+func (o *Operator) lead(ctx context.Context, reg cache.ResourceEventHandlerRegistration) error {
+	if reg == nil {
+		var err error
+		if reg, err = o.addEventHandler(); err != nil {
+			return err
+		}
 	}
 	o.metrics.isLeader.Set(1)
 	defer o.metrics.isLeader.Set(0)
@@ -213,7 +235,7 @@ func (o *Operator) onDelete(obj any) {
 }
 
 func (o *Operator) enqueue(ev *event) {
-	o.metrics.events.WithLabelValues(string(ev.typ)).Inc()
+	o.metrics.eventsOf[ev.typ].Inc()
 	key := types.NamespacedName{Namespace: ev.pod.Namespace, Name: ev.pod.Name}
 	if o.pending.push(key, ev) {
 		o.metrics.merged.Inc()

@@ -85,7 +85,7 @@ func (o *Operator) handle(ctx context.Context, ev *event) (err error) {
 		} else if err != nil {
 			o.metrics.errors.WithLabelValues(string(ev.typ)).Inc()
 		}
-		o.metrics.duration.WithLabelValues(string(ev.typ)).Observe(time.Since(start).Seconds())
+		o.metrics.durationOf[ev.typ].Observe(time.Since(start).Seconds())
 	}()
 	switch ev.typ {
 	case eventAdd:
