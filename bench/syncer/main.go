@@ -1,0 +1,273 @@
+// Command syncer benchmarks podkit's syncer on two real control planes
+// (host and virtual kube-apiservers from internal/testenv): N ConfigMaps
+// created in the virtual cluster until all are on the host, against creating
+// them on the host directly, for several worker counts; then the latency of
+// syncing one object at a time. It prints figures; it asserts nothing.
+//
+//	go run ./bench/syncer -n 1000 -workers 1,4,8 -samples 200
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/podkit-dev/podkit/internal/testenv"
+	"github.com/podkit-dev/podkit/pkg/syncer"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources"
+	"github.com/podkit-dev/podkit/pkg/syncer/translator"
+)
+
+func main() {
+	n := flag.Int("n", 1000, "ConfigMaps per run")
+	workerList := flag.String("workers", "1,4,8", "syncer worker counts to compare")
+	creators := flag.Int("creators", 8, "concurrent creating clients, for both the baseline and the syncer runs")
+	samples := flag.Int("samples", 200, "single-object latency samples")
+	flag.Parse()
+	ctrllog.SetLogger(logr.Discard())
+	if err := run(*n, *workerList, *creators, *samples); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	host, virtual *testenv.Env
+	creators      int
+}
+
+func run(n int, workerList string, creators, samples int) error {
+	var workers []int
+	for _, w := range strings.Split(workerList, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil || v < 1 {
+			return fmt.Errorf("-workers %q: want comma-separated positive numbers", workerList)
+		}
+		workers = append(workers, v)
+	}
+	ctx := context.Background()
+	host, err := testenv.Start(ctx, testenv.Options{})
+	if err != nil {
+		return fmt.Errorf("start host: %w", err)
+	}
+	defer host.Stop()
+	virtual, err := testenv.Start(ctx, testenv.Options{})
+	if err != nil {
+		return fmt.Errorf("start virtual: %w", err)
+	}
+	defer virtual.Stop()
+	b := &bench{host: host, virtual: virtual, creators: creators}
+
+	// Warm both API servers up (first writes pay for etcd and caches).
+	if _, err := b.baseline(ctx, 100); err != nil {
+		return err
+	}
+	base, err := b.baseline(ctx, n)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d ConfigMaps, %d concurrent creators, client QPS %d\n", n, creators, syncer.DefaultQPS)
+	fmt.Printf("%-34s %10s %8s\n", "", "time", "ratio")
+	fmt.Printf("%-34s %10s %8s\n", "baseline: create on host directly", base.Round(time.Millisecond), "1.00x")
+	for _, w := range workers {
+		d, err := b.synced(ctx, n, w)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-34s %10s %7.2fx\n", fmt.Sprintf("syncer: virtual -> host, workers=%d", w), d.Round(time.Millisecond), float64(d)/float64(base))
+	}
+	lat, err := b.latency(ctx, samples, syncer.DefaultWorkers)
+	if err != nil {
+		return err
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(100 * time.Microsecond)
+	}
+	fmt.Printf("single-object sync latency (virtual create -> host watch event), %d samples, workers=%d: p50 %s  p90 %s  p99 %s  max %s\n",
+		len(lat), syncer.DefaultWorkers, pct(0.50), pct(0.90), pct(0.99), lat[len(lat)-1].Round(100*time.Microsecond))
+	return nil
+}
+
+func newNamespace(ctx context.Context, cs kubernetes.Interface) (string, error) {
+	ns, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-"}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("create namespace: %w", err)
+	}
+	return ns.Name, nil
+}
+
+// createAll creates n ConfigMaps in ns with b.creators goroutines.
+func (b *bench) createAll(ctx context.Context, cs kubernetes.Interface, ns string, n int) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, b.creators)
+	next := make(chan int)
+	for range b.creators {
+		wg.Go(func() {
+			for i := range next {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%05d", i)}, Data: map[string]string{"i": strconv.Itoa(i)}}
+				if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+					errs <- fmt.Errorf("create ConfigMap %d: %w", i, err)
+					return
+				}
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// countAdds watches ns on the host and closes the returned channel once n
+// ConfigMaps matching selector were added.
+func countAdds(ctx context.Context, cs kubernetes.Interface, ns, selector string, n int) (<-chan struct{}, error) {
+	w, err := cs.CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, fmt.Errorf("watch host ConfigMaps: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer w.Stop()
+		seen := map[string]bool{}
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Added {
+				seen[ev.Object.(*corev1.ConfigMap).Name] = true
+				if len(seen) == n {
+					close(done)
+					return
+				}
+			}
+		}
+	}()
+	return done, nil
+}
+
+// baseline creates n ConfigMaps on the host and returns when all were seen.
+func (b *bench) baseline(ctx context.Context, n int) (time.Duration, error) {
+	ns, err := newNamespace(ctx, b.host.Clientset)
+	if err != nil {
+		return 0, err
+	}
+	done, err := countAdds(ctx, b.host.Clientset, ns, "", n)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := b.createAll(ctx, b.host.Clientset, ns, n); err != nil {
+		return 0, err
+	}
+	<-done
+	return time.Since(start), nil
+}
+
+// startSyncer runs a ConfigMap syncer with workers into a fresh target namespace.
+func (b *bench) startSyncer(ctx context.Context, workers int) (target string, stop func(), err error) {
+	target, err = newNamespace(ctx, b.host.Clientset)
+	if err != nil {
+		return "", nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	rc, err := syncer.NewRegisterContext(sctx, syncer.Options{
+		VirtualConfig: b.virtual.Config, HostConfig: b.host.Config, TargetNamespace: target, Name: "bench", Workers: workers,
+	})
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	plugins, err := resources.New(rc, []string{"configmaps"})
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- syncer.Start(rc, plugins...) }()
+	return target, func() {
+		cancel()
+		if err := <-errc; err != nil {
+			slog.Error("syncer ended", "err", err)
+		}
+	}, nil
+}
+
+// synced creates n ConfigMaps in a fresh virtual namespace and returns when
+// all are on the host.
+func (b *bench) synced(ctx context.Context, n, workers int) (time.Duration, error) {
+	target, stop, err := b.startSyncer(ctx, workers)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	vns, err := newNamespace(ctx, b.virtual.Clientset)
+	if err != nil {
+		return 0, err
+	}
+	done, err := countAdds(ctx, b.host.Clientset, target, translator.LabelNamespace+"="+vns, n)
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(500 * time.Millisecond) // let the syncer's caches sync
+	start := time.Now()
+	if err := b.createAll(ctx, b.virtual.Clientset, vns, n); err != nil {
+		return 0, err
+	}
+	select {
+	case <-done:
+		return time.Since(start), nil
+	case <-time.After(5 * time.Minute):
+		return 0, fmt.Errorf("workers=%d: not all %d ConfigMaps reached the host within 5 minutes", workers, n)
+	}
+}
+
+// latency creates one virtual ConfigMap at a time and measures until its
+// host copy's ADDED event arrives.
+func (b *bench) latency(ctx context.Context, samples, workers int) ([]time.Duration, error) {
+	target, stop, err := b.startSyncer(ctx, workers)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	vns, err := newNamespace(ctx, b.virtual.Clientset)
+	if err != nil {
+		return nil, err
+	}
+	w, err := b.host.Clientset.CoreV1().ConfigMaps(target).Watch(ctx, metav1.ListOptions{LabelSelector: translator.LabelNamespace + "=" + vns})
+	if err != nil {
+		return nil, fmt.Errorf("watch host ConfigMaps: %w", err)
+	}
+	defer w.Stop()
+	time.Sleep(500 * time.Millisecond)
+	out := make([]time.Duration, 0, samples)
+	for i := range samples {
+		name := fmt.Sprintf("lat-%05d", i)
+		start := time.Now()
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if _, err := b.virtual.Clientset.CoreV1().ConfigMaps(vns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+			return nil, fmt.Errorf("create %s: %w", name, err)
+		}
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Added && ev.Object.(*corev1.ConfigMap).Annotations[translator.AnnotationName] == name {
+				break
+			}
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
+}
