@@ -1,0 +1,215 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/podkit-dev/podkit/api/v1alpha1"
+	clibarrier "github.com/podkit-dev/podkit/internal/cli/barrier"
+	"github.com/podkit-dev/podkit/internal/testenv"
+	"github.com/podkit-dev/podkit/pkg/barrier"
+	"github.com/podkit-dev/podkit/pkg/framework"
+)
+
+// childEnv marks a re-executed test binary that runs one barrier, as a task
+// pod's init container would.
+const childEnv = "PODKIT_BARRIER_E2E_CHILD"
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runBarrier())
+	}
+	os.Exit(testenv.Cluster(m, &env, func(o *testenv.Options) {
+		o.SchemeBuilders = append(o.SchemeBuilders, v1alpha1.AddToScheme)
+	}))
+}
+
+// runBarrier is the child: the seed's entry point, configured by env only.
+func runBarrier() int {
+	b, err := barrier.NewFrameworkBarrier()
+	if err == nil {
+		err = b.Run(context.Background())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "barrier:", err)
+	}
+	return clibarrier.ExitCode(err)
+}
+
+// startController runs the Framework controller until the test ends.
+func startController(t *testing.T) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatalf("create manager: %v", err)
+	}
+	r, err := framework.New(framework.Options{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatalf("create framework reconciler: %v", err)
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+func TestBarrierProcessesOfEveryTaskReleaseTogether(t *testing.T) {
+	startController(t)
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	roles := []struct {
+		name string
+		n    int32
+	}{{"ps", 1}, {"worker-gpu", 3}, {"2nd", 2}}
+	fw := &v1alpha1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gang"}}
+	for _, r := range roles {
+		fw.Spec.TaskRoles = append(fw.Spec.TaskRoles, v1alpha1.TaskRoleSpec{Name: r.name, TaskNumber: r.n,
+			Task: v1alpha1.TaskSpec{Pod: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Containers:    []corev1.Container{{Name: "app", Image: "busybox"}},
+			}}}})
+	}
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatalf("create framework: %v", err)
+	}
+
+	// Start one barrier per task as soon as its pod exists, with the pod's
+	// own FC_* environment, as its init container would run.
+	var pods corev1.PodList
+	testenv.WaitFor(t, time.Minute, "all 6 task pods created", func(ctx context.Context) (bool, error) {
+		err := env.Client.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelFrameworkName: "gang"})
+		return len(pods.Items) == 6, err
+	})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type child struct {
+		pod    string
+		dir    string
+		err    error
+		stderr bytes.Buffer
+	}
+	children := make([]*child, len(pods.Items))
+	var wg sync.WaitGroup
+	for i, pod := range pods.Items {
+		c := &child{pod: pod.Name, dir: t.TempDir()}
+		children[i] = c
+		cmd := exec.Command(self)
+		cmd.Dir = c.dir
+		cmd.Env = []string{childEnv + "=1", "KUBECONFIG=" + env.Kubeconfig, "PATH=" + os.Getenv("PATH"),
+			barrier.EnvNameBarrierCheckTimeoutSec + "=120"}
+		for _, e := range pod.Spec.Containers[0].Env {
+			if e.ValueFrom == nil && strings.HasPrefix(e.Name, "FC_") {
+				cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+			}
+		}
+		cmd.Stderr = &c.stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start barrier for %s: %v", pod.Name, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.err = cmd.Wait()
+		}()
+	}
+	wg.Wait()
+
+	// Every barrier released, and all agree with the pods' IPs.
+	if err := env.Client.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelFrameworkName: "gang"}); err != nil {
+		t.Fatal(err)
+	}
+	podIP := map[string]string{}
+	for _, p := range pods.Items {
+		podIP[p.Name] = p.Status.PodIP
+	}
+	var want []barrier.RolePeers
+	for _, r := range roles {
+		rp := barrier.RolePeers{Name: r.name}
+		for i := range r.n {
+			rp.IPs = append(rp.IPs, podIP[v1alpha1.PodName("gang", r.name, i)])
+		}
+		want = append(want, rp)
+	}
+	for _, c := range children {
+		if c.err != nil {
+			var exit *exec.ExitError
+			code := -1
+			if errors.As(c.err, &exit) {
+				code = exit.ExitCode()
+			}
+			t.Errorf("barrier for %s exited %d: %s", c.pod, code, c.stderr.String())
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(c.dir, "framework.json"))
+		if err != nil {
+			t.Errorf("barrier for %s: %v", c.pod, err)
+			continue
+		}
+		var f v1alpha1.Framework
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Errorf("barrier for %s: decode framework.json: %v", c.pod, err)
+			continue
+		}
+		got, err := barrier.PeersOf(&f)
+		if err != nil {
+			t.Errorf("barrier for %s: %v", c.pod, err)
+			continue
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("barrier for %s: framework.json peers differ from the pods' IPs (-want +got):\n%s", c.pod, d)
+		}
+		script, err := os.ReadFile(filepath.Join(c.dir, "injector.sh"))
+		if err != nil {
+			t.Errorf("barrier for %s: %v", c.pod, err)
+			continue
+		}
+		var p corev1.Pod
+		for _, q := range pods.Items {
+			if q.Name == c.pod {
+				p = q
+			}
+		}
+		wantRole := fmt.Sprintf("FB_ROLE='%s'\n", p.Labels[v1alpha1.LabelTaskRoleName])
+		wantIndex := fmt.Sprintf("FB_INDEX='%s'\n", p.Labels[v1alpha1.LabelTaskIndex])
+		if !strings.Contains(string(script), wantRole) || !strings.Contains(string(script), wantIndex) {
+			t.Errorf("barrier for %s: injector.sh lacks %q or %q:\n%s", c.pod, wantRole, wantIndex, script)
+		}
+	}
+}
