@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -148,6 +149,7 @@ type result struct {
 	heapInuse, heapAlloc uint64
 	syncTime             time.Duration
 	syncRate             float64
+	syncCPU              time.Duration // this process's user+sys CPU during the sync
 	patchRate            float64
 	p50, p99, max        time.Duration
 	handled              int
@@ -297,9 +299,11 @@ func run(ctx context.Context, pods, workers, writers int, syncOnly bool, cpuProf
 // median returns the round with the median sync time, with the median heap.
 func median(rs []result) result {
 	bySync := slices.SortedFunc(slices.Values(rs), func(a, b result) int { return int(a.syncTime - b.syncTime) })
+	byCPU := slices.SortedFunc(slices.Values(rs), func(a, b result) int { return int(a.syncCPU - b.syncCPU) })
 	byHeap := slices.SortedFunc(slices.Values(rs), func(a, b result) int { return int(int64(a.heapInuse) - int64(b.heapInuse)) })
 	r := bySync[len(rs)/2]
 	r.heapInuse, r.heapAlloc = byHeap[len(rs)/2].heapInuse, byHeap[len(rs)/2].heapAlloc
+	r.syncCPU = byCPU[len(rs)/2].syncCPU
 	return r
 }
 
@@ -309,6 +313,7 @@ func measureSync(ctx context.Context, s side, client kubernetes.Interface, pods 
 	before := heap()
 	h := newCounter(0)
 	runCtx, cancel := context.WithCancel(ctx)
+	cpuBefore := cpuTime()
 	begin := time.Now()
 	wait, err := s.start(runCtx, client, h)
 	if err != nil {
@@ -317,6 +322,7 @@ func measureSync(ctx context.Context, s side, client kubernetes.Interface, pods 
 	}
 	err = waitUntil(ctx, 5*time.Minute, func() bool { return h.adds.Load() >= int64(pods) })
 	elapsed := time.Since(begin)
+	cpu := cpuTime() - cpuBefore
 	after := heap()
 	cancel()
 	wait()
@@ -329,7 +335,18 @@ func measureSync(ctx context.Context, s side, client kubernetes.Interface, pods 
 		heapAlloc: after.HeapAlloc - min(before.HeapAlloc, after.HeapAlloc),
 		syncTime:  elapsed,
 		syncRate:  float64(pods) / elapsed.Seconds(),
+		syncCPU:   cpu,
 	}, nil
+}
+
+// cpuTime is the user+sys CPU time this process has used. Unlike wall
+// time it does not depend on what else the machine runs.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // heap collects garbage (twice, and returns memory to the OS) and reads the
@@ -376,6 +393,12 @@ func report(pods, workers int, sides []side, r []result, queueP99 time.Duration)
 	fmt.Fprintf(w, "cache heap live after sync (MiB)\t%.1f\t%.1f\t%.2fx\t\t\n", mib(base.heapAlloc), mib(pk.heapAlloc), ratio(pk.heapAlloc, base.heapAlloc))
 	fmt.Fprintf(w, "initial sync, list to last add handled\t%s\t%s\t\t\t\n", base.syncTime.Round(time.Millisecond), pk.syncTime.Round(time.Millisecond))
 	fmt.Fprintf(w, "sync event throughput (events/s)\t%.0f\t%.0f\t%.2fx\t>= 0.90x\t\n", base.syncRate, pk.syncRate, pk.syncRate/base.syncRate)
+	fmt.Fprintf(w, "sync client CPU (user+sys)\t%s\t%s\t%.2fx\t\t\n", base.syncCPU.Round(time.Millisecond), pk.syncCPU.Round(time.Millisecond), float64(pk.syncCPU)/float64(base.syncCPU))
+	fmt.Fprintf(w, "sync events per client CPU-second\t%.0f\t%.0f\t%.2fx\t>= 0.90x\t\n", float64(pods)/base.syncCPU.Seconds(), float64(pods)/pk.syncCPU.Seconds(), base.syncCPU.Seconds()/pk.syncCPU.Seconds())
+	if base.handled == 0 {
+		_ = w.Flush()
+		return
+	}
 	fmt.Fprintf(w, "watch event throughput, API-bound (events/s)\t%.0f\t%.0f\t%.2fx\t>= 0.90x\t\n", base.patchRate, pk.patchRate, pk.patchRate/base.patchRate)
 	fmt.Fprintf(w, "write-to-handler latency p50\t%s\t%s\t\t\t\n", base.p50.Round(time.Microsecond), pk.p50.Round(time.Microsecond))
 	fmt.Fprintf(w, "write-to-handler latency p99\t%s\t%s\t%.2fx\t\t\n", base.p99.Round(time.Microsecond), pk.p99.Round(time.Microsecond), float64(pk.p99)/float64(base.p99))
