@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -163,7 +164,7 @@ func (ch *Child) waitCompleted(ctx context.Context, watchPod podWatchFunc) (*cor
 	timedOut := func(err error) error {
 		return fmt.Errorf("wait for child pod %s: stopped while %s: %w", nn, last, err)
 	}
-	backoff := wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 5 * time.Second}
+	backoff := newBackoff()
 	retry := func() error {
 		select {
 		case <-ctx.Done():
@@ -213,7 +214,7 @@ func (ch *Child) waitCompleted(ctx context.Context, watchPod podWatchFunc) (*cor
 			fresh = false
 			continue
 		}
-		deleted, err := ch.drain(ctx, w, report)
+		events, deleted, err := ch.drain(ctx, w, report)
 		w.Stop()
 		if deleted {
 			return pod, fmt.Errorf("wait for child pod %s: it was deleted before completing", nn)
@@ -221,27 +222,36 @@ func (ch *Child) waitCompleted(ctx context.Context, watchPod podWatchFunc) (*cor
 		if err != nil {
 			return pod, timedOut(err)
 		}
-		if !completed(pod) {
-			// The watch ended (timeout, 410 Gone, API server restart): read
-			// the pod again so no change is missed, then watch from there.
-			fresh = false
-			if err := retry(); err != nil {
-				return pod, timedOut(err)
-			}
+		if completed(pod) {
+			continue
+		}
+		// The watch ended (server timeout, 410 Gone, API server restart):
+		// read the pod again so no change is missed, then watch from there.
+		// Back off only when the watch brought nothing, so a healthy
+		// long-running wait never sleeps.
+		fresh = false
+		if events > 0 {
+			backoff = newBackoff()
+		} else if err := retry(); err != nil {
+			return pod, timedOut(err)
 		}
 	}
 }
 
+func newBackoff() wait.Backoff {
+	return wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 5 * time.Second}
+}
+
 // drain reads events until the pod completes, is deleted, the watch ends,
 // or ctx is done (then it returns ctx's error).
-func (ch *Child) drain(ctx context.Context, w watch.Interface, report func(*corev1.Pod)) (deleted bool, err error) {
+func (ch *Child) drain(ctx context.Context, w watch.Interface, report func(*corev1.Pod)) (events int, deleted bool, err error) {
 	for {
 		select {
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return events, false, ctx.Err()
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				return false, nil
+				return events, false, nil
 			}
 			switch ev.Type {
 			case watch.Added, watch.Modified:
@@ -249,15 +259,16 @@ func (ch *Child) drain(ctx context.Context, w watch.Interface, report func(*core
 				if !ok {
 					continue
 				}
+				events++
 				report(p)
 				if completed(p) {
-					return false, nil
+					return events, false, nil
 				}
 			case watch.Deleted:
-				return true, nil
+				return events, true, nil
 			case watch.Error:
 				// Usually 410 Gone: the caller reads the pod and watches again.
-				return false, nil
+				return events, false, nil
 			}
 		}
 	}
@@ -293,6 +304,12 @@ func summary(p *corev1.Pod) string {
 		return phase + ": " + p.Status.Reason
 	}
 	return phase
+}
+
+// Result describes the child as Start left it, without waiting: phase
+// Pending or Running for a new child, possibly completed for an adopted one.
+func (ch *Child) Result() *Result {
+	return ch.result(ch.Pod)
 }
 
 // result builds the Result of pod.

@@ -1,0 +1,474 @@
+package fork_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/podkit-dev/podkit/internal/testenv"
+	"github.com/podkit-dev/podkit/pkg/fork"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Cluster(m, &env)) }
+
+const waitLong = 90 * time.Second
+
+// watchClient returns a controller-runtime client that can watch, as Run
+// needs, acting as env's admin or as the given impersonated user.
+func watchClient(t *testing.T, impersonate string) (client.WithWatch, kubernetes.Interface) {
+	t.Helper()
+	cfg := rest.CopyConfig(env.Config)
+	if impersonate != "" {
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: impersonate}
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatalf("create client: %v", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatalf("create clientset: %v", err)
+	}
+	return c, cs
+}
+
+// parentEnv is what the downward API would give a container of pod ns/name.
+func parentEnv(ns, name string) fork.LookupEnvFunc {
+	m := map[string]string{fork.EnvPodName: name, fork.EnvPodNamespace: ns}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// startParent creates a realistic parent pod (init container, probes,
+// downward-API env, hostname and subdomain, automounted token), waits for
+// the scheduler to place it and kwok to run it, and returns it.
+func startParent(t *testing.T, ns, name string) *corev1.Pod {
+	t.Helper()
+	ctx := context.Background()
+	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}}
+	downward := func(env, field string) corev1.EnvVar {
+		return corev1.EnvVar{Name: env, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: field}}}
+	}
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "operator"}},
+		Spec: corev1.PodSpec{
+			Hostname:  name,
+			Subdomain: "operators",
+			InitContainers: []corev1.Container{{
+				Name: "migrate", Image: "example.com/operator:1", Command: []string{"/operator", "migrate"},
+			}},
+			Containers: []corev1.Container{{
+				Name:  "operator",
+				Image: "example.com/operator:1",
+				Env: []corev1.EnvVar{
+					downward(fork.EnvPodName, "metadata.name"),
+					downward(fork.EnvPodNamespace, "metadata.namespace"),
+				},
+				LivenessProbe:  probe,
+				ReadinessProbe: probe,
+				StartupProbe:   probe,
+			}},
+		},
+	}
+	if _, err := env.Clientset.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create parent pod: %v", err)
+	}
+	return waitPhase(t, ns, name, corev1.PodRunning)
+}
+
+func waitPhase(t *testing.T, ns, name string, phase corev1.PodPhase) *corev1.Pod {
+	t.Helper()
+	var pod *corev1.Pod
+	testenv.WaitFor(t, waitLong, "pod "+name+" "+string(phase), func(ctx context.Context) (bool, error) {
+		p, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		pod = p
+		return p.Status.Phase == phase && p.Spec.NodeName != "", nil
+	})
+	return pod
+}
+
+func tokenVolumes(spec *corev1.PodSpec) []string {
+	var names []string
+	for _, v := range spec.Volumes {
+		if strings.HasPrefix(v.Name, "kube-api-access-") {
+			names = append(names, v.Name)
+		}
+	}
+	return names
+}
+
+// A scheduled parent with an ephemeral container, probes, an automounted
+// token, hostname and nodeName yields a spec the real API server accepts;
+// the child gets its own token volume and is scheduled and run.
+func TestNewPodSpecFromRunningParentIsCreatedAndScheduled(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	parent := startParent(t, ns, "operator-0")
+
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		p, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, parent.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debugger", Image: "busybox:1", Stdin: true, TTY: true},
+		})
+		parent, err = env.Clientset.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, p.Name, p, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("add ephemeral container to parent: %v", err)
+	}
+	if len(parent.Spec.EphemeralContainers) != 1 || parent.Spec.NodeName == "" || len(tokenVolumes(&parent.Spec)) != 1 {
+		t.Fatalf("parent is not realistic: ephemeral=%d nodeName=%q token volumes=%v",
+			len(parent.Spec.EphemeralContainers), parent.Spec.NodeName, tokenVolumes(&parent.Spec))
+	}
+
+	// The seed's variable names, through the real process environment.
+	t.Setenv(fork.LegacyEnvPodName, parent.Name)
+	t.Setenv(fork.LegacyEnvPodNamespace, ns)
+	spec, err := fork.NewPodSpec(ctx, env.Client, "worker")
+	if err != nil {
+		t.Fatalf("NewPodSpec() error = %v", err)
+	}
+	if spec.NodeName != "" || spec.Hostname != "" || len(spec.EphemeralContainers) != 0 || len(tokenVolumes(spec)) != 0 {
+		t.Errorf("NewPodSpec() kept parent-only fields: nodeName=%q hostname=%q ephemeral=%d token volumes=%v",
+			spec.NodeName, spec.Hostname, len(spec.EphemeralContainers), tokenVolumes(spec))
+	}
+
+	child := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "operator-0-worker", Namespace: ns}, Spec: *spec}
+	if err := env.Client.Create(ctx, child); err != nil {
+		t.Fatalf("create child from NewPodSpec(): %v", err)
+	}
+	got := waitPhase(t, ns, child.Name, corev1.PodRunning)
+	if vols := tokenVolumes(&got.Spec); len(vols) != 1 || vols[0] == tokenVolumes(&parent.Spec)[0] {
+		t.Errorf("child token volumes = %v, want one of its own (parent's is %v)", vols, tokenVolumes(&parent.Spec))
+	}
+	if got.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("child restartPolicy = %q, want Never", got.Spec.RestartPolicy)
+	}
+	app := got.Spec.Containers[0]
+	if app.LivenessProbe != nil || app.ReadinessProbe != nil || app.StartupProbe != nil {
+		t.Errorf("child app container still has probes")
+	}
+	if !slices.Contains(app.Env, corev1.EnvVar{Name: fork.EnvForkPath, Value: "worker"}) {
+		t.Errorf("child app env = %v, want %s=worker", app.Env, fork.EnvForkPath)
+	}
+	if slices.ContainsFunc(got.Spec.InitContainers[0].Env, func(e corev1.EnvVar) bool { return e.Name == fork.EnvForkPath }) {
+		t.Errorf("init container got %s, want app containers only", fork.EnvForkPath)
+	}
+}
+
+// Run waits for the child through the watch and reports its phase and exit
+// code, calling Progress on the way; Delete removes the child afterwards.
+func TestRunReportsChildExitCode(t *testing.T) {
+	tests := []struct {
+		code      string
+		wantPhase corev1.PodPhase
+		wantExit  int
+		delete    bool
+	}{
+		{"0", corev1.PodSucceeded, 0, true},
+		{"3", corev1.PodFailed, 3, false},
+	}
+	ns := env.Namespace(t)
+	parent := startParent(t, ns, "operator-0")
+	c, cs := watchClient(t, "")
+	for _, tt := range tests {
+		t.Run("exit "+tt.code, func(t *testing.T) {
+			var mu sync.Mutex
+			var seen []string
+			res, err := fork.Run(context.Background(), c, "job-"+tt.code, fork.Options{
+				// kwok completes a Running pod carrying this annotation.
+				Annotations: map[string]string{testenv.AnnotationExitCode: tt.code},
+				Labels:      map[string]string{"run": tt.code},
+				Timeout:     waitLong,
+				Delete:      tt.delete,
+				Clientset:   cs,
+				LogLines:    5,
+				LookupEnv:   parentEnv(ns, parent.Name),
+				Progress: func(p fork.Progress) {
+					mu.Lock()
+					defer mu.Unlock()
+					seen = append(seen, p.Summary)
+				},
+			})
+			if err != nil {
+				t.Fatalf("Run() error = %v", err)
+			}
+			if res.Phase != tt.wantPhase || res.ExitCode() != tt.wantExit {
+				t.Errorf("Run() phase, exit = %s, %d; want %s, %d", res.Phase, res.ExitCode(), tt.wantPhase, tt.wantExit)
+			}
+			if len(res.Containers) != 1 || !res.Containers[0].Terminated || res.Containers[0].Name != "operator" {
+				t.Errorf("Run() containers = %+v, want one terminated \"operator\"", res.Containers)
+			}
+			if res.Adopted || res.Deleted != tt.delete {
+				t.Errorf("Run() adopted, deleted = %v, %v; want false, %v", res.Adopted, res.Deleted, tt.delete)
+			}
+			mu.Lock()
+			if len(seen) < 2 || !strings.HasPrefix(seen[len(seen)-1], string(tt.wantPhase)) || !slices.Contains(seen, "Running") {
+				t.Errorf("Progress summaries = %q, want Running then %s", seen, tt.wantPhase)
+			}
+			mu.Unlock()
+
+			pod := &corev1.Pod{}
+			err = env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: res.Name}, pod)
+			switch {
+			case tt.delete && err == nil && pod.DeletionTimestamp == nil:
+				t.Errorf("child %s still exists after Run with Delete", res.Name)
+			case !tt.delete && err != nil:
+				t.Errorf("get child %s: %v", res.Name, err)
+			case !tt.delete:
+				want := map[string]string{"run": tt.code, fork.LabelParentUID: string(parent.UID), fork.LabelPath: "job-" + tt.code}
+				for k, v := range want {
+					if pod.Labels[k] != v {
+						t.Errorf("child label %s = %q, want %q", k, pod.Labels[k], v)
+					}
+				}
+				if ref := metav1.GetControllerOf(pod); ref == nil || ref.UID != parent.UID {
+					t.Errorf("child controller ref = %+v, want parent %s", ref, parent.UID)
+				}
+			}
+		})
+	}
+}
+
+// Calling Start or Run again for the same path adopts the existing child.
+func TestRunTwiceAdoptsTheExistingChild(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	parent := startParent(t, ns, "operator-0")
+	c, _ := watchClient(t, "")
+	opts := fork.Options{LookupEnv: parentEnv(ns, parent.Name), Timeout: waitLong}
+
+	first, err := fork.Start(ctx, c, "worker", opts)
+	if err != nil {
+		t.Fatalf("first Start() error = %v", err)
+	}
+	second, err := fork.Start(ctx, c, "worker", opts)
+	if err != nil {
+		t.Fatalf("second Start() error = %v", err)
+	}
+	if first.Adopted || !second.Adopted || first.Pod.UID != second.Pod.UID {
+		t.Errorf("Start twice: adopted %v, %v and UIDs %s, %s; want false, true and one child",
+			first.Adopted, second.Adopted, first.Pod.UID, second.Pod.UID)
+	}
+
+	waitPhase(t, ns, first.Pod.Name, corev1.PodRunning)
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"`+testenv.AnnotationExitCode+`":"0"}}}`))
+	if err := env.Client.Patch(ctx, first.Pod.DeepCopy(), patch); err != nil {
+		t.Fatalf("complete child: %v", err)
+	}
+	res, err := fork.Run(ctx, c, "worker", opts)
+	if err != nil {
+		t.Fatalf("Run() after Start error = %v", err)
+	}
+	if !res.Adopted || res.Name != first.Pod.Name || res.Phase != corev1.PodSucceeded {
+		t.Errorf("Run() = adopted %v name %s phase %s; want adopted %s Succeeded", res.Adopted, res.Name, res.Phase, first.Pod.Name)
+	}
+	pods := &corev1.PodList{}
+	if err := env.Client.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{fork.LabelParentUID: string(parent.UID)}); err != nil {
+		t.Fatalf("list children: %v", err)
+	}
+	if len(pods.Items) != 1 {
+		t.Errorf("parent has %d children, want 1", len(pods.Items))
+	}
+}
+
+// Deleting the parent lets the real garbage collector delete the child.
+func TestChildIsGarbageCollectedWithParent(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	parent := startParent(t, ns, "operator-0")
+	c, _ := watchClient(t, "")
+	child, err := fork.Start(ctx, c, "worker", fork.Options{LookupEnv: parentEnv(ns, parent.Name)})
+	if err != nil {
+		t.Fatalf("Start() error = %v", err)
+	}
+	waitPhase(t, ns, child.Pod.Name, corev1.PodRunning)
+	if err := env.Clientset.CoreV1().Pods(ns).Delete(ctx, parent.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("delete parent: %v", err)
+	}
+	testenv.WaitFor(t, waitLong, "child garbage-collected", func(ctx context.Context) (bool, error) {
+		_, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, child.Pod.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	})
+}
+
+// Outside a pod (no downward-API env) the error shows the YAML to add.
+func TestMissingEnvReturnsSnippet(t *testing.T) {
+	for _, k := range []string{fork.EnvPodName, fork.EnvPodNamespace, fork.LegacyEnvPodName, fork.LegacyEnvPodNamespace} {
+		t.Setenv(k, "")
+	}
+	c, _ := watchClient(t, "")
+	_, err := fork.NewPodSpec(context.Background(), c, "worker")
+	if !errors.Is(err, fork.ErrNoParentEnv) || !strings.Contains(err.Error(), fork.EnvSnippet) {
+		t.Errorf("NewPodSpec() error = %v, want ErrNoParentEnv with the env snippet", err)
+	}
+	_, err = fork.Run(context.Background(), c, "worker", fork.Options{})
+	if !errors.Is(err, fork.ErrNoParentEnv) || !strings.Contains(err.Error(), "fieldPath: metadata.namespace") {
+		t.Errorf("Run() error = %v, want ErrNoParentEnv with the env snippet", err)
+	}
+}
+
+// A service account without the fork Role gets an error naming the missing
+// verb and resource; with config/rbac/fork_role.yaml bound, Run works.
+func TestRBACForbiddenNamesVerbAndRoleManifestSuffices(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	parent := startParent(t, ns, "operator-0")
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns}}
+	if err := env.Client.Create(ctx, sa); err != nil {
+		t.Fatalf("create service account: %v", err)
+	}
+	c, _ := watchClient(t, "system:serviceaccount:"+ns+":operator")
+	opts := fork.Options{LookupEnv: parentEnv(ns, parent.Name), Timeout: waitLong}
+
+	_, err := fork.Run(ctx, c, "worker", opts)
+	var fe *fork.ForbiddenError
+	if !errors.As(err, &fe) || fe.Verb != "get" || fe.Resource != "pods" || fe.Namespace != ns {
+		t.Fatalf("Run() without RBAC error = %v, want ForbiddenError get pods in %s", err, ns)
+	}
+	for _, want := range []string{"forbidden: the pod's service account cannot get pods in namespace " + ns, fork.RoleManifest} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Run() error = %q, want it to contain %q", err, want)
+		}
+	}
+
+	// Only "get": creating the child is what is refused now.
+	grant(t, ns, "get-only", []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}})
+	testenv.WaitFor(t, 30*time.Second, "create refused with a ForbiddenError", func(ctx context.Context) (bool, error) {
+		_, err := fork.Start(ctx, c, "worker", opts)
+		return errors.As(err, &fe) && fe.Verb == "create" && fe.Resource == "pods", nil
+	})
+
+	role := loadRole(t)
+	grant(t, ns, role.Name, role.Rules)
+	var child *fork.Child
+	testenv.WaitFor(t, 30*time.Second, "Start with the fork Role", func(ctx context.Context) (bool, error) {
+		child, err = fork.Start(ctx, c, "worker", opts)
+		if errors.As(err, &fe) {
+			return false, nil // the authorizer's cache takes a moment
+		}
+		return err == nil, err
+	})
+	waitPhase(t, ns, child.Pod.Name, corev1.PodRunning)
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"`+testenv.AnnotationExitCode+`":"0"}}}`))
+	if err := env.Client.Patch(ctx, child.Pod.DeepCopy(), patch); err != nil {
+		t.Fatalf("complete child: %v", err)
+	}
+	res, err := child.Wait(ctx)
+	if err != nil || res.Phase != corev1.PodSucceeded {
+		t.Errorf("Wait() with the fork Role = %+v, %v; want Succeeded", res, err)
+	}
+}
+
+func loadRole(t *testing.T) *rbacv1.Role {
+	t.Helper()
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, fork.RoleManifest))
+	if err != nil {
+		t.Fatalf("read fork Role: %v", err)
+	}
+	role := &rbacv1.Role{}
+	if err := yaml.Unmarshal(data, role); err != nil {
+		t.Fatalf("parse %s: %v", fork.RoleManifest, err)
+	}
+	if role.Kind != "Role" || len(role.Rules) == 0 {
+		t.Fatalf("%s holds %s with %d rules, want a Role", fork.RoleManifest, role.Kind, len(role.Rules))
+	}
+	return role
+}
+
+// grant binds a Role with rules to the "operator" service account of ns.
+func grant(t *testing.T, ns, name string, rules []rbacv1.PolicyRule) {
+	t.Helper()
+	ctx := context.Background()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Rules: rules}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "operator", Namespace: ns}},
+	}
+	for _, obj := range []client.Object{role, binding} {
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+	}
+}
+
+// Wait resumes after its watch breaks: the API server restarts while the
+// child runs, and the completion that follows is still seen.
+func TestWaitResumesAfterAPIServerRestart(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	parent := startParent(t, ns, "operator-0")
+	c, _ := watchClient(t, "")
+	child, err := fork.Start(ctx, c, "worker", fork.Options{LookupEnv: parentEnv(ns, parent.Name), Timeout: 3 * time.Minute})
+	if err != nil {
+		t.Fatalf("Start() error = %v", err)
+	}
+	waitPhase(t, ns, child.Pod.Name, corev1.PodRunning)
+
+	type outcome struct {
+		res *fork.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := child.Wait(ctx)
+		done <- outcome{res, err}
+	}()
+	env.RestartAPIServer(t)
+	// Complete the child by writing its status as a kubelet would: after a
+	// restart kwok does not reliably act on the exit-code annotation.
+	testenv.WaitFor(t, time.Minute, "child status set to Succeeded after restart", func(ctx context.Context) (bool, error) {
+		p, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, child.Pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		p.Status.Phase = corev1.PodSucceeded
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{
+			Name: "operator", Image: p.Spec.Containers[0].Image,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed"}},
+		}}
+		_, err = env.Clientset.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		return err == nil, nil
+	})
+	select {
+	case o := <-done:
+		if o.err != nil || o.res.Phase != corev1.PodSucceeded {
+			t.Errorf("Wait() across restart = %+v, %v; want Succeeded", o.res, o.err)
+		}
+	case <-time.After(3*time.Minute + 10*time.Second):
+		t.Fatal("Wait() did not return after the restart")
+	}
+}
