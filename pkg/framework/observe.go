@@ -210,7 +210,11 @@ func (r *Reconciler) finishTask(ctx context.Context, s *syncState, role *v1.Task
 	as := &ts.AttemptStatus
 	s.urgent = true
 	if as.CompletionStatus == nil {
-		as.CompletionStatus = v1.NewCompletionStatus(v1.CompletionCodePodExternalDeleted, "the task's pod is gone")
+		if ts.DeletionPending || completing(s.fw.Status.State) {
+			as.CompletionStatus = v1.NewCompletionStatus(v1.CompletionCodeFrameworkAttemptCompletion, "the task's pod was deleted because its framework attempt completed")
+		} else {
+			as.CompletionStatus = v1.NewCompletionStatus(v1.CompletionCodePodExternalDeleted, "the task's pod is gone")
+		}
 	}
 	if as.CompletionTime == nil {
 		as.CompletionTime = &s.now
