@@ -66,7 +66,6 @@ step kube-apiserver k8s_build k8s.io/kubernetes/cmd/kube-apiserver
 step kube-controller-manager k8s_build k8s.io/kubernetes/cmd/kube-controller-manager
 step kube-scheduler k8s_build k8s.io/kubernetes/cmd/kube-scheduler
 step kubectl k8s_build k8s.io/kubernetes/cmd/kubectl
-kwok_ldflags="-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
 step kwok gobin_install sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION
 step kwokctl gobin_install sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION
 step controller-gen gobin_install sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION

@@ -2,9 +2,12 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -14,11 +17,18 @@ import (
 	"github.com/podkit-dev/podkit/internal/k8sbin"
 )
 
+// apiserverDirPrefix names the work directories of envtest control planes,
+// so one left by a killed test binary can be found and cleaned.
+const apiserverDirPrefix = "podkit-testenv-api-"
+
 // envtestPlane runs etcd and kube-apiserver through controller-runtime's
 // envtest, from podkit's pinned binaries.
 type envtestPlane struct {
 	env     *envtest.Environment
 	workdir string
+	// restarted is the kube-apiserver started by restartAPIServer, which
+	// envtest does not know about and stop must end.
+	restarted *restartedProcess
 }
 
 func (p *envtestPlane) start(ctx context.Context, opts Options) (*rest.Config, string, error) {
@@ -26,8 +36,15 @@ func (p *envtestPlane) start(ctx context.Context, opts Options) (*rest.Config, s
 	if err != nil {
 		return nil, "", err
 	}
-	if p.workdir, err = os.MkdirTemp("", "podkit-testenv-"); err != nil {
+	for _, dir := range staleDirs(apiserverDirPrefix) {
+		killAll(dir)
+		_ = os.RemoveAll(dir)
+	}
+	if p.workdir, err = os.MkdirTemp("", apiserverDirPrefix); err != nil {
 		return nil, "", fmt.Errorf("create work directory: %w", err)
+	}
+	if err := writeOwner(p.workdir); err != nil {
+		return nil, "", err
 	}
 	// A certificate directory of our own survives an API server restart, so
 	// clients keep trusting the server and their credentials stay valid.
@@ -40,9 +57,13 @@ func (p *envtestPlane) start(ctx context.Context, opts Options) (*rest.Config, s
 		CRDDirectoryPaths:     opts.CRDDirectoryPaths,
 		ErrorIfCRDPathMissing: true,
 		Scheme:                opts.Scheme,
+		// A busy 2-core machine needs far more than envtest's 20 s default
+		// for a cold kube-apiserver to serve.
+		ControlPlaneStartTimeout: opts.StartTimeout,
+		ControlPlaneStopTimeout:  90 * time.Second,
 		ControlPlane: envtest.ControlPlane{
-			APIServer: &envtest.APIServer{CertDir: certDir},
-			Etcd:      &envtest.Etcd{DataDir: filepath.Join(p.workdir, "etcd")},
+			APIServer: &envtest.APIServer{CertDir: certDir, StopTimeout: 90 * time.Second},
+			Etcd:      &envtest.Etcd{DataDir: filepath.Join(p.workdir, "etcd"), StopTimeout: 90 * time.Second},
 		},
 	}
 	cfg, err := p.env.Start()
@@ -56,22 +77,42 @@ func (p *envtestPlane) start(ctx context.Context, opts Options) (*rest.Config, s
 	return cfg, kubeconfig, nil
 }
 
-func (p *envtestPlane) restartAPIServer(context.Context) error {
-	api := p.env.ControlPlane.APIServer
-	if err := api.Stop(); err != nil {
-		return fmt.Errorf("stop kube-apiserver: %w", err)
+// restartAPIServer kills kube-apiserver outright, as a crash would, and
+// starts it again with the same command line: same address, certificates and
+// etcd data. envtest's own Stop/Start would wait for a graceful drain and
+// regenerate state, which is neither fast nor what a crash looks like.
+func (p *envtestPlane) restartAPIServer(ctx context.Context) error {
+	pids := findProcesses(k8sbin.KubeAPIServer, p.workdir)
+	if len(pids) != 1 {
+		return fmt.Errorf("find kube-apiserver: %d processes match %s", len(pids), p.workdir)
 	}
-	if err := api.Start(); err != nil {
-		return fmt.Errorf("start kube-apiserver: %w", err)
+	args, err := cmdline(pids[0])
+	if err != nil {
+		return err
 	}
+	if err := killAndWait(ctx, pids[0], p.restarted); err != nil {
+		return err
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start kube-apiserver again: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	p.restarted = &restartedProcess{cmd: cmd, done: done}
 	return nil
 }
 
 func (p *envtestPlane) stop() error {
 	var err error
+	if p.restarted != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err = killAndWait(ctx, p.restarted.cmd.Process.Pid, p.restarted)
+		cancel()
+	}
 	if p.env != nil {
 		if stopErr := p.env.Stop(); stopErr != nil {
-			err = fmt.Errorf("stop envtest: %w", stopErr)
+			err = errors.Join(err, fmt.Errorf("stop envtest: %w", stopErr))
 		}
 	}
 	if p.workdir != "" {

@@ -37,8 +37,8 @@ func (p *kwokPlane) start(ctx context.Context, opts Options) (*rest.Config, stri
 	if err != nil {
 		return nil, "", fmt.Errorf("create work directory: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(workdir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return nil, "", fmt.Errorf("write owner file: %w", err)
+	if err := writeOwner(workdir); err != nil {
+		return nil, "", err
 	}
 	p.mgr = &devcluster.Manager{Workdir: workdir}
 	if _, err := p.mgr.Up(ctx, devcluster.UpOptions{Name: kwokClusterName, Nodes: opts.Nodes}); err != nil {
@@ -84,7 +84,7 @@ func (p *kwokPlane) pids() []int {
 		return nil
 	}
 	var pids []int
-	for _, bin := range []string{k8sbin.Etcd, k8sbin.KubeAPIServer, k8sbin.KubeControllerManager, k8sbin.KubeScheduler, k8sbin.Kwok} {
+	for _, bin := range []string{k8sbin.Etcd, k8sbin.KubeAPIServer, k8sbin.KubeControllerManager, k8sbin.KubeScheduler, "kwok-controller"} {
 		pids = append(pids, findProcesses(bin, p.mgr.Workdir)...)
 	}
 	return pids
@@ -93,7 +93,19 @@ func (p *kwokPlane) pids() []int {
 // cleanStaleClusters deletes clusters left by test binaries that were
 // killed before they could stop them: their owner process is gone.
 func cleanStaleClusters(ctx context.Context) {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), kwokDirPrefix+"*"))
+	for _, dir := range staleDirs(kwokDirPrefix) {
+		mgr := &devcluster.Manager{Workdir: dir}
+		_ = mgr.Down(ctx, kwokClusterName)
+		killAll(dir)
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// staleDirs returns the work directories with the given prefix whose owner
+// process has exited.
+func staleDirs(prefix string) []string {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*"))
+	var stale []string
 	for _, dir := range dirs {
 		data, err := os.ReadFile(filepath.Join(dir, ownerFile))
 		if err != nil {
@@ -103,14 +115,25 @@ func cleanStaleClusters(ctx context.Context) {
 		if err != nil || processAlive(pid) {
 			continue
 		}
-		mgr := &devcluster.Manager{Workdir: dir}
-		_ = mgr.Down(ctx, kwokClusterName)
-		for _, bin := range []string{k8sbin.Etcd, k8sbin.KubeAPIServer, k8sbin.KubeControllerManager, k8sbin.KubeScheduler, k8sbin.Kwok} {
-			for _, pid := range findProcesses(bin, dir) {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
+		stale = append(stale, dir)
+	}
+	return stale
+}
+
+// writeOwner records this process as the owner of a work directory.
+func writeOwner(dir string) error {
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return fmt.Errorf("write owner file: %w", err)
+	}
+	return nil
+}
+
+// killAll kills every control-plane process whose command line mentions dir.
+func killAll(dir string) {
+	for _, bin := range []string{k8sbin.Etcd, k8sbin.KubeAPIServer, k8sbin.KubeControllerManager, k8sbin.KubeScheduler, k8sbin.Kwok, "kwok-controller"} {
+		for _, pid := range findProcesses(bin, dir) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		_ = os.RemoveAll(dir)
 	}
 }
 

@@ -1,0 +1,181 @@
+package root
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/podkit-dev/podkit/internal/cli/clierr"
+	"github.com/podkit-dev/podkit/internal/cli/version"
+	"github.com/podkit-dev/podkit/internal/devcluster"
+)
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// podkit runs the CLI in-process, as a user would from a shell.
+func podkit(t *testing.T, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	cmd := NewCommand(context.Background(), streams)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	if err != nil {
+		errOut.WriteString("error: " + err.Error() + "\n")
+	}
+	return result{stdout: out.String(), stderr: errOut.String(), code: clierr.Code(err)}
+}
+
+// The whole dev cluster life cycle as a user runs it: up, a second up that
+// does nothing, status, kubeconfig, version against it, down, and down
+// again of a cluster that no longer exists.
+func TestDevClusterLifecycle(t *testing.T) {
+	workdir := t.TempDir()
+	name := "lifecycle"
+	dev := func(args ...string) result {
+		return podkit(t, append([]string{"dev", "--workdir", workdir}, args...)...)
+	}
+	t.Cleanup(func() { dev("down", "--name", name) })
+
+	up := dev("up", "--name", name, "--nodes", "2")
+	if up.code != 0 {
+		t.Fatalf("dev up exited %d: %s", up.code, up.stderr)
+	}
+	kubeconfig := filepath.Join(workdir, "clusters", name, "kubeconfig.yaml")
+	if want := "export KUBECONFIG=" + kubeconfig + "\n"; up.stdout != want {
+		t.Errorf("dev up stdout = %q, want %q", up.stdout, want)
+	}
+
+	again := dev("up", "--name", name)
+	if again.code != 0 || !strings.Contains(again.stderr, "already running; nothing to do") {
+		t.Errorf("second dev up: code %d, stderr %q; want 0 and 'already running; nothing to do'", again.code, again.stderr)
+	}
+
+	st := dev("status", "--name", name, "-o", "json")
+	var status devcluster.Status
+	if err := json.Unmarshal([]byte(st.stdout), &status); err != nil {
+		t.Fatalf("dev status -o json: %v (stdout %q, stderr %q)", err, st.stdout, st.stderr)
+	}
+	if status.State != devcluster.StateRunning || status.Nodes != 2 || status.Version != "v1.37.2" {
+		t.Errorf("status = %+v, want Running, 2 nodes, v1.37.2", status)
+	}
+	if kc := dev("kubeconfig", "--name", name); strings.TrimSpace(kc.stdout) != kubeconfig {
+		t.Errorf("dev kubeconfig = %q, want %q", kc.stdout, kubeconfig)
+	}
+	if list := dev("list"); !strings.Contains(list.stdout, name) || !strings.Contains(list.stdout, "Running") {
+		t.Errorf("dev list does not show the running cluster:\n%s", list.stdout)
+	}
+
+	v := podkit(t, "version", "--kubeconfig", kubeconfig, "-o", "json")
+	var info version.Info
+	if err := json.Unmarshal([]byte(v.stdout), &info); err != nil {
+		t.Fatalf("version -o json: %v (stderr %q)", err, v.stderr)
+	}
+	if info.ServerVersion != "v1.37.2" || info.ClientVersion == "" {
+		t.Errorf("version = %+v, want server v1.37.2 and a client version", info)
+	}
+
+	pids := clusterPIDs(t, workdir)
+	if len(pids) < 5 {
+		t.Errorf("found %d control-plane processes under %s, want at least 5", len(pids), workdir)
+	}
+	if down := dev("down", "--name", name); down.code != 0 {
+		t.Fatalf("dev down exited %d: %s", down.code, down.stderr)
+	}
+	for _, pid := range pids {
+		if syscall.Kill(pid, 0) == nil && !zombie(pid) {
+			t.Errorf("process %d survived dev down", pid)
+		}
+	}
+	missing := dev("down", "--name", name)
+	if missing.code == 0 || !strings.Contains(missing.stderr, `cluster "lifecycle": cluster not found`) {
+		t.Errorf("down of a missing cluster: code %d, stderr %q; want non-zero and 'cluster not found'", missing.code, missing.stderr)
+	}
+	if st := dev("status", "--name", name); st.code == 0 {
+		t.Errorf("status of a deleted cluster exited 0")
+	}
+}
+
+// A cluster directory left by a run killed during creation is cleaned and
+// the cluster created again, never reported as up while broken.
+func TestDevUpRecoversHalfCreatedCluster(t *testing.T) {
+	workdir := t.TempDir()
+	dir := filepath.Join(workdir, "clusters", "stale")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kubeconfig.yaml"), []byte("garbage: ["), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { podkit(t, "dev", "--workdir", workdir, "down", "--name", "stale") })
+	up := podkit(t, "dev", "--workdir", workdir, "up", "--name", "stale")
+	if up.code != 0 {
+		t.Fatalf("dev up over a stale directory exited %d: %s", up.code, up.stderr)
+	}
+	if !strings.Contains(up.stderr, `Cluster "stale" created`) {
+		t.Errorf("dev up stderr = %q, want the cluster re-created", up.stderr)
+	}
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	for _, args := range [][]string{
+		{"version", "-o", "yaml"},
+		{"dev", "up", "--nodes", "0"},
+		{"version", "--no-such-flag"},
+	} {
+		r := podkit(t, args...)
+		if r.code != clierr.CodeUsage {
+			t.Errorf("podkit %v exited %d, want %d (stderr %q)", args, r.code, clierr.CodeUsage, r.stderr)
+		}
+		if lines := strings.Count(strings.TrimSpace(r.stderr), "\n"); lines != 0 {
+			t.Errorf("podkit %v printed %d lines of error, want one: %q", args, lines+1, r.stderr)
+		}
+	}
+}
+
+func TestInvalidClusterNameIsRejected(t *testing.T) {
+	r := podkit(t, "dev", "--workdir", t.TempDir(), "up", "--name", "Bad_Name")
+	if r.code == 0 || !strings.Contains(r.stderr, "invalid cluster name") {
+		t.Errorf("code %d, stderr %q; want an invalid cluster name error", r.code, r.stderr)
+	}
+}
+
+func clusterPIDs(t *testing.T, marker string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(marker)) {
+			continue
+		}
+		if pid, err := strconv.Atoi(e.Name()); err == nil && !zombie(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// zombie reports whether pid has exited and only waits to be reaped.
+func zombie(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z'
+}
