@@ -50,7 +50,6 @@ func TestServerReportsPinnedVersion(t *testing.T) {
 func TestWatchResumesAfterAPIServerRestart(t *testing.T) {
 	ns := env.Namespace(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	seen := make(chan string, 16)
 	factory := informers.NewSharedInformerFactoryWithOptions(env.Clientset, 0, informers.WithNamespace(ns))
 	inf := factory.Core().V1().ConfigMaps().Informer()
@@ -60,7 +59,7 @@ func TestWatchResumesAfterAPIServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	factory.Start(ctx.Done())
-	defer factory.Shutdown()
+	defer func() { cancel(); factory.Shutdown() }()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		t.Fatal("informer never synced")
 	}
