@@ -418,7 +418,10 @@ func TestFrameworkSurvivesAPIServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, fw, "tasks ready", 2*time.Minute, func(fw *v1.Framework) bool { return fw.Status.ReadyTasks == "2/2" })
+	restart := time.Now()
 	env.RestartAPIServer(t)
+	t.Logf("apiserver restarted in %s", time.Since(restart).Round(time.Millisecond))
+	defer func() { t.Logf("completed %s after the restart began", time.Since(restart).Round(time.Millisecond)) }()
 	for _, p := range podsOf(t, ctx, fw) {
 		patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:"0"}}}`, testenv.AnnotationExitCode))
 		if _, err := env.Clientset.CoreV1().Pods(ns).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
