@@ -48,6 +48,12 @@ verify: ## Check formatting, vet, and that generated files are fresh
 		fi; \
 	fi
 
+.PHONY: image
+image: build ## Build OCI images of podkit and podkit-entrypoint into _output/image (no Docker needed)
+	@export SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0); \
+	$(GO) run ./hack/image --binary $(BIN)/podkit --out _output/image/podkit --archive _output/image/podkit.tar --tag $(VERSION) --version $(VERSION) && \
+	$(GO) run ./hack/image --binary $(BIN)/podkit-entrypoint --out _output/image/podkit-entrypoint --archive _output/image/podkit-entrypoint.tar --tag $(VERSION) --version $(VERSION)
+
 .PHONY: bench
 bench: tools ## Run the benchmarks, each beside its baseline, and print the ratios
 	@bash hack/bench.sh
