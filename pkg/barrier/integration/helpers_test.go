@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,27 +24,6 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.APIServer(m, &env, func(o *testenv.Options) {
 		o.SchemeBuilders = append(o.SchemeBuilders, v1alpha1.AddToScheme)
 	}))
-}
-
-// killAPIServer kills the test control plane's kube-apiserver with SIGKILL,
-// as a crash would; env.RestartAPIServer then starts it again.
-func killAPIServer(t *testing.T) {
-	t.Helper()
-	for _, pid := range env.PIDs() {
-		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if err != nil || strings.TrimSpace(string(comm)) != "kube-apiserver" {
-			continue
-		}
-		p, err := os.FindProcess(pid)
-		if err == nil {
-			err = p.Signal(syscall.SIGKILL)
-		}
-		if err != nil {
-			t.Fatalf("kill kube-apiserver (pid %d): %v", pid, err)
-		}
-		return
-	}
-	t.Fatalf("no kube-apiserver among the control plane's processes %v", env.PIDs())
 }
 
 // role is a task role of a test Framework.
