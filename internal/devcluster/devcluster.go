@@ -350,7 +350,10 @@ func (m *Manager) kwokctl(ctx context.Context, name string, args ...string) erro
 		w = io.MultiWriter(&out, m.Log)
 	}
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--name", name}, args...)...)
-	cmd.Env = append(os.Environ(), "KWOK_WORKDIR="+m.Workdir)
+	// kwokctl runs the first kubectl on PATH to probe the cluster; make it
+	// the pinned one, not whatever the machine has (a slow wrapper, another
+	// version).
+	cmd.Env = append(os.Environ(), "KWOK_WORKDIR="+m.Workdir, "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Run(); err != nil {
