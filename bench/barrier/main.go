@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -39,12 +40,13 @@ import (
 )
 
 type options struct {
-	waiters  int
-	tasks    int
-	interval time.Duration
-	settle   time.Duration
-	updates  int
-	baseline string
+	waiters    int
+	tasks      int
+	interval   time.Duration
+	settle     time.Duration
+	updates    int
+	baseline   string
+	sharedConn bool
 }
 
 func main() {
@@ -54,6 +56,7 @@ func main() {
 	flag.DurationVar(&o.interval, "baseline-interval", 10*time.Second, "the polling baseline's GET interval (the original's default is 10s)")
 	flag.DurationVar(&o.settle, "settle", 10*time.Second, "gang formation window: from all waiters waiting to the last pod IP being written")
 	flag.IntVar(&o.updates, "updates", 3, "status updates (pod IPs arriving) spread over the formation window, before the last one")
+	flag.BoolVar(&o.sharedConn, "shared-conn", false, "let all waiters share client-go's cached transport (one HTTP/2 connection) instead of one connection each")
 	flag.StringVar(&o.baseline, "baseline", "measure", "measure: run the polling waiters; compute: derive the polling figures from the watch run's start times (GET latency not counted)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -231,6 +234,11 @@ func scenario(ctx context.Context, log *slog.Logger, env *testenv.Env, o options
 	done.Add(o.waiters)
 	for i := range o.waiters {
 		rc := rest.CopyConfig(env.Config)
+		if !o.sharedConn {
+			// Its own dialer gives each waiter its own transport and TCP
+			// connection, as waiters in separate pods have.
+			rc.Dial = (&net.Dialer{}).DialContext
+		}
 		rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 			return countingTransport{next: rt, requests: &counters[i], bytes: &bytes[i], watches: &watches}
 		})
