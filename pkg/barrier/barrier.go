@@ -3,6 +3,7 @@ package barrier
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -49,6 +50,7 @@ const (
 type FrameworkBarrier struct {
 	cfg  Config
 	opts Options
+	err  error // a configuration error kept by NewFrameworkBarrier
 }
 
 // Options are FrameworkBarrier's settings beyond Config.
@@ -89,9 +91,21 @@ func New(cfg Config, opts Options) (*FrameworkBarrier, error) {
 }
 
 // NewFrameworkBarrier returns a FrameworkBarrier configured from the
-// environment, as the original: LoadConfig(os.LookupEnv) and the task's own
-// role and index from FC_TASKROLE_NAME and FC_TASK_INDEX.
-func NewFrameworkBarrier() (*FrameworkBarrier, error) {
+// environment, with the original's signature. An invalid environment is not
+// lost: RunContext returns it (and Run exits 210 with it). Prefer FromEnv,
+// which returns the error at once.
+func NewFrameworkBarrier() *FrameworkBarrier {
+	b, err := FromEnv()
+	if err != nil {
+		return &FrameworkBarrier{err: err}
+	}
+	return b
+}
+
+// FromEnv returns a FrameworkBarrier configured from the environment, as the
+// original: LoadConfig(os.LookupEnv) and the task's own role and index from
+// FC_TASKROLE_NAME and FC_TASK_INDEX.
+func FromEnv() (*FrameworkBarrier, error) {
 	cfg, err := LoadConfig(os.LookupEnv)
 	if err != nil {
 		return nil, err
@@ -122,10 +136,52 @@ func TaskFromEnv(lookup func(string) (string, bool)) (role string, index int, er
 // Config returns the barrier's configuration, with defaults applied.
 func (b *FrameworkBarrier) Config() Config { return b.cfg }
 
-// Run waits for the Framework (see Wait) and writes the outputs (see
-// WriteOutputs). It returns Wait's typed errors; mapping them to exit codes
-// is the caller's business (podkit barrier: 0, 201, 210 or 1).
-func (b *FrameworkBarrier) Run(ctx context.Context) error {
+// Run is the original's entry point for a barrier's main: it waits with no
+// deadline but the configured timeout, writes the outputs and returns on
+// success; on failure it prints one line to stderr and exits the process
+// with ExitCode (201 to retry, 210 permanent, 1 otherwise), the contract
+// FrameworkController relies on. Library callers use RunContext.
+func (b *FrameworkBarrier) Run() {
+	if err := b.RunContext(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", ComponentName, err)
+		os.Exit(ExitCode(err))
+	}
+}
+
+// Exit codes of Run and podkit barrier, as FrameworkController's barrier.
+const (
+	// ExitCodeTimeout (transient conflict) asks the controller to back off
+	// and retry: the gang did not form before the timeout.
+	ExitCodeTimeout = 201
+	// ExitCodePermanent: the configuration is invalid, or the Framework does
+	// not exist (or was deleted, or completed); retrying cannot help.
+	ExitCodePermanent = 210
+	// ExitCodeUnknown is any other failure, such as an unusable kubeconfig.
+	ExitCodeUnknown = 1
+)
+
+// ExitCode maps an error of this package to the original's exit code: 0 for
+// nil, ExitCodeTimeout, ExitCodePermanent or ExitCodeUnknown.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrTimeout):
+		return ExitCodeTimeout
+	case errors.Is(err, ErrInvalidConfig), errors.Is(err, ErrFrameworkNotFound), errors.Is(err, ErrFrameworkCompleted):
+		return ExitCodePermanent
+	default:
+		return ExitCodeUnknown
+	}
+}
+
+// RunContext waits for the Framework (see Wait) and writes the outputs (see
+// WriteOutputs). It returns Wait's typed errors; ExitCode maps them to the
+// original's exit codes.
+func (b *FrameworkBarrier) RunContext(ctx context.Context) error {
+	if b.err != nil {
+		return b.err
+	}
 	opts := []Option{WithProgress(b.opts.Progress), WithLogger(b.opts.Logger)}
 	if b.opts.RESTConfig != nil {
 		opts = append(opts, WithRESTConfig(b.opts.RESTConfig))

@@ -29,15 +29,21 @@ func ExampleWait() {
 	}
 }
 
-// The init container's whole program: configuration from the environment,
-// outputs in the working directory.
+// The init container's whole program, as with FrameworkController's
+// barrier: configuration from the environment, outputs in the working
+// directory, exit codes 0, 201, 210 or 1.
 func ExampleNewFrameworkBarrier() {
-	b, err := barrier.NewFrameworkBarrier()
+	barrier.NewFrameworkBarrier().Run()
+}
+
+// The same as a library call that returns instead of exiting.
+func ExampleFromEnv() {
+	b, err := barrier.FromEnv()
 	if err == nil {
-		err = b.Run(context.Background())
+		err = b.RunContext(context.Background())
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err) // then exit with 201, 210 or 1
+		fmt.Fprintln(os.Stderr, err, "exit code", barrier.ExitCode(err))
 	}
 }
 

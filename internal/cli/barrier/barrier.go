@@ -19,10 +19,10 @@ import (
 const (
 	// CodeTimeout (transient conflict) asks the controller to back off and
 	// retry: the gang did not form before the timeout.
-	CodeTimeout = 201
+	CodeTimeout = fb.ExitCodeTimeout
 	// CodePermanent: the configuration is invalid, or the Framework does not
 	// exist (or was deleted, or completed) — retrying cannot help.
-	CodePermanent = 210
+	CodePermanent = fb.ExitCodePermanent
 )
 
 // flags are the command's own flags; each defaults to its environment
@@ -153,7 +153,7 @@ func runE(ctx context.Context, cmd *cobra.Command, c *common.Common, f *flags, a
 	if err != nil {
 		return exitError(err)
 	}
-	if err := b.Run(ctx); err != nil {
+	if err := b.RunContext(ctx); err != nil {
 		return exitError(err)
 	}
 	fmt.Fprintf(c.Streams.Out, "barrier released: wrote %s and %s in %s\n", fb.FrameworkObjectFilePath, fb.InjectorFilePath, f.dir)
@@ -161,18 +161,7 @@ func runE(ctx context.Context, cmd *cobra.Command, c *common.Common, f *flags, a
 }
 
 // ExitCode maps an error of pkg/barrier to the original's exit code.
-func ExitCode(err error) int {
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, fb.ErrTimeout):
-		return CodeTimeout
-	case errors.Is(err, fb.ErrInvalidConfig), errors.Is(err, fb.ErrFrameworkNotFound), errors.Is(err, fb.ErrFrameworkCompleted):
-		return CodePermanent
-	default:
-		return clierr.CodeFailure
-	}
-}
+func ExitCode(err error) int { return fb.ExitCode(err) }
 
 func exitError(err error) error { return clierr.WithCode(ExitCode(err), err) }
 

@@ -86,7 +86,7 @@ func (d *demo) startBarrier(ctx context.Context, t barrierTask) {
 			return
 		}
 		start := time.Now()
-		out.err = b.Run(ctx)
+		out.err = b.RunContext(ctx)
 		out.waited = time.Since(start)
 	}()
 }

@@ -48,9 +48,9 @@ func TestMain(m *testing.M) {
 
 // runBarrier is the child: the seed's entry point, configured by env only.
 func runBarrier() int {
-	b, err := barrier.NewFrameworkBarrier()
+	b, err := barrier.FromEnv()
 	if err == nil {
-		err = b.Run(context.Background())
+		err = b.RunContext(context.Background())
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "barrier:", err)

@@ -210,7 +210,7 @@ func TestFrameworkBarrierRunWritesOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if err := b.Run(context.Background()); err != nil {
+	if err := b.RunContext(context.Background()); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	script, err := os.ReadFile(filepath.Join(dir, "injector.sh"))
