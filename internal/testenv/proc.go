@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +89,7 @@ func killAndWait(ctx context.Context, pid int, own *restartedProcess) error {
 			return fmt.Errorf("wait for process %d to exit: %w", pid, ctx.Err())
 		}
 	}
-	return poll(ctx, 20*time.Millisecond, func(context.Context) (bool, error) {
+	return wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
 		return syscall.Kill(pid, 0) != nil || isZombie(pid), nil
 	})
 }

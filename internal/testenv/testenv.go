@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -192,14 +193,14 @@ func (e *Env) RestartAPIServer(t testing.TB) {
 }
 
 func (e *Env) waitReady(ctx context.Context) error {
-	return poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+	return wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		err := e.Clientset.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
 		return err == nil, nil
 	})
 }
 
 func (e *Env) waitNodesReady(ctx context.Context, n int) error {
-	err := poll(ctx, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		nodes, err := e.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, nil
@@ -284,28 +285,8 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func(ctx con
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
-	if err := poll(ctx, 50*time.Millisecond, cond); err != nil {
+	if err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, cond); err != nil {
 		t.Fatalf("waiting for %s: %v after %s", what, err, time.Since(start).Round(time.Millisecond))
-	}
-}
-
-// poll calls cond every interval until it is done, fails, or ctx ends.
-func poll(ctx context.Context, interval time.Duration, cond func(ctx context.Context) (bool, error)) error {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		done, err := cond(ctx)
-		if err != nil {
-			return err
-		}
-		if done {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-tick.C:
-		}
 	}
 }
 

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -49,7 +50,7 @@ func (d *demo) fork(ctx context.Context) (string, error) {
 	if err := d.cl.Create(ctx, parent); err != nil && !apierrors.IsAlreadyExists(err) {
 		return "", fmt.Errorf("create parent pod %s: %w", forkParentName, err)
 	}
-	err := poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		if err := d.cl.Get(ctx, client.ObjectKeyFromObject(parent), parent); err != nil {
 			return false, fmt.Errorf("get parent pod: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -111,7 +112,7 @@ func (d *demo) removeLeftovers(ctx context.Context) (int, error) {
 			return removed, fmt.Errorf("delete %T %s from an earlier run: %w", obj, obj.GetName(), err)
 		}
 		removed++
-		err = poll(ctx, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 			err := d.cl.Get(ctx, client.ObjectKeyFromObject(obj), obj)
 			return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 		})
@@ -174,7 +175,7 @@ func (d *demo) installCRD(ctx context.Context) (string, error) {
 	if err := apply(ctx, d.cl, "", objs); err != nil {
 		return "", err
 	}
-	err = poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		return crdServed(d.cs)
 	})
 	if err != nil {
@@ -439,7 +440,7 @@ func (d *demo) annotateRunningTaskPods(ctx context.Context) error {
 // returns once done reports true.
 func (d *demo) follow(ctx context.Context, done func([]v1.Framework) bool) error {
 	last := map[string]string{}
-	return poll(ctx, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
+	return wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		list := &v1.FrameworkList{}
 		if err := d.cl.List(ctx, list, client.InNamespace(d.ns)); err != nil {
 			return false, fmt.Errorf("list frameworks: %w", err)

@@ -150,8 +150,8 @@ func newStatus(c *common.Common, mgr managerFunc) *cobra.Command {
 		Short: "Show whether a local cluster is running",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "" && output != "json" {
-				return clierr.Usagef("--output %q is not supported: use json or leave it empty", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			m, err := mgr()
 			if err != nil {
@@ -201,8 +201,8 @@ func newList(c *common.Common, mgr managerFunc) *cobra.Command {
 		Short: "List local clusters and their state",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "" && output != "json" {
-				return clierr.Usagef("--output %q is not supported: use json or leave it empty", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			m, err := mgr()
 			if err != nil {
@@ -235,6 +235,13 @@ func newList(c *common.Common, mgr managerFunc) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format: empty for a table, or json")
 	return cmd
+}
+
+func checkOutput(output string) error {
+	if output != "" && output != "json" {
+		return clierr.Usagef("--output %q is not supported: use json or leave it empty", output)
+	}
+	return nil
 }
 
 func writeJSON(w io.Writer, v any) error {
