@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -133,15 +132,10 @@ func waitState(t *testing.T, fw *v1.Framework, what string, timeout time.Duratio
 // the controller's status writes.
 func stopFramework(t *testing.T, ctx context.Context, fw *v1.Framework) {
 	t.Helper()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur := &v1.Framework{}
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(fw), cur); err != nil {
-			return err
-		}
-		cur.Spec.ExecutionType = v1.ExecutionStop
-		return env.Client.Update(ctx, cur)
-	})
-	if err != nil {
+	// A merge patch carries no resourceVersion, so the controller's frequent
+	// status writes on a large Framework cannot make it conflict.
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"executionType":"`+string(v1.ExecutionStop)+`"}}`))
+	if err := env.Client.Patch(ctx, fw.DeepCopy(), patch); err != nil {
 		t.Fatalf("stop framework: %v", err)
 	}
 }
