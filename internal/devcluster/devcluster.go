@@ -154,7 +154,7 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 			return &UpResult{Status: *st, Action: "already running"}, nil
 		}
 		if m.complete(opts.Name) {
-			if err := m.kwokctl(ctx, opts.Name, "start", "cluster"); err == nil {
+			if err := m.withPortLock(ctx, func() error { return m.kwokctl(ctx, opts.Name, "start", "cluster") }); err == nil {
 				if st, err := m.waitReady(ctx, opts.Name); err == nil {
 					return &UpResult{Status: *st, Action: "restarted"}, nil
 				}
@@ -166,6 +166,11 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 		}
 	}
 
+	unlock, err := LockPorts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := m.create(ctx, opts); err != nil {
 		// Never leave a half-up cluster behind.
 		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -259,14 +264,27 @@ func (m *Manager) remove(ctx context.Context, name string) error {
 // Restart stops every component of the cluster and starts them again on
 // the same ports and data, returning once the API server is ready.
 func (m *Manager) Restart(ctx context.Context, name string) error {
-	if err := m.kwokctl(ctx, name, "stop", "cluster"); err != nil {
+	// Stopped, the cluster's ports are free for any other starting cluster
+	// to take: hold the port lock until it listens again.
+	return m.withPortLock(ctx, func() error {
+		if err := m.kwokctl(ctx, name, "stop", "cluster"); err != nil {
+			return err
+		}
+		if err := m.kwokctl(ctx, name, "start", "cluster"); err != nil {
+			return err
+		}
+		_, err := m.waitReady(ctx, name)
+		return err
+	})
+}
+
+func (m *Manager) withPortLock(ctx context.Context, fn func() error) error {
+	unlock, err := LockPorts(ctx)
+	if err != nil {
 		return err
 	}
-	if err := m.kwokctl(ctx, name, "start", "cluster"); err != nil {
-		return err
-	}
-	_, err := m.waitReady(ctx, name)
-	return err
+	defer unlock()
+	return fn()
 }
 
 // List returns the names of the clusters under the work directory.

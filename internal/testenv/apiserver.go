@@ -14,6 +14,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/podkit-dev/podkit/internal/devcluster"
 	"github.com/podkit-dev/podkit/internal/k8sbin"
 )
 
@@ -66,7 +67,14 @@ func (p *envtestPlane) start(ctx context.Context, opts Options) (*rest.Config, s
 			Etcd:      &envtest.Etcd{DataDir: filepath.Join(p.workdir, "etcd"), StopTimeout: 90 * time.Second},
 		},
 	}
+	// envtest picks free ports and releases them before the servers bind:
+	// serialize with other starting control planes (see devcluster.LockPorts).
+	unlock, err := devcluster.LockPorts(ctx)
+	if err != nil {
+		return nil, "", err
+	}
 	cfg, err := p.env.Start()
+	unlock()
 	if err != nil {
 		return nil, "", err
 	}
