@@ -242,11 +242,8 @@ func (m *Manager) config() (string, error) {
 
 // Down stops and deletes the named cluster and its data.
 func (m *Manager) Down(ctx context.Context, name string) error {
-	if err := validateName(name); err != nil {
+	if err := m.Lookup(name); err != nil {
 		return err
-	}
-	if _, err := os.Stat(m.Dir(name)); errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("cluster %q: %w (see: podkit dev list)", name, ErrNotFound)
 	}
 	return m.remove(ctx, name)
 }
@@ -306,14 +303,23 @@ func (m *Manager) List() ([]string, error) {
 	return names, nil
 }
 
+// Lookup returns nil when the named cluster exists, without contacting
+// it, and an error wrapping ErrNotFound otherwise.
+func (m *Manager) Lookup(name string) error {
+	if err := validateName(name); err != nil {
+		return err
+	}
+	if _, err := os.Stat(m.Dir(name)); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cluster %q: %w (list clusters with: podkit dev list; start one with: podkit dev up --name %s)", name, ErrNotFound, name)
+	}
+	return nil
+}
+
 // Status reports whether the named cluster's API server answers and, if so,
 // its version and node count.
 func (m *Manager) Status(ctx context.Context, name string) (*Status, error) {
-	if err := validateName(name); err != nil {
+	if err := m.Lookup(name); err != nil {
 		return nil, err
-	}
-	if _, err := os.Stat(m.Dir(name)); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("cluster %q: %w (start it with: podkit dev up --name %s)", name, ErrNotFound, name)
 	}
 	st := &Status{Name: name, State: StateStopped, Kubeconfig: m.KubeconfigPath(name)}
 	cfg, err := clientcmd.BuildConfigFromFlags("", st.Kubeconfig)

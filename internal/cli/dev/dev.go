@@ -183,7 +183,7 @@ func newKubeconfig(c *common.Common, mgr managerFunc) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := m.Status(cmd.Context(), name); err != nil {
+			if err := m.Lookup(name); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.Streams.Out, m.KubeconfigPath(name))
