@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -93,9 +94,15 @@ func TestDevClusterLifecycle(t *testing.T) {
 	if down := dev("down", "--name", name); down.code != 0 {
 		t.Fatalf("dev down exited %d: %s", down.code, down.stderr)
 	}
+	// kwokctl signals the components and returns; give them a moment to exit.
+	deadline := time.Now().Add(15 * time.Second)
 	for _, pid := range pids {
-		if syscall.Kill(pid, 0) == nil && !zombie(pid) {
-			t.Errorf("process %d survived dev down", pid)
+		for syscall.Kill(pid, 0) == nil && !zombie(pid) {
+			if time.Now().After(deadline) {
+				t.Errorf("process %d survived dev down", pid)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	missing := dev("down", "--name", name)
