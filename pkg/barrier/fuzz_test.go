@@ -78,14 +78,14 @@ func FuzzInjectorRoleNames(f *testing.F) {
 }
 
 func FuzzInjectorIPs(f *testing.F) {
-	for _, s := range []string{"10.0.0.1", "fd00::1", "::ffff:1.2.3.4", "fe80::1%eth0", "1.2.3.4;touch pwned", "$(touch pwned)", "' ; touch pwned ; '", "1.2.3.4\n touch pwned", ""} {
+	for _, s := range []string{"10.0.0.1", "fd00::1", "::ffff:1.2.3.4", "fe80::1%eth0", "1.2.3.4;touch pwned", "$(touch pwned)", "' ; touch pwned ; '", "1.2.3.4\n touch pwned", "", "::0%00\x0000", "fe80::1%a\nevil slots=9", "010.0.0.1", "FD00::1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, ip string) {
 		dir := t.TempDir()
 		roles := []RolePeers{{Name: "w", IPs: []string{"10.0.0.9", ip}}}
 		script, err := RenderInjector(roles, InjectorOptions{TaskRoleName: "w", TaskIndex: 1, Torch: true, Hostfile: true, HostfilePath: filepath.Join(dir, "hostfile")})
-		if _, perr := netip.ParseAddr(ip); perr != nil {
+		if a, perr := netip.ParseAddr(ip); perr != nil || a.Zone() != "" || a.String() != ip {
 			if err == nil {
 				t.Fatalf("RenderInjector accepted pod IP %q", ip)
 			}

@@ -74,6 +74,24 @@ func RoleEnvName(role string) (string, error) {
 	return string(b), nil
 }
 
+// ValidatePodIP accepts only what a pod IP in a pod's status can be: an IPv4 or
+// IPv6 address in its canonical text form, without a zone. A zone ("%eth0")
+// may hold any byte, a newline or NUL included, and a non-canonical form
+// ("010.0.0.1", "FD00::1") is not what the kubelet reports; both would reach
+// injector.sh and the MPI hostfile, so both are refused.
+func ValidatePodIP(ip string) error {
+	a, err := netip.ParseAddr(ip)
+	switch {
+	case err != nil:
+		return fmt.Errorf("pod IP %q is not an IP address", ip)
+	case a.Zone() != "":
+		return fmt.Errorf("pod IP %q carries an IPv6 zone, which no pod IP has", ip)
+	case a.String() != ip:
+		return fmt.Errorf("pod IP %q is not in canonical form (want %q)", ip, a.String())
+	}
+	return nil
+}
+
 // ShellQuote returns s as one single-quoted POSIX sh word whose value is
 // exactly s. NUL cannot be held by a shell variable and is an error.
 func ShellQuote(s string) (string, error) {
@@ -119,8 +137,8 @@ func validatePeers(roles []RolePeers, opts InjectorOptions) (map[string]string, 
 		byEnv[env] = r.Name
 		envNames[r.Name] = env
 		for i, ip := range r.IPs {
-			if _, err := netip.ParseAddr(ip); err != nil {
-				return nil, fmt.Errorf("task %s-%d has pod IP %q, which is not an IP address", r.Name, i, ip)
+			if err := ValidatePodIP(ip); err != nil {
+				return nil, fmt.Errorf("task %s-%d: %w", r.Name, i, err)
 			}
 		}
 	}

@@ -150,3 +150,31 @@ func TestRenderHostfileListsTasksInRankOrder(t *testing.T) {
 		t.Errorf("hostfile without torch = %q, want %q", got, want)
 	}
 }
+
+func TestInjectorAndHostfileRefuseWhatNoPodIPCanBe(t *testing.T) {
+	for _, ip := range []string{
+		"::0%00\x0000",            // the zone with a NUL that CI's fuzz run found
+		"fe80::1%a\nevil slots=9", // a zone with a newline adds a hostfile line
+		"fe80::1%eth0",            // any zone at all
+		"FD00::1",                 // IPv6 not in canonical (lower-case) form
+		"fd00:0:0:0:0:0:0:1",      // IPv6 not compressed
+		"010.0.0.1",               // IPv4 with a leading zero
+		"10.0.0.1 ",               // trailing space
+		"",                        // empty
+	} {
+		roles := []RolePeers{{Name: "w", IPs: []string{"10.0.0.9", ip}}}
+		opts := InjectorOptions{TaskRoleName: "w", Hostfile: true, HostfilePath: "/x/hostfile"}
+		_, err := RenderInjector(roles, opts)
+		if err == nil || !strings.Contains(err.Error(), "task w-1") {
+			t.Errorf("RenderInjector with pod IP %q: error %v, want one naming task w-1", ip, err)
+		}
+		if _, err := RenderHostfile(roles, opts); err == nil {
+			t.Errorf("RenderHostfile accepted pod IP %q", ip)
+		}
+	}
+	for _, ip := range []string{"10.0.0.1", "fd00::1", "::ffff:1.2.3.4", "2001:db8::"} {
+		if err := ValidatePodIP(ip); err != nil {
+			t.Errorf("ValidatePodIP(%q) = %v, want nil", ip, err)
+		}
+	}
+}
