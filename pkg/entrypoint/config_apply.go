@@ -220,7 +220,8 @@ func copyTree(src, dst string, lim safetar.Limits) error {
 	defer root.Close()
 	var files int
 	var total int64
-	return fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+	links := safetar.Links{}
+	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -248,6 +249,7 @@ func copyTree(src, dst string, lim safetar.Limits) error {
 			if filepath.IsAbs(link) || !filepath.IsLocal(filepath.Join(path.Dir(p), link)) {
 				return fmt.Errorf("symlink %s escapes the directory: %s", p, link)
 			}
+			links[p] = link
 			return os.Symlink(link, out)
 		case t.IsRegular():
 			info, err := d.Info()
@@ -265,6 +267,11 @@ func copyTree(src, dst string, lim safetar.Limits) error {
 			return fmt.Errorf("%s is not a regular file, directory or symlink", p)
 		}
 	})
+	if err != nil {
+		return err
+	}
+	// Each link passed a textual check alone; together they may still lead out.
+	return links.Check()
 }
 
 func copyFile(root *os.Root, p, out string, perm fs.FileMode) error {

@@ -357,3 +357,40 @@ func TestConfigOptionsValidation(t *testing.T) {
 		})
 	}
 }
+
+// A directory source whose links each look local but lead out together (a/b/l -> s/.. where
+// a/b/s -> ../..) is refused whole, and the previous configuration stays live byte for byte.
+func TestConfigDirRefusesLinksThatLeadOutThroughEachOther(t *testing.T) {
+	base := t.TempDir()
+	src, dest := filepath.Join(base, "src"), filepath.Join(base, "live")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "app.conf"), []byte("good"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewConfigHandler(ConfigOptions{Format: FormatDir, Source: src, Dest: dest, Debounce: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if r := c.Apply(context.Background()); r.Err != nil {
+		t.Fatalf("initial apply = %+v", r)
+	}
+	if err := os.MkdirAll(filepath.Join(src, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"a/b/s": "../..", "a/b/l": "s/.."} {
+		if err := os.Symlink(target, filepath.Join(src, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := c.Apply(context.Background())
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "resolves outside the root") {
+		t.Fatalf("apply with escaping links = %+v, want a refusal naming the link", r)
+	}
+	if diff := cmp.Diff(map[string]string{"app.conf": "good"}, readDir(t, dest)); diff != "" {
+		t.Errorf("live configuration after refusal (-want +got):\n%s", diff)
+	}
+	assertNoStaging(t, base)
+}

@@ -13,7 +13,8 @@ import (
 
 // Limits bound what an archive may create. A zero field takes its default.
 type Limits struct {
-	// MaxFiles is the number of entries (files, directories, links). Default: 10000.
+	// MaxFiles is the number of entries (files, directories, links), parent
+	// directories that an entry creates implicitly included. Default: 10000.
 	MaxFiles int
 	// MaxFileBytes is the size of one regular file. Default: 16 MiB.
 	MaxFileBytes int64
@@ -54,22 +55,34 @@ const (
 	kindDir kind = iota + 1
 	kindFile
 	kindSymlink
+	// kindImplicitDir is a parent directory created for an entry below it;
+	// a later explicit directory entry of the same name is not a duplicate.
+	kindImplicitDir
 )
 
 // Extract reads a tar stream from r and creates its entries under dir, which must exist (an empty
 // staging directory). All file system access goes through os.Root, so nothing outside dir can be
-// touched even by a hostile archive. Any error leaves dir partially filled: discard it.
-func Extract(r io.Reader, dir string, limits Limits) error {
+// touched even by a hostile archive. An archive is taken whole or not at all: on any error Extract
+// removes what it created, leaving dir empty.
+func Extract(r io.Reader, dir string, limits Limits) (err error) {
 	limits = limits.withDefaults()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return fmt.Errorf("open extraction root %s: %w", dir, err)
 	}
 	defer root.Close()
+	defer func() {
+		if err != nil {
+			if cerr := clearRoot(root); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("clean up refused archive in %s: %w", dir, cerr))
+			}
+		}
+	}()
 
 	cr := &countingReader{r: r}
 	tr := tar.NewReader(cr)
 	seen := map[string]kind{}
+	links := Links{}
 	var files int
 	var total, dataEnd int64
 	for {
@@ -80,7 +93,8 @@ func Extract(r io.Reader, dir string, limits Limits) error {
 			if want := (dataEnd+511)/512*512 + 1024; cr.n < want {
 				return reject("truncated: %d bytes, the end-of-archive marker needs %d", cr.n, want)
 			}
-			return nil
+			// Links can only be judged together, once all of them exist.
+			return links.Check()
 		}
 		if err != nil {
 			return reject("read header: %v", err)
@@ -102,11 +116,12 @@ func Extract(r io.Reader, dir string, limits Limits) error {
 			}
 			return reject("entry %q names the root itself", hdr.Name)
 		}
-		if files++; files > limits.MaxFiles {
-			return reject("more than %d entries", limits.MaxFiles)
-		}
-		if _, dup := seen[name]; dup {
+		if k, dup := seen[name]; dup && !(k == kindImplicitDir && hdr.Typeflag == tar.TypeDir) {
 			return reject("duplicate entry %q", name)
+		} else if !dup {
+			if files++; files > limits.MaxFiles {
+				return reject("more than %d entries", limits.MaxFiles)
+			}
 		}
 		if hdr.Mode&(0o4000|0o2000) != 0 {
 			return reject("entry %q has setuid or setgid bit", name)
@@ -119,6 +134,12 @@ func Extract(r io.Reader, dir string, limits Limits) error {
 			case kindFile:
 				return reject("entry %q is below file %q", name, p)
 			}
+		}
+		for p := path.Dir(name); p != "." && seen[p] == 0; p = path.Dir(p) {
+			if files++; files > limits.MaxFiles {
+				return reject("more than %d entries (counting the parent directories of %q)", limits.MaxFiles, name)
+			}
+			seen[p] = kindImplicitDir
 		}
 		parent := path.Dir(name)
 		if parent != "." {
@@ -157,6 +178,7 @@ func Extract(r io.Reader, dir string, limits Limits) error {
 				return reject("create symlink %q: %v", name, err)
 			}
 			seen[name] = kindSymlink
+			links[name] = t
 		case tar.TypeLink:
 			t, err := cleanName(hdr.Linkname)
 			if err != nil {
@@ -173,6 +195,22 @@ func Extract(r io.Reader, dir string, limits Limits) error {
 			return reject("entry %q has unsupported type %q (devices, FIFOs and others are refused)", name, string(hdr.Typeflag))
 		}
 	}
+}
+
+// clearRoot removes everything below root, never following a link.
+func clearRoot(root *os.Root) error {
+	d, err := root.Open(".")
+	if err != nil {
+		return err
+	}
+	names, err := d.Readdirnames(-1)
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	for _, n := range names {
+		err = errors.Join(err, root.RemoveAll(n))
+	}
+	return err
 }
 
 // cleanName turns an archive name into a clean, slash-separated local path or rejects it.

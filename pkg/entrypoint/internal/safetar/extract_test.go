@@ -101,6 +101,17 @@ func hostileArchives(t testing.TB) map[string][]byte {
 		"half end marker":                valid[:len(valid)-600],
 		"empty stream":                   nil,
 		"escape then good (all or none)": build(t, ok, file("sub/ok", "x"), file("../../evil", "x")),
+		// Links that pass a textual check one by one but resolve outside through each other.
+		"link through link to parent": build(t, entry{name: "a/b/s", link: "../..", typ: tar.TypeSymlink},
+			entry{name: "a/b/l", link: "s/..", typ: tar.TypeSymlink}),
+		"chain of three links": build(t, entry{name: "d/1", link: "..", typ: tar.TypeSymlink},
+			entry{name: "d/2", link: "1/d/1", typ: tar.TypeSymlink}, entry{name: "d/3", link: "2/..", typ: tar.TypeSymlink}),
+		"link through a later link": build(t, entry{name: "l", link: "a/x/..", typ: tar.TypeSymlink},
+			entry{name: "a/x", link: "..", typ: tar.TypeSymlink}),
+		"link loop":                   build(t, entry{name: "p", link: "q", typ: tar.TypeSymlink}, entry{name: "q", link: "p", typ: tar.TypeSymlink}),
+		"implicit parents over limit": build(t, file("a/b/c/d/e/f", "x")),
+		"link below dir through dotdot of file": build(t, file("f", "x"),
+			entry{name: "l", link: "f/../..", typ: tar.TypeSymlink}),
 	}
 }
 
@@ -160,6 +171,14 @@ func assertNoEscape(t testing.TB, parent string) {
 	}
 }
 
+// assertEmpty fails unless dir is empty: a refused archive leaves nothing behind.
+func assertEmpty(t testing.TB, dir string) {
+	t.Helper()
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("refused archive left %d entries in the root (%v)", len(entries), err)
+	}
+}
+
 func TestExtractRejectsHostileArchivesWhole(t *testing.T) {
 	corpus := hostileArchives(t)
 	if len(corpus) < 25 {
@@ -173,6 +192,7 @@ func TestExtractRejectsHostileArchivesWhole(t *testing.T) {
 				t.Errorf("Extract = %v, want ErrRejected", err)
 			}
 			assertNoEscape(t, parent)
+			assertEmpty(t, dir)
 		})
 	}
 }
@@ -185,13 +205,21 @@ func TestExtractCreatesFilesDirsAndInRootLinks(t *testing.T) {
 		entry{name: "current", link: "conf.d/a.conf", typ: tar.TypeSymlink},
 		entry{name: "conf.d/hard", link: "nginx.conf", typ: tar.TypeLink},
 		entry{name: "exec.sh", typ: tar.TypeReg, mode: 0o1755, body: "#!/bin/sh"},
+		// The kubelet's ConfigMap layout: links to a link, all inside.
+		entry{name: "..2026_12_01/key", typ: tar.TypeReg, mode: 0o644, body: "v"},
+		entry{name: "..data", link: "..2026_12_01", typ: tar.TypeSymlink},
+		entry{name: "key", link: "..data/key", typ: tar.TypeSymlink},
+		entry{name: "dangling", link: "conf.d/missing", typ: tar.TypeSymlink},
+		// A directory entry after a file created it implicitly.
+		file("implicit/x", "x"),
+		entry{name: "implicit", typ: tar.TypeDir, mode: 0o755},
 	)
 	parent, dir := sandbox(t)
 	if err := Extract(bytes.NewReader(data), dir, Limits{}); err != nil {
 		t.Fatalf("Extract: %v", err)
 	}
 	assertNoEscape(t, parent)
-	for p, want := range map[string]string{"conf.d/a.conf": "a", "nginx.conf": "main", "current": "a", "conf.d/hard": "main"} {
+	for p, want := range map[string]string{"conf.d/a.conf": "a", "nginx.conf": "main", "current": "a", "conf.d/hard": "main", "key": "v"} {
 		b, err := os.ReadFile(filepath.Join(dir, p))
 		if err != nil || string(b) != want {
 			t.Errorf("%s = %q, %v; want %q", p, b, err, want)
