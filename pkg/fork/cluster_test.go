@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -474,5 +476,97 @@ func TestWaitResumesAfterAPIServerRestart(t *testing.T) {
 		}
 	case <-time.After(3*time.Minute + 10*time.Second):
 		t.Fatal("Wait() did not return after the restart")
+	}
+}
+
+// A parent that Istio injected (sidecar container, init container, volumes,
+// the status annotation), with a native sidecar and a hostPort, pinned to one
+// node: the child leaves the sidecars and the hostPort out, so the real
+// scheduler places it beside its parent on that node.
+func TestStartLeavesInjectedSidecarsAndHostPortsOut(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	nodes, err := env.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil || len(nodes.Items) == 0 {
+		t.Fatalf("list nodes: %v (%d)", err, len(nodes.Items))
+	}
+	node := nodes.Items[0].Labels["kubernetes.io/hostname"]
+	downward := func(env, field string) corev1.EnvVar {
+		return corev1.EnvVar{Name: env, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: field}}}
+	}
+	emptyDir := corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "meshed-0", Namespace: ns, Annotations: map[string]string{
+			"sidecar.istio.io/status": `{"initContainers":["istio-init"],"containers":["istio-proxy"],"volumes":["istio-envoy"],"revision":"default"}`,
+		}},
+		Spec: corev1.PodSpec{
+			NodeSelector: map[string]string{"kubernetes.io/hostname": node},
+			Volumes:      []corev1.Volume{{Name: "istio-envoy", VolumeSource: emptyDir}},
+			InitContainers: []corev1.Container{
+				{Name: "istio-init", Image: "example.com/proxyv2:1"},
+				{Name: "shipper", Image: "example.com/shipper:1", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways)},
+			},
+			Containers: []corev1.Container{
+				{Name: "operator", Image: "example.com/operator:1",
+					Ports: []corev1.ContainerPort{{ContainerPort: 9443, HostPort: 9443}},
+					Env:   []corev1.EnvVar{downward(fork.EnvPodName, "metadata.name"), downward(fork.EnvPodNamespace, "metadata.namespace")}},
+				{Name: "istio-proxy", Image: "example.com/proxyv2:1",
+					VolumeMounts: []corev1.VolumeMount{{Name: "istio-envoy", MountPath: "/etc/istio/proxy"}}},
+			},
+		},
+	}
+	if _, err := env.Clientset.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create parent pod: %v", err)
+	}
+	parent := waitPhase(t, ns, p.Name, corev1.PodRunning)
+	c, _ := watchClient(t, "")
+	child, err := fork.Start(ctx, c, "worker", fork.Options{LookupEnv: parentEnv(ns, parent.Name)})
+	if err != nil {
+		t.Fatalf("Start() error = %v", err)
+	}
+	want := []fork.Dropped{
+		{Kind: "container", Name: "istio-proxy", Reason: "istio"},
+		{Kind: "initContainer", Name: "istio-init", Reason: "istio"},
+		{Kind: "initContainer", Name: "shipper", Reason: "native sidecar"},
+		{Kind: "volume", Name: "istio-envoy", Reason: "istio"},
+	}
+	if diff := cmp.Diff(want, child.Dropped); diff != "" {
+		t.Errorf("Child.Dropped (-want +got):\n%s", diff)
+	}
+	got := waitPhase(t, ns, child.Pod.Name, corev1.PodRunning)
+	if got.Spec.NodeName != parent.Spec.NodeName {
+		t.Errorf("child runs on %s, want its parent's node %s", got.Spec.NodeName, parent.Spec.NodeName)
+	}
+	if len(got.Spec.Containers) != 1 || len(got.Spec.InitContainers) != 0 || got.Spec.Containers[0].Ports[0].HostPort != 0 {
+		t.Errorf("child on the server has containers %+v, init containers %+v; want only operator, without hostPort",
+			got.Spec.Containers, got.Spec.InitContainers)
+	}
+	for _, v := range got.Spec.Volumes {
+		if v.Name == "istio-envoy" {
+			t.Errorf("child kept the injected volume %s", v.Name)
+		}
+	}
+}
+
+// A pod that only carries the parent-UID label, without the parent as its
+// controller owner, is not adopted: Start says who owns the name.
+func TestStartRefusesAPodThatOnlyCarriesTheParentLabel(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	parent := startParent(t, ns, "operator-0")
+	name := fork.ChildName(parent.Name, parent.UID, "worker", "")
+	squatter := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
+			fork.LabelParentUID: string(parent.UID), fork.LabelPath: "worker",
+		}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "evil", Image: "example.com/evil:1"}}},
+	}
+	if _, err := env.Clientset.CoreV1().Pods(ns).Create(ctx, squatter, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create squatter: %v", err)
+	}
+	c, _ := watchClient(t, "")
+	_, err := fork.Start(ctx, c, "worker", fork.Options{LookupEnv: parentEnv(ns, parent.Name)})
+	if !errors.Is(err, fork.ErrConflict) || !strings.Contains(err.Error(), "no controller") {
+		t.Errorf("Start() over a labelled squatter: error %v, want ErrConflict naming its owner", err)
 	}
 }

@@ -1,6 +1,7 @@
 package fork
 
 import (
+	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,3 +40,8 @@ func explain(err error, verb, resource, namespace, what string) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// ErrConflict is returned (wrapped) by Start when a pod with the child's name
+// exists but was not created by this parent: its controller owner reference
+// does not name the parent's UID.
+var ErrConflict = errors.New("child name taken by another pod")

@@ -3,6 +3,7 @@ package fork
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -14,6 +15,9 @@ import (
 // DefaultLogLines is the number of log lines per container Run collects when
 // Options.Clientset is set and Options.LogLines is 0.
 const DefaultLogLines = 20
+
+// DefaultLogLimitBytes is Options.LogLimitBytes when it is 0: 1 MiB per container.
+const DefaultLogLimitBytes = 1 << 20
 
 // Options tune Start and Run. The zero value forks the parent as it is,
 // waits without a deadline and keeps the child.
@@ -77,6 +81,27 @@ type Options struct {
 	// collected when Clientset is set. Default: 0, meaning DefaultLogLines.
 	LogLines int
 
+	// LogLimitBytes caps the bytes of log kept per container (the tail is
+	// kept, ContainerResult.LogsTruncated says so). Default: 0, meaning
+	// DefaultLogLimitBytes (1 MiB).
+	LogLimitBytes int64
+
+	// KeepSidecars keeps in the child the sidecars that admission webhooks
+	// injected into the parent (Istio, Linkerd, Vault) and its native
+	// sidecars (init containers with restartPolicy Always). Default: false,
+	// they are left out (Child.Dropped lists them and Start logs them), as
+	// the webhooks inject the child again.
+	KeepSidecars bool
+
+	// DropContainers names further containers or init containers of the
+	// parent to leave out of the child, e.g. a sidecar injected by a webhook
+	// fork does not know. Default: none.
+	DropContainers []string
+
+	// Logger receives Start's log lines (which sidecars were left out).
+	// Default: slog.Default().
+	Logger *slog.Logger
+
 	// LookupEnv reads the downward-API variables that identify the parent
 	// pod. Default: os.LookupEnv. Tests and programs that know their parent
 	// by other means set it.
@@ -89,6 +114,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.LogLines == 0 {
 		o.LogLines = DefaultLogLines
+	}
+	if o.LogLimitBytes == 0 {
+		o.LogLimitBytes = DefaultLogLimitBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 }
 
@@ -106,6 +137,14 @@ func (o *Options) validate(forkPath string) error {
 	}
 	if o.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("Options.Timeout %s is negative: use 0 to wait without a deadline", o.Timeout))
+	}
+	if o.LogLimitBytes < 0 {
+		errs = append(errs, fmt.Errorf("Options.LogLimitBytes %d is negative: use 0 for the default (%d)", o.LogLimitBytes, DefaultLogLimitBytes))
+	}
+	for i, n := range o.DropContainers {
+		if n == "" {
+			errs = append(errs, fmt.Errorf("Options.DropContainers[%d] is empty: name a container of the parent pod", i))
+		}
 	}
 	if o.LogLines < 0 {
 		errs = append(errs, fmt.Errorf("Options.LogLines %d is negative: use 0 for the default (%d)", o.LogLines, DefaultLogLines))

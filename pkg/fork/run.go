@@ -23,6 +23,9 @@ type Child struct {
 	// Adopted is true when the child already existed (an earlier call with
 	// the same parent, path and instance created it) and was not created again.
 	Adopted bool
+	// Dropped lists the parent's sidecars and volumes left out of the child
+	// (see Options.KeepSidecars and Options.DropContainers).
+	Dropped []Dropped
 
 	c    client.Client
 	opts Options
@@ -64,11 +67,19 @@ func Start(ctx context.Context, c client.Client, forkPath string, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	pod, err := newChildPod(parent, forkPath, &opts)
+	pod, dropped, err := newChildPod(parent, forkPath, &opts)
 	if err != nil {
 		return nil, err
 	}
-	child := &Child{Pod: pod, c: c, opts: opts}
+	if len(dropped) > 0 {
+		names := make([]string, 0, len(dropped))
+		for _, d := range dropped {
+			names = append(names, d.Kind+" "+d.Name+" ("+d.Reason+")")
+		}
+		opts.Logger.InfoContext(ctx, "fork leaves injected sidecars out of the child; set Options.KeepSidecars to keep them",
+			"namespace", pod.Namespace, "name", pod.Name, "dropped", names)
+	}
+	child := &Child{Pod: pod, Dropped: dropped, c: c, opts: opts}
 	err = c.Create(ctx, pod)
 	if err == nil {
 		return child, nil
@@ -81,9 +92,15 @@ func Start(ctx context.Context, c client.Client, forkPath string, opts Options) 
 	if err := c.Get(ctx, nn, existing); err != nil {
 		return nil, explain(err, "get", "pods", pod.Namespace, fmt.Sprintf("get existing child pod %s", nn))
 	}
-	if existing.Labels[LabelParentUID] != string(parent.UID) {
-		return nil, fmt.Errorf("adopt child pod %s: it exists but is not a fork of %s/%s (label %s is %q): delete it or choose another Options.Instance",
-			nn, parent.Namespace, parent.Name, LabelParentUID, existing.Labels[LabelParentUID])
+	// Labels can be set by anyone who can create pods; only the controller
+	// owner reference, which names the parent's UID, says who made the child.
+	if owner := metav1.GetControllerOf(existing); owner == nil || owner.UID != parent.UID || owner.Kind != "Pod" {
+		got := "no controller"
+		if owner != nil {
+			got = fmt.Sprintf("controller %s %s (uid %s)", owner.Kind, owner.Name, owner.UID)
+		}
+		return nil, fmt.Errorf("%w: adopt child pod %s: it exists but its controller owner reference is not parent pod %s/%s (uid %s) but %s: delete it or choose another Options.Instance",
+			ErrConflict, nn, parent.Namespace, parent.Name, parent.UID, got)
 	}
 	if existing.DeletionTimestamp != nil {
 		return nil, fmt.Errorf("adopt child pod %s: it is being deleted: call again once it is gone", nn)
@@ -94,8 +111,16 @@ func Start(ctx context.Context, c client.Client, forkPath string, opts Options) 
 }
 
 // newChildPod builds the child pod object from its parent and the options.
-func newChildPod(parent *corev1.Pod, forkPath string, opts *Options) (*corev1.Pod, error) {
-	spec := PodSpecFrom(parent, forkPath)
+func newChildPod(parent *corev1.Pod, forkPath string, opts *Options) (*corev1.Pod, []Dropped, error) {
+	for _, n := range opts.DropContainers {
+		if !hasContainer(&parent.Spec, n) {
+			return nil, nil, fmt.Errorf("fork options: Options.DropContainers names %q, which is no container of parent pod %s/%s", n, parent.Namespace, parent.Name)
+		}
+	}
+	spec, dropped := podSpecFrom(parent, forkPath, opts.KeepSidecars, opts.DropContainers)
+	if len(spec.Containers) == 0 {
+		return nil, nil, fmt.Errorf("fork options: leaving out %v leaves the child of %s/%s without containers: drop fewer", dropped, parent.Namespace, parent.Name)
+	}
 	spec.RestartPolicy = opts.RestartPolicy
 	if opts.ServiceAccountName != "" {
 		spec.ServiceAccountName = opts.ServiceAccountName
@@ -106,14 +131,14 @@ func newChildPod(parent *corev1.Pod, forkPath string, opts *Options) (*corev1.Po
 	}
 	for _, v := range opts.Volumes {
 		if volumes[v.Name] {
-			return nil, fmt.Errorf("fork options: Options.Volumes %q collides with a volume of the parent pod: rename it", v.Name)
+			return nil, nil, fmt.Errorf("fork options: Options.Volumes %q collides with a volume of the parent pod: rename it", v.Name)
 		}
 		volumes[v.Name] = true
 		spec.Volumes = append(spec.Volumes, *v.DeepCopy())
 	}
 	for _, m := range opts.VolumeMounts {
 		if !volumes[m.Name] {
-			return nil, fmt.Errorf("fork options: Options.VolumeMounts %q names no volume of the parent or of Options.Volumes", m.Name)
+			return nil, nil, fmt.Errorf("fork options: Options.VolumeMounts %q names no volume of the parent or of Options.Volumes", m.Name)
 		}
 	}
 	for i := range spec.Containers {
@@ -162,5 +187,16 @@ func newChildPod(parent *corev1.Pod, forkPath string, opts *Options) (*corev1.Po
 			}},
 		},
 		Spec: *spec,
-	}, nil
+	}, dropped, nil
+}
+
+func hasContainer(spec *corev1.PodSpec, name string) bool {
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for _, c := range cs {
+			if c.Name == name {
+				return true
+			}
+		}
+	}
+	return false
 }

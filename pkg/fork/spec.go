@@ -60,6 +60,12 @@ func validateForkPath(forkPath string) error {
 // new pod, and it never modifies parent. It:
 //
 //   - clears nodeName so the scheduler places the child,
+//   - leaves out the sidecars that admission webhooks injected into the parent
+//     (Istio, Linkerd and Vault, known by their annotations) and native
+//     sidecars (init containers with restartPolicy Always), with their
+//     volumes: the child is injected afresh, not twice (Options.KeepSidecars
+//     keeps them),
+//   - clears every hostPort, which would keep the child off its parent's node,
 //   - removes ephemeral containers and every liveness, readiness and startup probe,
 //   - sets restartPolicy to Never,
 //   - removes the service-account token volumes the API server injected
@@ -72,7 +78,16 @@ func validateForkPath(forkPath string) error {
 //     path inherited from a parent that is itself a fork; init containers are
 //     left alone.
 func PodSpecFrom(parent *corev1.Pod, forkPath string) *corev1.PodSpec {
+	spec, _ := podSpecFrom(parent, forkPath, false, nil)
+	return spec
+}
+
+// podSpecFrom is PodSpecFrom with the sidecar policy of Options (KeepSidecars,
+// DropContainers); it also returns what it left out.
+func podSpecFrom(parent *corev1.Pod, forkPath string, keepSidecars bool, drop []string) (*corev1.PodSpec, []Dropped) {
 	spec := parent.Spec.DeepCopy()
+	dropped := dropSidecars(spec, parent, keepSidecars, drop)
+	dropHostPorts(spec)
 
 	spec.NodeName = ""
 	spec.EphemeralContainers = nil
@@ -117,7 +132,7 @@ func PodSpecFrom(parent *corev1.Pod, forkPath string) *corev1.PodSpec {
 		})
 		c.Env = append(c.Env, corev1.EnvVar{Name: EnvForkPath, Value: forkPath})
 	}
-	return spec
+	return spec, dropped
 }
 
 // isInjectedTokenVolume reports whether v is the service-account token volume

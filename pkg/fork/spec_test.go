@@ -140,7 +140,7 @@ func TestNewChildPodAppliesOptions(t *testing.T) {
 		RestartPolicy:      corev1.RestartPolicyOnFailure,
 		Instance:           "7",
 	}
-	got, err := newChildPod(parent, "worker", &opts)
+	got, _, err := newChildPod(parent, "worker", &opts)
 	if err != nil {
 		t.Fatalf("newChildPod() error = %v", err)
 	}
@@ -188,7 +188,7 @@ func TestNewChildPodRejectsBadVolumes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newChildPod(parent, "w", &tt.opts)
+			_, _, err := newChildPod(parent, "w", &tt.opts)
 			assertErrorContains(t, err, tt.want)
 		})
 	}

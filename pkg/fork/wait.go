@@ -1,9 +1,11 @@
 package fork
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"time"
@@ -62,6 +64,9 @@ type ContainerResult struct {
 	// Logs are the container's last log lines (Options.Clientset and
 	// Options.LogLines), oldest first.
 	Logs []string `json:"logs,omitempty"`
+	// LogsTruncated is true when the logs were longer than
+	// Options.LogLimitBytes and only their tail was kept.
+	LogsTruncated bool `json:"logsTruncated,omitempty"`
 	// LogError says why the logs could not be read, when they could not.
 	LogError string `json:"logError,omitempty"`
 }
@@ -336,21 +341,57 @@ func (ch *Child) result(p *corev1.Pod) *Result {
 	return res
 }
 
-// collectLogs reads the last Options.LogLines lines of each app container;
-// failures are recorded per container, since logs are a convenience.
+// collectLogs reads the last Options.LogLines lines of each app container,
+// keeping at most Options.LogLimitBytes of their tail; failures are recorded
+// per container, since logs are a convenience.
 func (ch *Child) collectLogs(ctx context.Context, res *Result) {
 	for i := range res.Containers {
 		cr := &res.Containers[i]
-		raw, err := ch.opts.Clientset.CoreV1().Pods(res.Namespace).GetLogs(res.Name, &corev1.PodLogOptions{
+		stream, err := ch.opts.Clientset.CoreV1().Pods(res.Namespace).GetLogs(res.Name, &corev1.PodLogOptions{
 			Container: cr.Name,
 			TailLines: ptr.To(int64(ch.opts.LogLines)),
-		}).DoRaw(ctx)
+		}).Stream(ctx)
 		if err != nil {
 			cr.LogError = explain(err, "get", "pods/log", res.Namespace, "read logs of container "+cr.Name).Error()
 			continue
 		}
+		raw, truncated, err := readTail(stream, ch.opts.LogLimitBytes)
+		_ = stream.Close()
+		if err != nil {
+			cr.LogError = fmt.Sprintf("read logs of container %s: %v", cr.Name, err)
+		}
+		cr.LogsTruncated = truncated
 		if s := strings.TrimRight(string(raw), "\n"); s != "" {
 			cr.Logs = strings.Split(s, "\n")
 		}
 	}
+}
+
+// readTail reads r to the end and returns its last limit bytes (from the
+// start of a line when it had to cut, unless one line is longer than limit),
+// and whether it cut anything. Memory stays within 2×limit whatever r holds.
+func readTail(r io.Reader, limit int64) ([]byte, bool, error) {
+	buf := make([]byte, 0, min(limit, 64<<10)*2)
+	chunk := make([]byte, 32<<10)
+	cut := false
+	for {
+		n, err := r.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if over := int64(len(buf)) - limit; over > 0 {
+			buf = append(buf[:0], buf[over:]...)
+			cut = true
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return buf, cut, err
+		}
+	}
+	if cut {
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 && i+1 < len(buf) {
+			buf = buf[i+1:]
+		}
+	}
+	return buf, cut, nil
 }
