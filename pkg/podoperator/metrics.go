@@ -22,6 +22,10 @@ type metrics struct {
 	queueDepth  prometheus.GaugeFunc
 	pendingKeys prometheus.GaugeFunc
 
+	pendingOverLimit prometheus.Gauge
+	pendingActions   *prometheus.CounterVec
+	pendingErrors    prometheus.Counter
+
 	// Children per event type, resolved once: the hot path skips the
 	// label lookup.
 	eventsOf   map[eventType]prometheus.Counter
@@ -54,6 +58,10 @@ func newMetrics(name string, reg prometheus.Registerer, depth, keys func() float
 		isLeader:    prometheus.NewGauge(prometheus.GaugeOpts(opts("leader", "1 while this operator handles events (leader, or no leader election), else 0."))),
 		queueDepth:  prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("queue_depth", "Events waiting to be handled, across all pods.")), depth),
 		pendingKeys: prometheus.NewGaugeFunc(prometheus.GaugeOpts(opts("queue_keys", "Pods with events waiting in the workqueue.")), keys),
+
+		pendingOverLimit: prometheus.NewGauge(prometheus.GaugeOpts(opts("pending_over_limit", "Pods Pending longer than PendingWatch.Limit at the last scan."))),
+		pendingActions:   prometheus.NewCounterVec(prometheus.CounterOpts(opts("pending_actions_total", "Pods pending too long that the watcher acted on, by action (Event, Delete, Callback).")), []string{"action"}),
+		pendingErrors:    prometheus.NewCounter(prometheus.CounterOpts(opts("pending_action_errors_total", "Failed actions on pods pending too long (retried at the next scan)."))),
 	}
 	m.eventsOf = make(map[eventType]prometheus.Counter)
 	m.durationOf = make(map[eventType]prometheus.Observer)
@@ -64,6 +72,7 @@ func newMetrics(name string, reg prometheus.Registerer, depth, keys func() float
 	for _, c := range []prometheus.Collector{
 		m.events, m.merged, m.tombstones, m.latency, m.duration, m.errors, m.panics,
 		m.retries, m.dropped, m.isLeader, m.queueDepth, m.pendingKeys,
+		m.pendingOverLimit, m.pendingActions, m.pendingErrors,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics for operator %q (give each operator sharing Options.Registerer its own Options.Name): %w", name, err)

@@ -48,6 +48,10 @@ func New(client kubernetes.Interface, opts Options) (*Operator, error) {
 		le := *opts.LeaderElection
 		opts.LeaderElection = &le // do not write defaults into the caller's struct
 	}
+	if opts.PendingWatch != nil {
+		pw := *opts.PendingWatch
+		opts.PendingWatch = &pw
+	}
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("new pod operator: %w", err)
 	}
@@ -174,6 +178,9 @@ func (o *Operator) lead(ctx context.Context, reg cache.ResourceEventHandlerRegis
 	var workers sync.WaitGroup
 	for range o.opts.Workers {
 		workers.Go(func() { o.runWorker(ctx, handlerCtx) })
+	}
+	if o.opts.PendingWatch != nil {
+		workers.Go(func() { o.runPendingWatch(ctx) })
 	}
 	o.log.Info("handling pod events")
 

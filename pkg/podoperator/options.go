@@ -86,6 +86,10 @@ type Options struct {
 	// events; the others keep a warm cache and wait. Default nil: always
 	// handle.
 	LeaderElection *LeaderElection
+	// PendingWatch, when set, turns on the pending-pod watcher: pods stuck
+	// in Pending longer than a limit get an Event, are deleted, or are
+	// handed to a callback (see PendingWatch). Default nil: off.
+	PendingWatch *PendingWatch
 }
 
 // LeaderElection configures leader election with a coordination.k8s.io Lease.
@@ -143,6 +147,9 @@ func (o *Options) setDefaults() {
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
 	}
+	if o.PendingWatch != nil {
+		o.PendingWatch.setDefaults()
+	}
 	if le := o.LeaderElection; le != nil {
 		if le.LeaseName == "" {
 			le.LeaseName = o.Name
@@ -199,6 +206,9 @@ func (o *Options) validate() error {
 	}
 	if le := o.LeaderElection; le != nil {
 		errs = append(errs, le.validate()...)
+	}
+	if pw := o.PendingWatch; pw != nil {
+		errs = append(errs, pw.validate()...)
 	}
 	return errors.Join(errs...)
 }

@@ -172,6 +172,9 @@ func TestWatchPodsRejectsBadInputWithUsageErrorNamingTheFlag(t *testing.T) {
 		{"label selector", []string{"-l", "app in (web"}, "--selector"},
 		{"field selector", []string{"--field-selector", "spec.nodeName"}, "--field-selector"},
 		{"output", []string{"-o", "yaml"}, "--output"},
+		{"pending action", []string{"--pending-limit", "5m", "--pending-action", "kill"}, "--pending-action"},
+		{"pending action without limit", []string{"--pending-action", "delete"}, "--pending-limit"},
+		{"negative pending limit", []string{"--pending-limit", "-1m"}, "--pending-limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,5 +186,46 @@ func TestWatchPodsRejectsBadInputWithUsageErrorNamingTheFlag(t *testing.T) {
 				t.Errorf("exit code = %d, want %d", code, clierr.CodeUsage)
 			}
 		})
+	}
+}
+
+// This API server has no scheduler, so every pod stays Pending: with
+// --pending-limit each is reported once, as a pending-too-long line.
+func TestWatchPodsReportsPodsPendingLongerThanTheLimit(t *testing.T) {
+	ns := env.Namespace(t)
+	out, stop := watchUntil(t, "watch", "pods", "-n", ns, "--pending-limit", "1s", "-o", "json")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "waits"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "registry.k8s.io/pause:3.10"}}},
+	}
+	created, err := env.Clientset.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create pod: %v", err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "a pending-too-long line", func(context.Context) (bool, error) {
+		return strings.Contains(out.String(), `"type":"pending-too-long"`), nil
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("watch pods: %v", err)
+	}
+	type line struct {
+		Type, Name, UID, Reason, Action string
+		PendingSeconds                  float64
+	}
+	var pending []line
+	for _, raw := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var l line
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Fatalf("line %q is not JSON: %v", raw, err)
+		}
+		if l.Type == "pending-too-long" {
+			pending = append(pending, l)
+		}
+	}
+	if len(pending) != 1 {
+		t.Fatalf("pending-too-long lines = %+v, want exactly one", pending)
+	}
+	if l := pending[0]; l.Name != "waits" || l.UID != string(created.UID) || l.PendingSeconds < 1 || l.Reason != "not scheduled yet" || l.Action != "reported" {
+		t.Errorf("pending line = %+v, want pod waits, ≥ 1 s, reason \"not scheduled yet\", action reported", l)
 	}
 }
