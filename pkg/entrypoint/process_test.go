@@ -57,9 +57,7 @@ func TestProcessHandlerRestartPolicy(t *testing.T) {
 						t.Fatalf("start %d: %v", i, err)
 					}
 				}
-				for p.Restarts() < 2 || p.Pid() == 0 {
-					time.Sleep(5 * time.Millisecond)
-				}
+				waitFor(t, "two restarts and a running child", func() bool { return p.Restarts() >= 2 && p.Pid() != 0 })
 				if err := p.Stop(); err != nil {
 					t.Fatalf("stop: %v", err)
 				}
@@ -79,15 +77,18 @@ func TestProcessHandlerRestartPolicy(t *testing.T) {
 }
 
 func TestProcessHandlerStopEscalatesToKillAfterGrace(t *testing.T) {
+	ready := filepath.Join(t.TempDir(), "ready")
 	p := newTestProcess(t, ProcessOptions{
-		Command: []string{"/bin/sh", "-c", `trap "" TERM; echo ready; while :; do sleep 1; done`},
+		Command: []string{"/bin/sh", "-c", `trap "" TERM; : > "$READY"; while :; do sleep 1; done`},
+		Env:     append(os.Environ(), "READY="+ready),
 		Grace:   200 * time.Millisecond, Restart: RestartAlways,
 	})
 	p.Start()
 	if err := <-p.GetStartedChannel(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let the shell install its trap
+	// The shell says when its trap is installed; no guess at how long that takes.
+	waitFor(t, "the shell to ignore SIGTERM", func() bool { _, err := os.Stat(ready); return err == nil })
 	if err := p.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
@@ -141,9 +142,7 @@ func TestProcessHandlerRestartStartsAgainEvenWithPolicyNever(t *testing.T) {
 	if err := <-p.GetStartedChannel(); err != nil {
 		t.Fatal(err)
 	}
-	for p.Pid() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the child's pid", func() bool { return p.Pid() != 0 })
 	first := p.Pid()
 	if err := p.Restart(); err != nil {
 		t.Fatalf("restart: %v", err)
@@ -157,9 +156,7 @@ func TestProcessHandlerRestartStartsAgainEvenWithPolicyNever(t *testing.T) {
 	if p.Restarts() != 1 {
 		t.Errorf("restarts = %d, want 1", p.Restarts())
 	}
-	for p.Pid() == 0 || p.Pid() == first {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "the restarted child's pid", func() bool { return p.Pid() != 0 && p.Pid() != first })
 	if err := p.Kill(); err != nil {
 		t.Fatal(err)
 	}

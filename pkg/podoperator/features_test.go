@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -138,9 +139,9 @@ func TestOnlyTheLeaderHandlesAndAFollowerTakesOverWhenItStops(t *testing.T) {
 	testenv.WaitFor(t, 30*time.Second, "one operator handles the pod", func(context.Context) (bool, error) {
 		return recA.total()+recB.total() > 0, nil
 	})
-	leader, follower, followerRec := a, b, recB
+	leader, follower, followerRec, leaderID := a, b, recB, "a"
 	if recB.total() > 0 {
-		leader, follower, followerRec = b, a, recA
+		leader, follower, followerRec, leaderID = b, a, recA, "b"
 	}
 	if got := metric(t, leader.reg, "podkit_podoperator_leader"); got != 1 {
 		t.Errorf("leader gauge of the handling operator = %v, want 1", got)
@@ -151,18 +152,34 @@ func TestOnlyTheLeaderHandlesAndAFollowerTakesOverWhenItStops(t *testing.T) {
 	if n := followerRec.total(); n != 0 {
 		t.Errorf("the follower handled %d events, want 0", n)
 	}
-	// The follower keeps a warm cache.
-	if _, err := follower.op.Lister().Pods(ns).Get("first"); err != nil {
-		t.Errorf("follower lister: %v", err)
-	}
+	// The follower keeps a warm cache (its own watch may deliver the pod a
+	// little after the leader's did).
+	testenv.WaitFor(t, 30*time.Second, "the follower's cache has the pod", func(context.Context) (bool, error) {
+		_, err := follower.op.Lister().Pods(ns).Get("first")
+		return err == nil, nil
+	})
 
 	if err := leader.stop(); err != nil {
 		t.Fatalf("stop leader: %v", err)
 	}
+	// A leader that stops releases its Lease on the way out, so the follower
+	// need not wait for it to expire: once stop has returned, the Lease is
+	// no longer the old leader's. (Checked on the Lease itself rather than
+	// against a clock, which a loaded machine would make flaky.)
+	lease, err := env.Clientset.CoordinationV1().Leases(ns).Get(context.Background(), "pods", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get lease: %v", err)
+	}
+	if h := lease.Spec.HolderIdentity; h != nil && *h == leaderID {
+		t.Errorf("lease holder after the leader stopped = %q, want it released", *h)
+	}
 	createPod(t, env.Clientset, newPod(ns, "second", nil))
-	testenv.WaitFor(t, 2*time.Second+time.Second, "the follower takes over within the lease duration", func(context.Context) (bool, error) {
+	testenv.WaitFor(t, 30*time.Second, "the follower takes over and handles the new pod", func(context.Context) (bool, error) {
 		return len(followerRec.get("second")) == 1, nil
 	})
+	if got := metric(t, follower.reg, "podkit_podoperator_leader"); got != 1 {
+		t.Errorf("leader gauge of the new leader = %v, want 1", got)
+	}
 }
 
 func TestNewRejectsInvalidOptionsNamingTheField(t *testing.T) {
