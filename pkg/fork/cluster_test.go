@@ -394,6 +394,47 @@ func TestRBACForbiddenNamesVerbAndRoleManifestSuffices(t *testing.T) {
 	}
 }
 
+// A service account that may run children but not read their logs gets a
+// Result whose LogError names the missing pods/log permission and the Role;
+// the run itself succeeds.
+func TestRunWithoutLogRBACSaysWhichPermissionIsMissing(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	parent := startParent(t, ns, "operator-0")
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns}}
+	if err := env.Client.Create(ctx, sa); err != nil {
+		t.Fatalf("create service account: %v", err)
+	}
+	var rules []rbacv1.PolicyRule
+	for _, r := range loadRole(t).Rules {
+		if !slices.Contains(r.Resources, "pods/log") {
+			rules = append(rules, r)
+		}
+	}
+	grant(t, ns, "no-logs", rules)
+	c, cs := watchClient(t, "system:serviceaccount:"+ns+":operator")
+	var res *fork.Result
+	testenv.WaitFor(t, waitLong, "Run without pods/log", func(ctx context.Context) (bool, error) {
+		r, err := fork.Run(ctx, c, "job", fork.Options{
+			LookupEnv: parentEnv(ns, parent.Name), Clientset: cs, Timeout: waitLong,
+			Annotations: map[string]string{testenv.AnnotationExitCode: "0"},
+		})
+		var fe *fork.ForbiddenError
+		if errors.As(err, &fe) {
+			return false, nil // the authorizer's cache takes a moment
+		}
+		res = r
+		return err == nil, err
+	})
+	if res.Phase != corev1.PodSucceeded || len(res.Containers) != 1 {
+		t.Fatalf("Run() = %+v, want Succeeded with one container", res)
+	}
+	want := "cannot get pods/log in namespace " + ns + "; apply " + fork.RoleManifest
+	if got := res.Containers[0].LogError; !strings.Contains(got, want) {
+		t.Errorf("LogError = %q, want it to contain %q", got, want)
+	}
+}
+
 func loadRole(t *testing.T) *rbacv1.Role {
 	t.Helper()
 	root, err := testenv.ModuleRoot()
