@@ -30,6 +30,8 @@ type flags struct {
 	annotations    []string
 	delete         bool
 	logLines       int
+	keepSidecars   bool
+	dropContainers []string
 }
 
 // NewCommand returns the `podkit fork` command.
@@ -39,8 +41,9 @@ func NewCommand(ctx context.Context, c *common.Common) *cobra.Command {
 		Use:   "fork --path NAME",
 		Short: "Fork the current pod as a child pod that runs code path NAME",
 		Long: `Fork the pod this command runs in: create a child pod from the pod's own spec
-(made safe to create: no node, probes, ephemeral containers or token volumes,
-restartPolicy Never) with PODKIT_FORK_PATH=NAME in its app containers. The
+(made safe to create: no node, probes, ephemeral containers, token volumes or
+hostPorts, restartPolicy Never, sidecars injected by Istio, Linkerd or Vault
+and native sidecars left out unless --keep-sidecars) with PODKIT_FORK_PATH=NAME in its app containers. The
 program in the image chooses what to run with fork.Path().
 
 The pod must expose its name and namespace through the downward API
@@ -70,6 +73,8 @@ exits with the child's exit code.`,
 	fs.StringArrayVar(&f.annotations, "annotation", nil, "KEY=VALUE annotation of the child (repeatable)")
 	fs.BoolVar(&f.delete, "delete", false, "with --wait, delete the child once it has completed")
 	fs.IntVar(&f.logLines, "log-lines", fork.DefaultLogLines, "with --wait, last log lines to show per container")
+	fs.BoolVar(&f.keepSidecars, "keep-sidecars", false, "keep the sidecars webhooks injected into the pod, and native sidecars, in the child")
+	fs.StringArrayVar(&f.dropContainers, "drop-container", nil, "NAME of a further container to leave out of the child (repeatable)")
 	return cmd
 }
 
@@ -91,6 +96,7 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 		return fmt.Errorf("create clientset: %w", err)
 	}
 	opts.Clientset = cs
+	opts.Logger = c.Logger
 	opts.Progress = func(p fork.Progress) {
 		c.Logger.Info("child", "namespace", p.Pod.Namespace, "name", p.Pod.Name, "state", p.Summary)
 	}
@@ -142,6 +148,8 @@ func (f *flags) options() (fork.Options, error) {
 		Timeout:            f.timeout,
 		Delete:             f.delete,
 		LogLines:           f.logLines,
+		KeepSidecars:       f.keepSidecars,
+		DropContainers:     f.dropContainers,
 	}
 	env, err := keyValues("--env", f.env)
 	if err != nil {
