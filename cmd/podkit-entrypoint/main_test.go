@@ -307,3 +307,47 @@ func writeTar(t *testing.T, p, name, body string) {
 		t.Fatal(err)
 	}
 }
+
+// The child exits while a validator (run for a configuration change) is still running: PID 1
+// kills it, collects it and exits with the child's code, instead of waiting for a status that
+// nobody would ever reap.
+func TestChildExitWhileAValidatorRunsDoesNotBlockPID1(t *testing.T) {
+	dir := t.TempDir()
+	src, live, mark := filepath.Join(dir, "src"), filepath.Join(dir, "live"), filepath.Join(dir, "validating")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "app.conf"), []byte("v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The validator hangs on the second version; the child exits once it sees it hanging.
+	script := filepath.Join(dir, "validate.sh")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/sh\nif grep -q v2 \"$1/app.conf\"; then touch %s; exec sleep 300; fi\n", mark)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "--config", src, "--config-dest", live, "--validate", script+" {staged}",
+		"--", "/bin/sh", "-c", fmt.Sprintf("while [ ! -e %s ]; do sleep 0.05; done; exit 3", mark))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	eventually(t, "the first version live", func() bool { b, _ := os.ReadFile(filepath.Join(live, "app.conf")); return string(b) == "v1" })
+	if err := os.WriteFile(filepath.Join(src, "app.conf"), []byte("v2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
+			t.Errorf("exit = %v, want the child's 3; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("podkit-entrypoint still running 60 s after its child exited; stderr:\n%s", stderr.String())
+	}
+	if b, _ := os.ReadFile(filepath.Join(live, "app.conf")); string(b) != "v1" {
+		t.Errorf("live app.conf = %q, want v1 (the hanging validation never passed)", b)
+	}
+}

@@ -115,14 +115,18 @@ type CmdProcessHandler struct {
 	ended   chan error
 	done    chan struct{}
 
-	mu         sync.Mutex
-	pid        int  // current process group, 0 when not running
-	stopping   bool // no more restarts
-	wake       chan struct{}
-	startOne   sync.Once
-	restarts   int
-	restartNow bool
-	final      error
+	mu       sync.Mutex
+	pid      int  // current process group, 0 when not running
+	stopping bool // no more restarts
+	// pendingStop is a stop signal that came while no process was running (before the first
+	// start, or between restarts): the next start is skipped, or, when the process was being
+	// created at that moment, it gets the signal as soon as it has a pid.
+	pendingStop syscall.Signal
+	wake        chan struct{}
+	startOne    sync.Once
+	restarts    int
+	restartNow  bool
+	final       error
 }
 
 // NewProcessHandler validates opts and returns a handler that has not started anything yet.
@@ -182,6 +186,11 @@ func (p *CmdProcessHandler) Stop() error { return p.StopWith(p.opts.StopSignal) 
 
 // StopWith is Stop with an explicit first signal.
 func (p *CmdProcessHandler) StopWith(sig syscall.Signal) error {
+	p.mu.Lock()
+	if p.pid == 0 {
+		p.pendingStop = sig
+	}
+	p.mu.Unlock()
 	p.disableRestart()
 	err := p.Signal(sig)
 	if p.opts.Grace > 0 {
@@ -263,8 +272,9 @@ func (p *CmdProcessHandler) loop() {
 		stop, now := p.stopping, p.restartNow
 		p.restartNow = false
 		p.mu.Unlock()
-		restart := now || (!stop && (p.opts.Restart == RestartAlways ||
-			(p.opts.Restart == RestartOnFailure && err != nil)))
+		// A stop always wins, also over a restart asked for just before it.
+		restart := !stop && (now || p.opts.Restart == RestartAlways ||
+			(p.opts.Restart == RestartOnFailure && err != nil))
 		if !restart {
 			p.mu.Lock()
 			p.final = err
@@ -303,6 +313,16 @@ func (p *CmdProcessHandler) loop() {
 
 // runOnce starts the command and waits for it; the error is a start error or the end.
 func (p *CmdProcessHandler) runOnce() error {
+	p.mu.Lock()
+	pending := p.pendingStop
+	p.mu.Unlock()
+	if pending != 0 {
+		// Stopped before it ever ran: end as if the signal had ended it, without starting it.
+		p.log.Info("stop signal before start; not starting", "signal", unix.SignalName(pending))
+		err := &ExitError{Code: -1, Signal: pending}
+		p.notify(p.ended, err)
+		return err
+	}
 	cmd := exec.Command(p.opts.Command[0], p.opts.Command[1:]...)
 	cmd.Env, cmd.Dir = p.opts.Env, p.opts.Dir
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.opts.Stdin, p.opts.Stdout, p.opts.Stderr
@@ -330,7 +350,12 @@ func (p *CmdProcessHandler) runOnce() error {
 	pid := cmd.Process.Pid
 	p.mu.Lock()
 	p.pid = pid
+	pending = p.pendingStop
 	p.mu.Unlock()
+	if pending != 0 {
+		// The stop came while the process was being created: deliver it now.
+		_ = unix.Kill(-pid, pending)
+	}
 	p.log.Info("process started", "pid", pid, "command", p.opts.Command[0])
 	p.notify(p.started, nil)
 	err := wait()

@@ -164,3 +164,44 @@ func TestProcessHandlerRestartStartsAgainEvenWithPolicyNever(t *testing.T) {
 		t.Errorf("after Kill exit code = %d, want 137", got)
 	}
 }
+
+// A stop that comes before the process has a pid is not lost: the process is never started and
+// the handler ends as if the signal had ended it (128+15), without waiting for a grace period.
+func TestProcessHandlerStopBeforeStartIsHonoured(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "ran")
+	p := newTestProcess(t, ProcessOptions{
+		Command: []string{"/bin/sh", "-c", `touch "$MARKER"; exec sleep 60`},
+		Env:     append(os.Environ(), "MARKER="+marker),
+		Grace:   time.Minute, Restart: RestartAlways,
+	})
+	if err := p.Stop(); !errors.Is(err, os.ErrProcessDone) {
+		t.Fatalf("Stop before Start = %v, want os.ErrProcessDone (nothing runs yet)", err)
+	}
+	p.Start()
+	if got := ExitCode(waitDone(t, p)); got != 128+15 {
+		t.Errorf("exit code = %d, want 143", got)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the process ran although it was stopped before it started")
+	}
+}
+
+// A Restart asked for just before a Stop does not bring the process back.
+func TestProcessHandlerStopWinsOverAPendingRestart(t *testing.T) {
+	p := newTestProcess(t, ProcessOptions{Command: []string{"/bin/sh", "-c", "exec sleep 60"}, Grace: time.Minute})
+	p.Start()
+	if err := <-p.GetStartedChannel(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the child's pid", func() bool { return p.Pid() != 0 })
+	if err := p.Restart(); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	_ = p.Stop()
+	if got := ExitCode(waitDone(t, p)); got != 143 {
+		t.Errorf("exit code = %d, want 143", got)
+	}
+	if p.Restarts() != 0 {
+		t.Errorf("restarted %d times although Stop followed the Restart, want 0", p.Restarts())
+	}
+}

@@ -29,7 +29,12 @@ type Reaper struct {
 	reaped  atomic.Uint64
 	orphans atomic.Uint64
 	kick    chan struct{}
+	closed  bool
 }
+
+// ErrReaperClosed is returned by Start once the supervised child has ended: PID 1 is on its way
+// out and starts nothing more.
+var ErrReaperClosed = errors.New("the supervised child has ended; no new commands are started")
 
 // NewReaper returns a Reaper with no registered children.
 func NewReaper() *Reaper {
@@ -50,6 +55,9 @@ func (r *Reaper) Start(cmd *exec.Cmd) (<-chan syscall.WaitStatus, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("start %s: %w", cmd.Path, ErrReaperClosed)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -95,6 +103,25 @@ func (r *Reaper) Reap() int {
 			r.orphans.Add(1)
 		}
 	}
+}
+
+// close refuses further Start calls and returns the pids whose status is still awaited.
+func (r *Reaper) close() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	pids := make([]int, 0, len(r.waiters))
+	for pid := range r.waiters {
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// waiting is the number of started commands whose status has not been delivered yet.
+func (r *Reaper) waiting() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.waiters)
 }
 
 // Reaped is the number of children collected so far (registered ones and orphans).

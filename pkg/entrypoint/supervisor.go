@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -137,11 +138,35 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 			s.log.Info("context done; stopping child")
 			_ = s.process.Stop()
 		case <-s.process.Done():
-			// Collect whatever else has ended before leaving.
-			s.reaper.Reap()
-			err := s.process.Err()
-			return ExitCode(err), nil
+			code := ExitCode(s.process.Err())
+			s.drain(sigs)
+			return code, nil
 		}
+	}
+}
+
+// drain runs once the child has ended for good. Commands started through the Reaper (a
+// validator, an exec: action) would otherwise wait forever for a status nobody collects, and
+// whoever waits for them would keep PID 1 from exiting: so no new command starts, those still
+// running are killed, and reaping goes on until each of them has had its status delivered.
+func (s *Supervisor) drain(sigs <-chan os.Signal) {
+	pids := s.reaper.close()
+	for _, pid := range pids {
+		s.log.Info("child ended; killing a command still running", "pid", pid)
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+	s.reaper.Reap()
+	// SIGKILL cannot be ignored, so each of them ends; the ticker only guards against a SIGCHLD
+	// that was consumed between two passes.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for s.reaper.waiting() > 0 {
+		select {
+		case <-sigs:
+		case <-s.reaper.Kicked():
+		case <-tick.C:
+		}
+		s.reaper.Reap()
 	}
 }
 
