@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 GO        ?= go
 BIN       := $(CURDIR)/bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X github.com/podkit-dev/podkit/internal/cli/version.Version=$(VERSION)
+LDFLAGS   := -s -w -X github.com/podkit-dev/podkit/internal/cli/version.Version=$(VERSION) -X main.version=$(VERSION)
 TEST_FLAGS ?= -race -timeout 30m
 FUZZTIME  ?= 10s
 PODKIT_CACHE ?= $(HOME)/.cache/podkit

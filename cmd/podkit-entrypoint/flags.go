@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +44,9 @@ type flags struct {
 	debounce      time.Duration
 	logLevel      string
 	help          bool
+	version       bool
+	expectCodes   []int
+	signalTarget  string
 
 	command []string
 	format  entrypoint.ConfigFormat
@@ -76,17 +78,20 @@ func newFlagSet(f *flags) *pflag.FlagSet {
 	fs.SetInterspersed(false) // the first non-flag argument starts CMD, even without "--"
 	fs.StringVar(&f.config, "config", "", "configuration source to watch: a file, a tar archive or a directory (ConfigMap volume)")
 	fs.StringVar(&f.configFormat, "config-format", "", "file|tar|dir (default: dir for a directory, tar for *.tar, file otherwise)")
-	fs.StringVar(&f.configDest, "config-dest", "", "live configuration path CMD reads, replaced atomically (default: a private copy under $TMPDIR; required for tar)")
+	fs.StringVar(&f.configDest, "config-dest", "", "live configuration path CMD reads, replaced atomically (default: in a new private directory under $TMPDIR; CMD gets the path as $PODKIT_CONFIG_DEST; required for tar)")
 	fs.StringVar(&f.validate, "validate", "", "command that must succeed on the staged configuration; {staged} is replaced by its path (e.g. 'nginx -t -c {staged}/nginx.conf')")
 	fs.StringVar(&f.onChange, "on-change", "signal:SIGHUP", "after a change went live: signal:SIG|restart|exec:CMD|http:URL|none")
 	fs.StringVar(&f.activation, "activation-file", "", "file whose presence means active; /readyz fails while it is absent")
 	fs.StringVar(&f.restart, "restart", "never", "restart policy for CMD: never|on-failure|always")
-	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between the stop signal and SIGKILL")
+	fs.DurationVar(&f.grace, "grace", 0, "time between the stop signal and SIGKILL (0: never escalate, as tini; the kubelet kills after terminationGracePeriodSeconds)")
+	fs.IntSliceVarP(&f.expectCodes, "expect-exit-code", "e", nil, "exit with 0 when CMD exits with this code, 0-255 (repeatable; tini -e)")
+	fs.StringVar(&f.signalTarget, "signal-target", "group", "where forwarded signals go: group (CMD's process group, as dumb-init and tini -g) or child (CMD alone, as tini)")
 	fs.StringVar(&f.signalRewrite, "signal-rewrite", "", "rewrite received signals before forwarding, e.g. TERM:QUIT,INT:QUIT")
 	fs.StringVar(&f.healthAddr, "health-addr", "", "serve /healthz, /readyz and /metrics on this address (e.g. :8081); off when empty")
 	fs.DurationVar(&f.debounce, "debounce", 100*time.Millisecond, "quiet period after a plain file change (..data swaps are applied at once)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug|info|warn|error")
 	fs.BoolVarP(&f.help, "help", "h", false, "show this help")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	return fs
 }
 
@@ -105,7 +110,7 @@ func parseFlags(args []string, getenv func(string) string) (*flags, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, usagef("%v", err)
 	}
-	if f.help {
+	if f.help || f.version {
 		return f, nil
 	}
 	var envErr error
@@ -136,6 +141,14 @@ func (f *flags) complete() error {
 	}
 	if f.grace < 0 {
 		return usagef("invalid value %v for %s: must not be negative", f.grace, f.name("grace"))
+	}
+	for _, c := range f.expectCodes {
+		if c < 0 || c > 255 {
+			return usagef("invalid value %d for %s: an exit code is 0-255", c, f.name("expect-exit-code"))
+		}
+	}
+	if f.signalTarget != "group" && f.signalTarget != "child" {
+		return usagef("invalid value %q for %s: want group or child", f.signalTarget, f.name("signal-target"))
 	}
 	if f.debounce < 0 {
 		return usagef("invalid value %v for %s: must not be negative", f.debounce, f.name("debounce"))
@@ -177,7 +190,9 @@ func (f *flags) complete() error {
 		if f.format == entrypoint.FormatTar {
 			return usagef("--config-dest is required with --config-format tar: where the archive is extracted")
 		}
-		f.configDest = filepath.Join(os.TempDir(), "podkit-entrypoint", "live", filepath.Base(f.config))
+		// Left empty: run creates a private directory with an unpredictable name (a fixed path
+		// under a shared /tmp could be prepared by someone else) and tells CMD through
+		// PODKIT_CONFIG_DEST.
 	}
 	if f.validate != "" && len(strings.Fields(f.validate)) == 0 {
 		return usagef("invalid value for %s: empty command", f.name("validate"))

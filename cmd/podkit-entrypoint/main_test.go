@@ -104,6 +104,9 @@ func TestBadFlagsPrintOneLineNamingTheFlagAndExit2(t *testing.T) {
 		{"validate without config", nil, []string{"--validate", "true", "--", "true"}, "--config"},
 		{"no command", nil, []string{"--restart", "always"}, "no command"},
 		{"bad env value", []string{"PODKIT_ENTRYPOINT_RESTART=sometimes"}, []string{"--", "true"}, "PODKIT_ENTRYPOINT_RESTART"},
+		{"exit code over 255", nil, []string{"-e", "256", "--", "true"}, "--expect-exit-code"},
+		{"exit code not a number", nil, []string{"--expect-exit-code", "x", "--", "true"}, "expect-exit-code"},
+		{"bad signal target", nil, []string{"--signal-target", "session", "--", "true"}, "--signal-target"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -349,5 +352,72 @@ func TestChildExitWhileAValidatorRunsDoesNotBlockPID1(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(live, "app.conf")); string(b) != "v1" {
 		t.Errorf("live app.conf = %q, want v1 (the hanging validation never passed)", b)
+	}
+}
+
+// Facts from tini (src/tini.c): -e EXIT_CODE remaps that code (0-255, repeatable) to 0 and
+// leaves others alone; --version prints a version line and exits 0.
+func TestTiniParityExitCodeRemapAndVersion(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"-e", "3", "--", "/bin/sh", "-c", "exit 3"}, 0},
+		{[]string{"-e", "3", "-e", "143", "--", "/bin/sh", "-c", "kill -TERM $$"}, 0},
+		{[]string{"--expect-exit-code", "3", "--", "/bin/sh", "-c", "exit 4"}, 4},
+	} {
+		if got := runBinary(t, nil, tt.args...); got.code != tt.want {
+			t.Errorf("%v: exit code %d, want %d; stderr:\n%s", tt.args, got.code, tt.want, got.stderr)
+		}
+	}
+	out, err := exec.Command(binary, "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "podkit-entrypoint version ") {
+		t.Errorf("--version = %q, %v; want a version line and exit 0", out, err)
+	}
+}
+
+// --signal-target child sends a forwarded SIGTERM to CMD alone, as tini does by default: a
+// grandchild in CMD's process group lives on. The default, group (dumb-init, tini -g), reaches it.
+func TestSignalTargetChildOrGroup(t *testing.T) {
+	for _, tt := range []struct {
+		target       string
+		grandchildUp bool
+	}{{"child", true}, {"group", false}} {
+		t.Run(tt.target, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "grandchild")
+			// The shell waits on its background sleep; TERM interrupts the wait and ends the shell.
+			cmd := exec.Command(binary, "--signal-target", tt.target, "--", "/bin/sh", "-c",
+				fmt.Sprintf(`sleep 300 >/dev/null 2>&1 & echo $! > %s.tmp; mv %s.tmp %s; wait`, pidFile, pidFile, pidFile))
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the grandchild's pid", func() bool { _, err := os.Stat(pidFile); return err == nil })
+			b, _ := os.ReadFile(pidFile)
+			var pid int
+			if _, err := fmt.Sscan(string(b), &pid); err != nil {
+				t.Fatalf("grandchild pid %q: %v", b, err)
+			}
+			defer func() { _ = unix.Kill(pid, unix.SIGKILL) }()
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			err := cmd.Wait()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 {
+				t.Errorf("exit = %v, want 143; stderr:\n%s", err, stderr.String())
+			}
+			// The entrypoint (a subreaper here) has exited; a surviving grandchild was
+			// re-parented, a signalled one is dead or a zombie about to be reaped.
+			alive := func() bool {
+				st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+				return err == nil && !strings.Contains(string(st), ") Z ")
+			}
+			if tt.grandchildUp {
+				if !alive() {
+					t.Errorf("grandchild %d was signalled although --signal-target child", pid)
+				}
+				return
+			}
+			eventually(t, "the grandchild to end", func() bool { return !alive() })
+		})
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -26,9 +28,26 @@ func run(ctx context.Context, f *flags) (int, error) {
 	defer wg.Wait()
 	defer cancel()
 
+	var env []string
+	if f.config != "" {
+		if f.configDest == "" {
+			private, err := os.MkdirTemp("", "podkit-entrypoint-")
+			if err != nil {
+				return 1, fmt.Errorf("create a private directory for the live configuration: %w", err)
+			}
+			defer os.RemoveAll(private)
+			// Readable by an application running as another user; the name is what is private.
+			if err := os.Chmod(private, 0o755); err != nil {
+				return 1, fmt.Errorf("create a private directory for the live configuration: %w", err)
+			}
+			f.configDest = filepath.Join(private, filepath.Base(f.config))
+		}
+		env = append(os.Environ(), "PODKIT_CONFIG_DEST="+f.configDest)
+	}
 	opts := entrypoint.SupervisorOptions{
 		ProcessOptions: entrypoint.ProcessOptions{
-			Command: f.command, Restart: f.policy, Grace: f.grace, Logger: log,
+			Command: f.command, Env: env, Restart: f.policy, Grace: f.grace, Logger: log,
+			ChildOnly: f.signalTarget == "child",
 		},
 		SignalRewrite: f.rewrite,
 	}
@@ -115,6 +134,10 @@ func run(ctx context.Context, f *flags) (int, error) {
 	}
 
 	code, err := sup.Run(ctx)
+	if err == nil && slices.Contains(f.expectCodes, code) {
+		log.Info("remapping the child's exit code to 0 (--expect-exit-code)", "exitCode", code)
+		code = 0
+	}
 	return code, err
 }
 

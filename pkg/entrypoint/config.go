@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -140,13 +141,16 @@ func NewConfigHandler(opts ConfigOptions) (*ConfigHandler, error) {
 		done:       make(chan struct{}),
 		trash:      make(chan string, 64),
 	}
-	watchDir := filepath.Dir(opts.Source)
+	c.removeLeftovers()
 	if opts.Format == FormatDir {
-		watchDir = opts.Source
-	}
-	if err := w.Add(watchDir); err != nil {
+		// Every directory of the tree: an edit in a subdirectory is a change too.
+		if err := c.watchTree(opts.Source); err != nil {
+			_ = w.Close()
+			return nil, err
+		}
+	} else if err := w.Add(filepath.Dir(opts.Source)); err != nil {
 		_ = w.Close()
-		return nil, fmt.Errorf("watch %s: %w", watchDir, err)
+		return nil, fmt.Errorf("watch %s: %w", filepath.Dir(opts.Source), err)
 	}
 	c.check()
 	c.wg.Add(3)
@@ -255,7 +259,10 @@ func (c *ConfigHandler) classify(ev fsnotify.Event) reaction {
 		}
 		if ev.Has(fsnotify.Create) {
 			if info, err := os.Lstat(ev.Name); err == nil && info.IsDir() {
-				_ = c.watcher.Add(ev.Name)
+				// A new directory may arrive whole (renamed in), subdirectories included.
+				if err := c.watchTree(ev.Name); err != nil {
+					c.log.Warn("watch new directory", "path", ev.Name, "error", err)
+				}
 			}
 		}
 		return later
@@ -264,6 +271,57 @@ func (c *ConfigHandler) classify(ev fsnotify.Event) reaction {
 		return later
 	}
 	return ignore
+}
+
+// watchTree adds root and every directory below it to the watcher, skipping the kubelet's
+// "..*" bookkeeping (a ConfigMap layout publishes through the ..data swap at the top). The
+// number of watches is bounded by MaxFiles, like what a copy may hold.
+func (c *ConfigHandler) watchTree(root string) error {
+	n := 0
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("watch %s: %w", p, err)
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if p != root && strings.HasPrefix(d.Name(), "..") {
+			return filepath.SkipDir
+		}
+		if n++; n > c.opts.MaxFiles {
+			return fmt.Errorf("watch %s: more than %d directories (ConfigOptions.MaxFiles)", c.opts.Source, c.opts.MaxFiles)
+		}
+		if err := c.watcher.Add(p); err != nil {
+			return fmt.Errorf("watch %s: %w", p, err)
+		}
+		return nil
+	})
+}
+
+// removeLeftovers deletes staged trees that a crash left beside the destination
+// (".<dest>.staged-*"): only this handler creates such names.
+func (c *ConfigHandler) removeLeftovers() {
+	dir, base := filepath.Split(c.opts.Dest)
+	if dir == "" {
+		dir = "."
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+".staged-*"))
+	for _, p := range left {
+		c.log.Info("removing a staged configuration left by an earlier run", "path", p)
+		c.removeTrash(p)
+	}
+}
+
+// globEscape quotes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // check announces a change when the source's fingerprint differs from the last one announced.

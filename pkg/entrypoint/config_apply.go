@@ -115,9 +115,9 @@ func (c *ConfigHandler) stage() (string, error) {
 	case FormatFile:
 		return c.stageFile(dir, base)
 	case FormatTar:
-		staged, err := os.MkdirTemp(dir, "."+base+".staged-")
+		staged, err := stagingDir(dir, base)
 		if err != nil {
-			return "", fmt.Errorf("create staging directory: %w", err)
+			return "", err
 		}
 		f, err := os.Open(c.opts.Source)
 		if err != nil {
@@ -133,9 +133,9 @@ func (c *ConfigHandler) stage() (string, error) {
 	default:
 		var lastErr error
 		for range 5 { // the kubelet may swap ..data while we copy; start again from the new one
-			staged, err := os.MkdirTemp(dir, "."+base+".staged-")
+			staged, err := stagingDir(dir, base)
 			if err != nil {
-				return "", fmt.Errorf("create staging directory: %w", err)
+				return "", err
 			}
 			lastErr = c.snapshotDir(staged)
 			if lastErr == nil {
@@ -148,6 +148,21 @@ func (c *ConfigHandler) stage() (string, error) {
 		}
 		return "", lastErr
 	}
+}
+
+// stagingDir creates an empty ".<base>.staged-*" directory in dir. It becomes the live directory
+// on swap, so it gets the usual 0755 (MkdirTemp's 0700 would hide the configuration from an
+// application that runs as another user).
+func stagingDir(dir, base string) (string, error) {
+	staged, err := os.MkdirTemp(dir, "."+base+".staged-")
+	if err != nil {
+		return "", fmt.Errorf("create staging directory: %w", err)
+	}
+	if err := os.Chmod(staged, 0o755); err != nil {
+		_ = os.Remove(staged)
+		return "", fmt.Errorf("create staging directory: %w", err)
+	}
+	return staged, nil
 }
 
 func (c *ConfigHandler) limits() safetar.Limits {

@@ -394,3 +394,71 @@ func TestConfigDirRefusesLinksThatLeadOutThroughEachOther(t *testing.T) {
 	}
 	assertNoStaging(t, base)
 }
+
+// An edit in a subdirectory of a plain directory source is seen (the whole tree is watched, also
+// directories that existed before the handler started), the live tree is readable by others
+// (0755), and staged trees a crash left beside the destination are removed at start.
+func TestConfigDirWatchesSubdirectoriesAndCleansUpAfterACrash(t *testing.T) {
+	base := t.TempDir()
+	src, dest := filepath.Join(base, "src"), filepath.Join(base, "live")
+	if err := os.MkdirAll(filepath.Join(src, "conf.d", "sites"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	site := filepath.Join(src, "conf.d", "sites", "a.conf")
+	if err := os.WriteFile(site, []byte("v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(base, ".live.staged-123")
+	if err := os.MkdirAll(filepath.Join(crashed, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewConfigHandler(ConfigOptions{Format: FormatDir, Source: src, Dest: dest, Debounce: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := os.Stat(crashed); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("staged tree left by a crash still there: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	results := make(chan UpdateResult, 10)
+	go runUpdates(ctx, c, results)
+	next := func() UpdateResult {
+		select {
+		case r := <-results:
+			return r
+		case <-time.After(30 * time.Second):
+			t.Fatal("no update result")
+		}
+		return UpdateResult{}
+	}
+	if r := next(); r.Err != nil || !slices.Equal(r.Added, []string{"conf.d/sites/a.conf"}) {
+		t.Fatalf("initial result = %+v", r)
+	}
+	if info, err := os.Stat(dest); err != nil || info.Mode().Perm() != 0o755 {
+		t.Errorf("live directory mode = %v (%v), want 0755", info.Mode().Perm(), err)
+	}
+	writeAtomically(t, site, []byte("v2"))
+	if r := next(); r.Err != nil || !slices.Equal(r.Changed, []string{"conf.d/sites/a.conf"}) {
+		t.Fatalf("result after a subdirectory edit = %+v, want conf.d/sites/a.conf changed", r)
+	}
+	// A directory moved in whole, with a subdirectory of its own, is watched too.
+	moved := filepath.Join(base, "incoming")
+	if err := os.MkdirAll(filepath.Join(moved, "deep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(moved, "deep", "b.conf"), []byte("b1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(moved, filepath.Join(src, "extra")); err != nil {
+		t.Fatal(err)
+	}
+	if r := next(); r.Err != nil || !slices.Equal(r.Added, []string{"extra/deep/b.conf"}) {
+		t.Fatalf("result after a directory moved in = %+v", r)
+	}
+	writeAtomically(t, filepath.Join(src, "extra", "deep", "b.conf"), []byte("b2"))
+	if r := next(); r.Err != nil || !slices.Equal(r.Changed, []string{"extra/deep/b.conf"}) {
+		t.Fatalf("result after an edit in the moved directory = %+v", r)
+	}
+}

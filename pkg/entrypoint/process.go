@@ -49,8 +49,14 @@ type ProcessOptions struct {
 	// BackoffMax caps the delay, which doubles after each restart; a run that lasted longer than
 	// BackoffMax resets it. Default: 30s.
 	BackoffMax time.Duration
-	// Grace is how long Stop waits after the stop signal before SIGKILL. Default: 10s.
+	// Grace is how long Stop (and Restart) wait after the stop signal before SIGKILL. Default: 0,
+	// never escalate, as tini: in a pod the kubelet sends SIGKILL itself once
+	// terminationGracePeriodSeconds is over, and an earlier SIGKILL would cut a graceful
+	// shutdown short.
 	Grace time.Duration
+	// ChildOnly sends forwarded signals to the child process alone instead of its whole process
+	// group (tini's default; tini -g and dumb-init signal the group). Default: false, the group.
+	ChildOnly bool
 	// StopSignal is what Stop sends first. Default: SIGTERM.
 	StopSignal syscall.Signal
 	// Reaper, when set, starts and waits for the process (required under a PID-1 Supervisor, which
@@ -69,9 +75,6 @@ func (o *ProcessOptions) setDefaults() {
 	}
 	if o.BackoffMax == 0 {
 		o.BackoffMax = 30 * time.Second
-	}
-	if o.Grace == 0 {
-		o.Grace = 10 * time.Second
 	}
 	if o.StopSignal == 0 {
 		o.StopSignal = unix.SIGTERM
@@ -228,7 +231,9 @@ func (p *CmdProcessHandler) Restart() error {
 	return p.Signal(p.opts.StopSignal)
 }
 
-// Signal sends sig to the process group. It returns os.ErrProcessDone when nothing runs.
+// Signal sends sig to the process group (to the child alone with ChildOnly; SIGKILL always goes
+// to the group, so nothing the child started survives it). It returns os.ErrProcessDone when
+// nothing runs.
 func (p *CmdProcessHandler) Signal(sig syscall.Signal) error {
 	p.mu.Lock()
 	pid := p.pid
@@ -236,7 +241,11 @@ func (p *CmdProcessHandler) Signal(sig syscall.Signal) error {
 	if pid == 0 {
 		return os.ErrProcessDone
 	}
-	if err := unix.Kill(-pid, sig); err != nil {
+	target := -pid
+	if p.opts.ChildOnly && sig != unix.SIGKILL {
+		target = pid
+	}
+	if err := unix.Kill(target, sig); err != nil {
 		if errors.Is(err, unix.ESRCH) {
 			return os.ErrProcessDone
 		}
