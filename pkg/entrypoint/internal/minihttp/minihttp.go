@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -26,75 +27,132 @@ type Route func(method, path string) Response
 const (
 	maxHeaderBytes = 8 << 10
 	ioTimeout      = 5 * time.Second
+	// MaxConns bounds the connections served at once: a probe answers in well under a
+	// millisecond, so more than this means a flood; those over the cap are closed at once
+	// rather than given a goroutine each.
+	MaxConns = 32
+	// maxAcceptDelay caps the back-off after a temporary accept error (EMFILE, ENFILE, …).
+	maxAcceptDelay = time.Second
 )
 
-// Serve answers one request per connection on ln until ctx ends, then closes ln and waits for
-// the connections being served.
+// Serve answers one request per connection on ln until ctx ends. It closes ln before it returns,
+// whatever the reason, and waits for the connections being served. Temporary accept errors such
+// as a full descriptor table are retried with a back-off (5 ms doubling to 1 s): a probe server
+// that gave up on EMFILE would leave the port accepting connections nobody answers.
 func Serve(ctx context.Context, ln net.Listener, route Route) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer ln.Close()
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
+	slots := make(chan struct{}, MaxConns)
+	var delay time.Duration
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if !temporary(err) {
+				return fmt.Errorf("accept: %w", err)
 			}
-			return fmt.Errorf("accept: %w", err)
+			delay = min(max(2*delay, 5*time.Millisecond), maxAcceptDelay)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(delay):
+			}
+			continue
+		}
+		delay = 0
+		select {
+		case slots <- struct{}{}:
+		default:
+			_ = conn.Close() // over the cap
+			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() { <-slots }()
 			serveConn(conn, route)
 		}()
 	}
+}
+
+// temporary reports whether an accept error is worth retrying: timeouts, a full descriptor
+// table, exhausted buffers, or a connection aborted before it was accepted.
+func temporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// request is the part of an HTTP/1.x request the routes need.
+type request struct {
+	method, path string
+}
+
+// parseRequest reads a request line and drains the headers, bounded by maxHeaderBytes. It
+// returns the request, or the status to answer with (400 malformed, 431 headers too large), or
+// an error when the connection should just be closed.
+func parseRequest(br *bufio.Reader) (request, int, error) {
+	line, err := readLine(br)
+	if err != nil {
+		return request{}, 0, err
+	}
+	method, rest, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || method == "" || !strings.HasPrefix(target, "/") || !strings.HasPrefix(proto, "HTTP/1.") {
+		return request{}, 400, nil
+	}
+	total := len(line)
+	for {
+		h, err := readLine(br)
+		if err != nil {
+			return request{}, 0, err
+		}
+		if total += len(h); total > maxHeaderBytes {
+			return request{}, 431, nil
+		}
+		if h == "" {
+			break
+		}
+	}
+	path, _, _ := strings.Cut(target, "?")
+	return request{method: method, path: path}, 0, nil
 }
 
 func serveConn(conn net.Conn, route Route) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(ioTimeout))
 	br := bufio.NewReaderSize(conn, 1024)
-	line, err := readLine(br)
+	req, status, err := parseRequest(br)
 	if err != nil {
 		return
 	}
-	method, rest, ok1 := strings.Cut(line, " ")
-	target, proto, ok2 := strings.Cut(rest, " ")
 	var res Response
-	if !ok1 || !ok2 || !strings.HasPrefix(proto, "HTTP/1.") {
+	switch status {
+	case 400:
 		res = Response{Status: 400, Body: []byte("bad request\n")}
-	} else {
-		// Drain the headers; nothing in them matters here.
-		total := len(line)
-		for {
-			h, err := readLine(br)
-			if err != nil {
-				return
-			}
-			if total += len(h); total > maxHeaderBytes {
-				res = Response{Status: 431, Body: []byte("headers too large\n")}
-				break
-			}
-			if h == "" {
-				break
-			}
-		}
-		if res.Status == 0 {
-			path, _, _ := strings.Cut(target, "?")
-			res = route(method, path)
-		}
+	case 431:
+		res = Response{Status: 431, Body: []byte("headers too large\n")}
+	default:
+		res = route(req.method, req.path)
 	}
 	if res.ContentType == "" {
 		res.ContentType = "text/plain; charset=utf-8"
 	}
 	fmt.Fprintf(conn, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
 		res.Status, statusText(res.Status), res.ContentType, len(res.Body))
-	if method != "HEAD" {
+	if req.method != "HEAD" {
 		_, _ = conn.Write(res.Body)
 	}
 }
