@@ -421,3 +421,43 @@ func TestSignalTargetChildOrGroup(t *testing.T) {
 		})
 	}
 }
+
+// Like tini, the entrypoint never escalates a forwarded SIGTERM to SIGKILL unless --grace asks:
+// a child that ignores SIGTERM is killed after --grace 300ms (137), and without --grace it is
+// still running well after that, until it exits by itself.
+func TestNoSIGKILLEscalationUnlessGraceIsSet(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--grace", "300ms"}, 137},
+		{nil, 5},
+	} {
+		dir := t.TempDir()
+		ready, termed, release := filepath.Join(dir, "ready"), filepath.Join(dir, "termed"), filepath.Join(dir, "release")
+		script := fmt.Sprintf(`trap 'touch %s' TERM; touch %s; while [ ! -e %s ]; do sleep 0.05; done; exit 5`, termed, ready, release)
+		cmd := exec.Command(binary, append(tt.args, "--", "/bin/sh", "-c", script)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the child's trap", func() bool { _, err := os.Stat(ready); return err == nil })
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		eventually(t, "the child to see SIGTERM", func() bool { _, err := os.Stat(termed); return err == nil })
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if tt.want == 5 {
+			select {
+			case err := <-done:
+				t.Fatalf("without --grace the child was ended (%v) although it ignores SIGTERM", err)
+			case <-time.After(2 * time.Second): // far beyond the 300 ms that kill it above
+			}
+			if err := os.WriteFile(release, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := <-done
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != tt.want {
+			t.Errorf("%v: exit = %v, want %d", tt.args, err, tt.want)
+		}
+	}
+}
