@@ -20,6 +20,13 @@ type Limits struct {
 	MaxFileBytes int64
 	// MaxTotalBytes is the sum of all regular files. Default: 64 MiB.
 	MaxTotalBytes int64
+	// MaxDepth is the number of path components of an entry's name. Default: 64.
+	MaxDepth int
+	// MaxNameBytes is the length of an entry's name and of a link's target. Default: 1024.
+	MaxNameBytes int
+	// MaxHeaderBytes is the size of one entry's headers, extended headers (PAX records, GNU long
+	// names) included. Default: 64 KiB.
+	MaxHeaderBytes int64
 }
 
 // Defaults for Limits.
@@ -27,6 +34,9 @@ const (
 	DefaultMaxFiles      = 10000
 	DefaultMaxFileBytes  = 16 << 20
 	DefaultMaxTotalBytes = 64 << 20
+	DefaultMaxDepth       = 64
+	DefaultMaxNameBytes   = 1024
+	DefaultMaxHeaderBytes = 64 << 10
 )
 
 func (l Limits) withDefaults() Limits {
@@ -38,6 +48,15 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxTotalBytes <= 0 {
 		l.MaxTotalBytes = DefaultMaxTotalBytes
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultMaxDepth
+	}
+	if l.MaxNameBytes <= 0 {
+		l.MaxNameBytes = DefaultMaxNameBytes
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	return l
 }
@@ -99,6 +118,13 @@ func Extract(r io.Reader, dir string, limits Limits) (err error) {
 		if err != nil {
 			return reject("read header: %v", err)
 		}
+		// This entry's headers start where the previous entry's padded data ended.
+		if hb := cr.n - (dataEnd+511)/512*512; hb > limits.MaxHeaderBytes {
+			return reject("entry %.64q has %d bytes of headers, limit %d", hdr.Name, hb, limits.MaxHeaderBytes)
+		}
+		if len(hdr.Name) > limits.MaxNameBytes || len(hdr.Linkname) > limits.MaxNameBytes {
+			return reject("entry %.64q…: name or link target longer than %d bytes", hdr.Name, limits.MaxNameBytes)
+		}
 		dataEnd = cr.n
 		if !headerOnly(hdr.Typeflag) {
 			dataEnd += hdr.Size
@@ -109,6 +135,9 @@ func Extract(r io.Reader, dir string, limits Limits) (err error) {
 		name, err := cleanName(hdr.Name)
 		if err != nil {
 			return err
+		}
+		if d := strings.Count(name, "/") + 1; d > limits.MaxDepth {
+			return reject("entry %.64q… is %d directories deep, limit %d", name, d, limits.MaxDepth)
 		}
 		if name == "." {
 			if hdr.Typeflag == tar.TypeDir {

@@ -230,3 +230,48 @@ func TestExtractCreatesFilesDirsAndInRootLinks(t *testing.T) {
 		t.Errorf("exec.sh mode = %v, %v; want 0755 without sticky bit", info.Mode(), err)
 	}
 }
+
+func TestExtractCapsDepthNameLengthHeaderBytesAndImplicitParents(t *testing.T) {
+	lim := Limits{MaxFiles: 6, MaxDepth: 4, MaxNameBytes: 64, MaxHeaderBytes: 2048}
+	longName := strings.Repeat("n", 65)
+	for _, tt := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"too deep", build(t, file("a/b/c/d/e", "x")), "directories deep"},
+		{"long name", build(t, file(longName, "x")), "longer than 64 bytes"},
+		{"long link target", build(t, entry{name: "l", link: longName, typ: tar.TypeSymlink}), "longer than 64 bytes"},
+		// A PAX record far larger than any header needs (a comment of 4 KiB).
+		{"huge extended header", func() []byte {
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			_ = tw.WriteHeader(&tar.Header{Name: "a", Typeflag: tar.TypeReg, Mode: 0o644, Format: tar.FormatPAX,
+				PAXRecords: map[string]string{"comment": strings.Repeat("c", 4096)}})
+			_ = tw.Close()
+			return buf.Bytes()
+		}(), "bytes of headers"},
+		// One entry whose parents alone exceed MaxFiles: they count.
+		{"implicit parents", build(t, file("p/q/r/s", "x")), "counting the parent directories"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := lim
+			if tt.name == "implicit parents" {
+				l.MaxFiles, l.MaxDepth = 3, 10
+			}
+			parent, dir := sandbox(t)
+			err := Extract(bytes.NewReader(tt.data), dir, l)
+			if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Extract = %v, want a refusal saying %q", err, tt.want)
+			}
+			assertNoEscape(t, parent)
+			assertEmpty(t, dir)
+		})
+	}
+	// Within every limit, the same shapes extract.
+	parent, dir := sandbox(t)
+	if err := Extract(bytes.NewReader(build(t, file("a/b/c/d", "x"))), dir, lim); err != nil {
+		t.Fatalf("Extract within limits: %v", err)
+	}
+	assertNoEscape(t, parent)
+}
