@@ -31,9 +31,9 @@ type Limits struct {
 
 // Defaults for Limits.
 const (
-	DefaultMaxFiles      = 10000
-	DefaultMaxFileBytes  = 16 << 20
-	DefaultMaxTotalBytes = 64 << 20
+	DefaultMaxFiles       = 10000
+	DefaultMaxFileBytes   = 16 << 20
+	DefaultMaxTotalBytes  = 64 << 20
 	DefaultMaxDepth       = 64
 	DefaultMaxNameBytes   = 1024
 	DefaultMaxHeaderBytes = 64 << 10
