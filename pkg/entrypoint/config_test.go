@@ -98,6 +98,26 @@ func runUpdates(ctx context.Context, c *ConfigHandler, results chan<- UpdateResu
 	}
 }
 
+// applyUpdates plays the entrypoint's role for c until the test ends (see runUpdates) and returns
+// a function that waits for the next update result.
+func applyUpdates(t *testing.T, c *ConfigHandler) func() UpdateResult {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	results := make(chan UpdateResult, 10)
+	go runUpdates(ctx, c, results)
+	return func() UpdateResult {
+		t.Helper()
+		select {
+		case r := <-results:
+			return r
+		case <-time.After(30 * time.Second):
+			t.Fatal("no update result")
+		}
+		return UpdateResult{}
+	}
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -191,15 +211,23 @@ func assertNoStaging(t *testing.T, dir string) {
 	}
 }
 
-func TestConfigValidationFailureKeepsOldConfigLiveAndReportsWhy(t *testing.T) {
-	base := t.TempDir()
-	src, dest := filepath.Join(base, "src"), filepath.Join(base, "live")
+// dirSource makes a plain directory source holding app.conf with body, and names the live
+// directory beside it; base is their parent.
+func dirSource(t *testing.T, body string) (base, src, dest string) {
+	t.Helper()
+	base = t.TempDir()
+	src, dest = filepath.Join(base, "src"), filepath.Join(base, "live")
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(src, "app.conf"), []byte("good"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(src, "app.conf"), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return base, src, dest
+}
+
+func TestConfigValidationFailureKeepsOldConfigLiveAndReportsWhy(t *testing.T) {
+	base, src, dest := dirSource(t, "good")
 	v, err := CommandValidator([]string{"/bin/sh", "-c", `if grep -q bad "$PODKIT_STAGED_CONFIG/app.conf"; then echo "line 1: bad directive" >&2; exit 1; fi`}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -268,19 +296,7 @@ func TestConfigTarUpdateListsAddedChangedRemovedAndRejectsHostileArchive(t *test
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	results := make(chan UpdateResult, 10)
-	go runUpdates(ctx, c, results)
-	next := func() UpdateResult {
-		select {
-		case r := <-results:
-			return r
-		case <-time.After(30 * time.Second):
-			t.Fatal("no update result")
-		}
-		return UpdateResult{}
-	}
+	next := applyUpdates(t, c)
 	if diff := cmp.Diff(UpdateResult{Added: []string{"a.conf", "b.conf"}}, next()); diff != "" {
 		t.Errorf("initial result (-want +got):\n%s", diff)
 	}
@@ -300,8 +316,7 @@ func TestConfigTarUpdateListsAddedChangedRemovedAndRejectsHostileArchive(t *test
 	if _, err := os.Stat(filepath.Join(base, "out", "escape")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("escape file exists: %v", err)
 	}
-	cancel()
-	c.Close() // waits for the background removal of previous trees
+	c.Close() // waits for the background removal of previous trees (and ends runUpdates)
 	assertNoStaging(t, filepath.Join(base, "out"))
 }
 
@@ -361,14 +376,7 @@ func TestConfigOptionsValidation(t *testing.T) {
 // A directory source whose links each look local but lead out together (a/b/l -> s/.. where
 // a/b/s -> ../..) is refused whole, and the previous configuration stays live byte for byte.
 func TestConfigDirRefusesLinksThatLeadOutThroughEachOther(t *testing.T) {
-	base := t.TempDir()
-	src, dest := filepath.Join(base, "src"), filepath.Join(base, "live")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(src, "app.conf"), []byte("good"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	base, src, dest := dirSource(t, "good")
 	c, err := NewConfigHandler(ConfigOptions{Format: FormatDir, Source: src, Dest: dest, Debounce: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -420,19 +428,7 @@ func TestConfigDirWatchesSubdirectoriesAndCleansUpAfterACrash(t *testing.T) {
 	if _, err := os.Stat(crashed); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("staged tree left by a crash still there: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	results := make(chan UpdateResult, 10)
-	go runUpdates(ctx, c, results)
-	next := func() UpdateResult {
-		select {
-		case r := <-results:
-			return r
-		case <-time.After(30 * time.Second):
-			t.Fatal("no update result")
-		}
-		return UpdateResult{}
-	}
+	next := applyUpdates(t, c)
 	if r := next(); r.Err != nil || !slices.Equal(r.Added, []string{"conf.d/sites/a.conf"}) {
 		t.Fatalf("initial result = %+v", r)
 	}

@@ -348,10 +348,7 @@ func TestRBACForbiddenNamesVerbAndRoleManifestSuffices(t *testing.T) {
 	ctx := context.Background()
 	ns := env.Namespace(t)
 	parent := startParent(t, ns, "operator-0")
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns}}
-	if err := env.Client.Create(ctx, sa); err != nil {
-		t.Fatalf("create service account: %v", err)
-	}
+	createOperatorAccount(t, ns)
 	c, _ := watchClient(t, "system:serviceaccount:"+ns+":operator")
 	opts := fork.Options{LookupEnv: parentEnv(ns, parent.Name), Timeout: waitLong}
 
@@ -398,13 +395,9 @@ func TestRBACForbiddenNamesVerbAndRoleManifestSuffices(t *testing.T) {
 // Result whose LogError names the missing pods/log permission and the Role;
 // the run itself succeeds.
 func TestRunWithoutLogRBACSaysWhichPermissionIsMissing(t *testing.T) {
-	ctx := context.Background()
 	ns := env.Namespace(t)
 	parent := startParent(t, ns, "operator-0")
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns}}
-	if err := env.Client.Create(ctx, sa); err != nil {
-		t.Fatalf("create service account: %v", err)
-	}
+	createOperatorAccount(t, ns)
 	var rules []rbacv1.PolicyRule
 	for _, r := range loadRole(t).Rules {
 		if !slices.Contains(r.Resources, "pods/log") {
@@ -453,6 +446,15 @@ func loadRole(t *testing.T) *rbacv1.Role {
 		t.Fatalf("%s holds %s with %d rules, want a Role", fork.RoleManifest, role.Kind, len(role.Rules))
 	}
 	return role
+}
+
+// createOperatorAccount creates the "operator" service account of ns, which grant binds.
+func createOperatorAccount(t *testing.T, ns string) {
+	t.Helper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "operator", Namespace: ns}}
+	if err := env.Client.Create(context.Background(), sa); err != nil {
+		t.Fatalf("create service account: %v", err)
+	}
 }
 
 // grant binds a Role with rules to the "operator" service account of ns.
