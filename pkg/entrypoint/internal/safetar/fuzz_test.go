@@ -18,14 +18,50 @@ func FuzzExtract(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add(build(f, file("a.conf", "a"), file("d/b.conf", "b")))
+	box := newFuzzSandbox(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		parent, dir := sandbox(t)
+		dir := box.reset(t)
 		err := Extract(bytes.NewReader(data), dir, testLimits)
-		assertNoEscape(t, parent)
+		assertNoEscape(t, box.parent)
 		if err != nil {
 			assertEmpty(t, dir)
 		}
 	})
+}
+
+// fuzzSandbox is one sandbox (see sandbox) reused for every input of a fuzz run, on tmpfs where
+// the machine has /dev/shm. A fresh t.TempDir per input on disk cost more than the extraction
+// itself (about 0.4–0.9 ms against 0.15 ms per input here). Inputs of one process run one at a
+// time, so one sandbox per process is enough.
+type fuzzSandbox struct{ parent string }
+
+func newFuzzSandbox(f *testing.F) *fuzzSandbox {
+	f.Helper()
+	parent, err := os.MkdirTemp("/dev/shm", "safetar-fuzz-")
+	if err != nil {
+		parent, err = os.MkdirTemp("", "safetar-fuzz-")
+	}
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = os.RemoveAll(parent) })
+	if err := os.WriteFile(filepath.Join(parent, "sentinel"), []byte("intact"), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	return &fuzzSandbox{parent: parent}
+}
+
+// reset empties the extraction root and returns it.
+func (b *fuzzSandbox) reset(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(b.parent, "stage")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // TestWriteFuzzSeedCorpus refreshes testdata/fuzz/FuzzExtract from the hostile corpus when
@@ -136,14 +172,15 @@ func FuzzExtractEntries(f *testing.F) {
 		f.Add(s)
 	}
 	limits := Limits{MaxFiles: 64, MaxFileBytes: 1024, MaxTotalBytes: 4096}
+	box := newFuzzSandbox(f)
 	f.Fuzz(func(t *testing.T, script string) {
 		data, ok := buildLenient(entriesFromScript(script))
 		if !ok {
 			return
 		}
-		parent, dir := sandbox(t)
+		dir := box.reset(t)
 		err := Extract(bytes.NewReader(data), dir, limits)
-		assertNoEscape(t, parent)
+		assertNoEscape(t, box.parent)
 		if err != nil {
 			assertEmpty(t, dir)
 		}
