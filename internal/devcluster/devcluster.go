@@ -185,7 +185,7 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 }
 
 func (m *Manager) create(ctx context.Context, opts UpOptions) error {
-	cfg, err := m.config()
+	cfg, err := m.config(opts.Name)
 	if err != nil {
 		return err
 	}
@@ -214,9 +214,14 @@ func (m *Manager) complete(name string) bool {
 	return err == nil
 }
 
+// LogsFileName is the file, in a cluster's directory (Dir), whose content the
+// kwok nodes serve as every container's log (kubectl logs, the pods/log API).
+const LogsFileName = "container.log"
+
 // config renders the kwokctl configuration: binary runtime, every binary
-// from the podkit cache, podkit's stages.
-func (m *Manager) config() (string, error) {
+// from the podkit cache, podkit's stages, and container logs served from
+// LogsFileName.
+func (m *Manager) config(name string) (string, error) {
 	fields := []struct{ key, bin string }{
 		{"kubeApiserverBinary", k8sbin.KubeAPIServer},
 		{"kubeControllerManagerBinary", k8sbin.KubeControllerManager},
@@ -237,6 +242,8 @@ func (m *Manager) config() (string, error) {
 	}
 	b.WriteString("---\n")
 	b.WriteString(stages)
+	logs := filepath.Join(m.Dir(name), LogsFileName)
+	fmt.Fprintf(&b, "\n---\napiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterLogs\nmetadata:\n  name: podkit-container-logs\nspec:\n  logs:\n  - logsFile: %q\n", logs)
 	return b.String(), nil
 }
 

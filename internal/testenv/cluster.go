@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -139,4 +140,31 @@ func killAll(dir string) {
 
 func processAlive(pid int) bool {
 	return syscall.Kill(pid, 0) == nil && !isZombie(pid)
+}
+
+// SetContainerLogs sets what every container of the kwok cluster answers to a log request
+// (kubectl logs, the pods/log API): one CRI log line per line of text, on stdout. Only in
+// ModeCluster; the content applies to all pods, so tests that read logs must not run in
+// parallel with each other.
+func (e *Env) SetContainerLogs(t testing.TB, text string) {
+	t.Helper()
+	p, ok := e.plane.(*kwokPlane)
+	if !ok {
+		t.Fatal("SetContainerLogs needs testenv.Cluster: only kwok nodes serve logs")
+	}
+	var b strings.Builder
+	ts := time.Now().UTC().Format(time.RFC3339Nano)
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if line == "" {
+			continue
+		}
+		b.WriteString(ts + " stdout F " + strings.TrimSuffix(line, "\n") + "\n")
+	}
+	path := filepath.Join(p.mgr.Dir(kwokClusterName), devcluster.LogsFileName)
+	if err := os.WriteFile(path+".tmp", []byte(b.String()), 0o644); err != nil {
+		t.Fatalf("write container logs: %v", err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatalf("write container logs: %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package fork_test
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"os"
 	"path/filepath"
@@ -198,6 +199,7 @@ func TestRunReportsChildExitCode(t *testing.T) {
 	ns := env.Namespace(t)
 	parent := startParent(t, ns, "operator-0")
 	c, cs := watchClient(t, "")
+	env.SetContainerLogs(t, "one\ntwo\nthree\nfour\nfive\nsix\n")
 	for _, tt := range tests {
 		t.Run("exit "+tt.code, func(t *testing.T) {
 			var mu sync.Mutex
@@ -226,9 +228,9 @@ func TestRunReportsChildExitCode(t *testing.T) {
 			if len(res.Containers) != 1 || !res.Containers[0].Terminated || res.Containers[0].Name != "operator" {
 				t.Errorf("Run() containers = %+v, want one terminated \"operator\"", res.Containers)
 			}
-			// kwok nodes serve no logs: Run must say so per container, not fail.
-			if c := res.Containers[0]; len(c.Logs) == 0 && c.LogError == "" {
-				t.Errorf("Run() with Clientset collected neither logs nor a log error")
+			// The kwok node serves the log set above; LogLines 5 keeps the last five lines.
+			if c := res.Containers[0]; !slices.Equal(c.Logs, []string{"two", "three", "four", "five", "six"}) || c.LogError != "" || c.LogsTruncated {
+				t.Errorf("Run() logs = %q (error %q, truncated %v), want the last 5 lines", c.Logs, c.LogError, c.LogsTruncated)
 			}
 			if res.Adopted || res.Deleted != tt.delete {
 				t.Errorf("Run() adopted, deleted = %v, %v; want false, %v", res.Adopted, res.Deleted, tt.delete)
@@ -258,6 +260,39 @@ func TestRunReportsChildExitCode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A child that printed more than LogLimitBytes: the Result keeps the tail, from a line start,
+// within the limit, and says it was cut. The log comes from the kwok node over the pods/log API.
+func TestRunKeepsTheTailOfALongLog(t *testing.T) {
+	ns := env.Namespace(t)
+	parent := startParent(t, ns, "operator-0")
+	c, cs := watchClient(t, "")
+	var text strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&text, "line-%02d %s\n", i, strings.Repeat("x", 100<<10))
+	}
+	env.SetContainerLogs(t, text.String())
+	res, err := fork.Run(context.Background(), c, "chatty", fork.Options{
+		Annotations: map[string]string{testenv.AnnotationExitCode: "0"},
+		Timeout:     waitLong, Clientset: cs, LogLines: 30, LogLimitBytes: 1 << 20,
+		LookupEnv: parentEnv(ns, parent.Name),
+	})
+	if err != nil {
+		t.Fatalf("Run() error = %v", err)
+	}
+	got := res.Containers[0]
+	size := 0
+	for _, l := range got.Logs {
+		size += len(l) + 1
+		if !strings.HasPrefix(l, "line-") {
+			t.Fatalf("kept a partial line %.20q…", l)
+		}
+	}
+	if !got.LogsTruncated || size > 1<<20 || len(got.Logs) == 0 || !strings.HasPrefix(got.Logs[len(got.Logs)-1], "line-29 ") {
+		t.Errorf("logs: %d lines, %d bytes, truncated %v, error %q; want the tail within 1 MiB ending with line-29, truncated",
+			len(got.Logs), size, got.LogsTruncated, got.LogError)
 	}
 }
 
