@@ -74,7 +74,6 @@ func startParent(t *testing.T, ns, name string) *corev1.Pod {
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{"app": "operator"}},
 		Spec: corev1.PodSpec{
-			Hostname:  name,
 			Subdomain: "operators",
 			InitContainers: []corev1.Container{{
 				Name: "migrate", Image: "example.com/operator:1", Command: []string{"/operator", "migrate"},
@@ -91,6 +90,9 @@ func startParent(t *testing.T, ns, name string) *corev1.Pod {
 				StartupProbe:   probe,
 			}},
 		},
+	}
+	if len(name) <= 63 { // a hostname is a DNS label; pod names may be longer
+		p.Spec.Hostname = name
 	}
 	if _, err := env.Clientset.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create parent pod: %v", err)
@@ -293,6 +295,22 @@ func TestRunKeepsTheTailOfALongLog(t *testing.T) {
 	if !got.LogsTruncated || size > 1<<20 || len(got.Logs) == 0 || !strings.HasPrefix(got.Logs[len(got.Logs)-1], "line-29 ") {
 		t.Errorf("logs: %d lines, %d bytes, truncated %v, error %q; want the tail within 1 MiB ending with line-29, truncated",
 			len(got.Logs), size, got.LogsTruncated, got.LogError)
+	}
+}
+
+// A parent whose name is far longer than a DNS label (pod names may have 253 characters) still
+// gets a child the real API server accepts: the name is shortened to 63 with a hash kept.
+func TestLongParentNameGivesAValidChildName(t *testing.T) {
+	ns := env.Namespace(t)
+	name := strings.Repeat("operator-with-a-very-long-name.", 6) + "x"
+	parent := startParent(t, ns, name)
+	c, _ := watchClient(t, "")
+	child, err := fork.Start(context.Background(), c, "worker", fork.Options{LookupEnv: parentEnv(ns, parent.Name)})
+	if err != nil {
+		t.Fatalf("Start() for a %d-character parent name: %v", len(name), err)
+	}
+	if n := len(child.Pod.Name); n > 63 || !strings.HasPrefix(child.Pod.Name, "operator-with-a-very-long-name") {
+		t.Errorf("child name %q (%d characters), want a readable name of at most 63", child.Pod.Name, n)
 	}
 }
 

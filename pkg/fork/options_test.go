@@ -1,6 +1,7 @@
 package fork
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,8 @@ func TestOptionsValidateNamesFieldAndFix(t *testing.T) {
 	}{
 		{"empty path", "", Options{}, "fork path is empty"},
 		{"path not a label value", "a/b", Options{}, `fork path "a/b" is not a valid label value`},
+		{"path over 63 characters", strings.Repeat("p", 64), Options{}, "use at most 63 letters"},
+		{"negative log limit", "w", Options{LogLimitBytes: -1}, "Options.LogLimitBytes -1 is negative"},
 		{"restart always", "w", Options{RestartPolicy: corev1.RestartPolicyAlways}, "Options.RestartPolicy \"Always\": use Never or OnFailure"},
 		{"negative timeout", "w", Options{Timeout: -time.Second}, "Options.Timeout -1s is negative"},
 		{"negative log lines", "w", Options{LogLines: -1}, "Options.LogLines -1 is negative"},
