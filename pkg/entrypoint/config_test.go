@@ -458,3 +458,71 @@ func TestConfigDirWatchesSubdirectoriesAndCleansUpAfterACrash(t *testing.T) {
 		t.Fatalf("result after an edit in the moved directory = %+v", r)
 	}
 }
+
+// Between two archives a symlink becomes a directory of the same name: the second version is
+// extracted into a fresh staging tree, so nothing is written through the old link (its target
+// keeps its content) and the live tree ends as the second archive says.
+func TestConfigTarLinkReplacedByADirectoryBetweenTwoArchives(t *testing.T) {
+	base := t.TempDir()
+	archive, dest := filepath.Join(base, "in", "config.tar"), filepath.Join(base, "out", "live")
+	if err := os.MkdirAll(filepath.Dir(archive), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tarWith := func(entries ...tar.Header) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, h := range entries {
+			body := h.Linkname
+			if h.Typeflag == tar.TypeReg {
+				h.Size, h.Linkname = int64(len(body)), ""
+			}
+			if h.Mode == 0 {
+				h.Mode = 0o644
+			}
+			if err := tw.WriteHeader(&h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Typeflag == tar.TypeReg {
+				_, _ = tw.Write([]byte(body))
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	// Version 1: conf -> real, real/a.conf. (For regular files Linkname carries the body here.)
+	writeAtomically(t, archive, tarWith(
+		tar.Header{Name: "real/a.conf", Typeflag: tar.TypeReg, Linkname: "from v1"},
+		tar.Header{Name: "conf", Typeflag: tar.TypeSymlink, Linkname: "real"},
+	))
+	c, err := NewConfigHandler(ConfigOptions{Format: FormatTar, Source: archive, Dest: dest, Debounce: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	next := applyUpdates(t, c)
+	if r := next(); r.Err != nil {
+		t.Fatalf("version 1: %v", r.Err)
+	}
+	// Version 2: conf is a directory whose a.conf differs; real/a.conf is unchanged.
+	writeAtomically(t, archive, tarWith(
+		tar.Header{Name: "real/a.conf", Typeflag: tar.TypeReg, Linkname: "from v1"},
+		tar.Header{Name: "conf/", Typeflag: tar.TypeDir, Mode: 0o755},
+		tar.Header{Name: "conf/a.conf", Typeflag: tar.TypeReg, Linkname: "from v2"},
+	))
+	if r := next(); r.Err != nil {
+		t.Fatalf("version 2: %v", r.Err)
+	}
+	info, err := os.Lstat(filepath.Join(dest, "conf"))
+	if err != nil || !info.IsDir() {
+		t.Fatalf("live conf = %v, %v; want a directory", info, err)
+	}
+	for p, want := range map[string]string{"conf/a.conf": "from v2", "real/a.conf": "from v1"} {
+		if b, err := os.ReadFile(filepath.Join(dest, p)); err != nil || string(b) != want {
+			t.Errorf("live %s = %q, %v; want %q", p, b, err, want)
+		}
+	}
+	c.Close() // waits for the background removal of the previous tree
+	assertNoStaging(t, filepath.Dir(dest))
+}
