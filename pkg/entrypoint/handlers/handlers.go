@@ -190,6 +190,20 @@ type ProcessHandler interface {
 // CmdProcessHandler runs one *exec.Cmd once. Signals go to the process alone, as in the original.
 type CmdProcessHandler struct {
 	*entrypoint.CmdProcessHandler
+	devNull []*os.File // opened for nil streams; closed once the process has ended
+}
+
+// Start runs the command in the background.
+func (p *CmdProcessHandler) Start() {
+	p.CmdProcessHandler.Start()
+	if len(p.devNull) > 0 {
+		go func() {
+			<-p.Done()
+			for _, f := range p.devNull {
+				_ = f.Close()
+			}
+		}()
+	}
 }
 
 var _ ProcessHandler = (*CmdProcessHandler)(nil)
@@ -208,6 +222,7 @@ func NewProcessHandler(cmd *exec.Cmd, logger *slog.Logger) (*CmdProcessHandler, 
 		Command: append([]string{cmd.Path}, cmd.Args[1:]...), Env: cmd.Env, Dir: cmd.Dir,
 		ChildOnly: true, Logger: logger,
 	}
+	var devNull []*os.File
 	streams := []struct {
 		name string
 		v    any
@@ -219,18 +234,28 @@ func NewProcessHandler(cmd *exec.Cmd, logger *slog.Logger) (*CmdProcessHandler, 
 		case nil:
 			f, err := os.OpenFile(os.DevNull, s.flag, 0)
 			if err != nil {
+				for _, f := range devNull {
+					_ = f.Close()
+				}
 				return nil, fmt.Errorf("new process handler: open %s for %s: %w", os.DevNull, s.name, err)
 			}
 			*s.to = f
+			devNull = append(devNull, f)
 		case *os.File:
 			*s.to = v
 		default:
+			for _, f := range devNull {
+				_ = f.Close()
+			}
 			return nil, fmt.Errorf("new process handler: cmd.%s is a %T; set an *os.File (or nil for the null device), e.g. os.%s", s.name, v, s.name)
 		}
 	}
 	p, err := entrypoint.NewProcessHandler(opts)
 	if err != nil {
+		for _, f := range devNull {
+			_ = f.Close()
+		}
 		return nil, fmt.Errorf("new process handler: %w", err)
 	}
-	return &CmdProcessHandler{p}, nil
+	return &CmdProcessHandler{CmdProcessHandler: p, devNull: devNull}, nil
 }
