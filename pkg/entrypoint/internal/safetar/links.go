@@ -9,6 +9,10 @@ import (
 // MAXSYMLINKS (40): more is a loop.
 const maxLinkHops = 40
 
+// maxLinkSteps bounds the components walked to resolve one link, so that many long chains cannot
+// make the check itself the expensive part of an archive.
+const maxLinkSteps = 4096
+
 // Links are the symlinks of a tree being built: slash-separated path relative
 // to the tree's root → link target. A textual check of each target on its own
 // is not enough: "a/b/s -> ../.." stays inside, but "a/b/l -> s/.." then
@@ -33,26 +37,35 @@ func (l Links) checkOne(name, target string) error {
 	if target == "" || path.IsAbs(target) || strings.ContainsRune(target, 0) {
 		return reject("symlink %q has absolute or empty target %q", name, target)
 	}
-	// Resolve dir(name)/target component by component: stack holds the
-	// resolved components so far, todo what is left to walk.
+	// Resolve dir(name)/target component by component: cur holds the resolved path so far
+	// ("a/b"), ends where each of its components ends (to pop one), todo what is left to walk.
 	todo := strings.Split(path.Dir(name)+"/"+target, "/")
-	stack := make([]string, 0, len(todo))
-	hops := 0
+	cur := make([]byte, 0, len(name)+len(target))
+	var ends []int
+	hops, steps := 0, 0
 	for len(todo) > 0 {
+		if steps++; steps > maxLinkSteps {
+			return reject("symlink %q -> %q: resolving it takes more than %d steps", name, target, maxLinkSteps)
+		}
 		c := todo[0]
 		todo = todo[1:]
 		switch c {
 		case "", ".":
 			continue
 		case "..":
-			if len(stack) == 0 {
+			if len(ends) == 0 {
 				return reject("symlink %q -> %q resolves outside the root", name, target)
 			}
-			stack = stack[:len(stack)-1]
+			ends = ends[:len(ends)-1]
+			cur = cur[:lastEnd(ends)]
 			continue
 		}
-		stack = append(stack, c)
-		t, isLink := l[strings.Join(stack, "/")]
+		if len(cur) > 0 {
+			cur = append(cur, '/')
+		}
+		cur = append(cur, c...)
+		ends = append(ends, len(cur))
+		t, isLink := l[string(cur)] // no allocation for a map lookup
 		if !isLink {
 			continue
 		}
@@ -60,10 +73,19 @@ func (l Links) checkOne(name, target string) error {
 			return reject("symlink %q -> %q: more than %d links to follow (a loop)", name, target, maxLinkHops)
 		}
 		if path.IsAbs(t) {
-			return reject("symlink %q -> %q goes through absolute symlink %q", name, target, strings.Join(stack, "/"))
+			return reject("symlink %q -> %q goes through absolute symlink %q", name, target, cur)
 		}
-		stack = stack[:len(stack)-1]
+		ends = ends[:len(ends)-1]
+		cur = cur[:lastEnd(ends)]
 		todo = append(strings.Split(t, "/"), todo...)
 	}
 	return nil
+}
+
+// lastEnd is where the path of the components in ends stops.
+func lastEnd(ends []int) int {
+	if len(ends) == 0 {
+		return 0
+	}
+	return ends[len(ends)-1]
 }
