@@ -37,6 +37,8 @@ import (
 	"github.com/podkit-dev/podkit/api/v1alpha1"
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/barrier"
+
+	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
 type options struct {
@@ -59,6 +61,7 @@ func main() {
 	flag.BoolVar(&o.sharedConn, "shared-conn", false, "let all waiters share client-go's cached transport (one HTTP/2 connection) instead of one connection each")
 	flag.StringVar(&o.baseline, "baseline", "measure", "measure: run the polling waiters; compute: derive the polling figures from the watch run's start times (GET latency not counted)")
 	flag.Parse()
+	defer load.Report()()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	err := run(ctx, log, o)

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
 const envRole = "PODKIT_BENCH_ROLE"
@@ -40,6 +42,7 @@ func main() {
 	nChanges := flag.Int("changes", 1000, "configuration changes for the reload latency")
 	bin := flag.String("binary", "", "podkit-entrypoint binary (default: build ./cmd/podkit-entrypoint)")
 	flag.Parse()
+	defer load.Report()()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(log, *window, *nSignals, *nChanges, *bin); err != nil {
 		log.Error("benchmark failed", "error", err)

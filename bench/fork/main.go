@@ -18,6 +18,8 @@ import (
 
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/fork"
+
+	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
 const labelRun = "bench.podkit.dev/run"
@@ -26,6 +28,7 @@ func main() {
 	n := flag.Int("n", 100, "pods per round")
 	rounds := flag.Int("rounds", 3, "rounds per method (interleaved); the median is reported")
 	flag.Parse()
+	defer load.Report()()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(context.Background(), logger, *n, *rounds); err != nil {
 		logger.Error("bench failed", "err", err)

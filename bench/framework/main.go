@@ -36,6 +36,8 @@ import (
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/framework"
+
+	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
 type options struct {
@@ -56,6 +58,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 32, "pod creations in flight, for both")
 	flag.IntVar(&o.runs, "runs", 1, "measurements of each side (alternating; the best of each is compared)")
 	flag.Parse()
+	defer load.Report()()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	err := run(ctx, o)

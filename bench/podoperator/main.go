@@ -39,6 +39,8 @@ import (
 
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/podoperator"
+
+	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
 const (
@@ -54,6 +56,7 @@ func main() {
 	syncOnly := flag.Bool("sync-only", false, "skip the patch phase (latency)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the sync phase to this file")
 	flag.Parse()
+	defer load.Report()()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

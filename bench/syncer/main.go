@@ -30,6 +30,8 @@ import (
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
+
+	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
 func main() {
@@ -38,6 +40,7 @@ func main() {
 	creators := flag.Int("creators", 8, "concurrent creating clients, for both the baseline and the syncer runs")
 	samples := flag.Int("samples", 200, "single-object latency samples")
 	flag.Parse()
+	defer load.Report()()
 	ctrllog.SetLogger(logr.Discard())
 	if err := run(*n, *workerList, *creators, *samples); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)

@@ -1,0 +1,28 @@
+// Package load prints the machine's load average, so that every benchmark's output says under
+// what load its figures were taken (figures from a busy machine are not comparable).
+package load
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Average returns the 1-minute load average from /proc/loadavg, or "unknown".
+func Average() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
+}
+
+// Report prints the load average now ("start") and returns a function that prints it again
+// ("end"): call it as defer load.Report()().
+func Report() func() {
+	fmt.Printf("load average (1 min) at start: %s\n", Average())
+	return func() { fmt.Printf("load average (1 min) at end: %s\n", Average()) }
+}
