@@ -35,10 +35,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/bench/internal/load"
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/barrier"
-
-	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
 type options struct {

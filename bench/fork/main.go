@@ -16,10 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/podkit-dev/podkit/bench/internal/load"
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/fork"
-
-	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
 const labelRun = "bench.podkit.dev/run"

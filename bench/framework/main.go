@@ -34,10 +34,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/bench/internal/load"
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/framework"
-
-	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
 type options struct {

@@ -37,10 +37,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/podkit-dev/podkit/bench/internal/load"
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/podoperator"
-
-	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
 const (

@@ -26,12 +26,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/podkit-dev/podkit/bench/internal/load"
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
-
-	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
 func main() {
