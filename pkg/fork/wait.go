@@ -377,8 +377,10 @@ func readTail(r io.Reader, limit int64) ([]byte, bool, error) {
 	for {
 		n, err := r.Read(chunk)
 		buf = append(buf, chunk[:n]...)
-		if over := int64(len(buf)) - limit; over > 0 {
-			buf = append(buf[:0], buf[over:]...)
+		// Compact only once the buffer holds twice the limit: each byte is then moved at most
+		// once, instead of the whole tail being moved again for every chunk read.
+		if int64(len(buf)) >= 2*limit {
+			buf = append(buf[:0], buf[int64(len(buf))-limit:]...)
 			cut = true
 		}
 		if errors.Is(err, io.EOF) {
@@ -387,6 +389,9 @@ func readTail(r io.Reader, limit int64) ([]byte, bool, error) {
 		if err != nil {
 			return buf, cut, err
 		}
+	}
+	if over := int64(len(buf)) - limit; over > 0 {
+		buf, cut = buf[over:], true
 	}
 	if cut {
 		if i := bytes.IndexByte(buf, '\n'); i >= 0 && i+1 < len(buf) {

@@ -143,7 +143,7 @@ func (o *Operator) actOnPending(ctx context.Context, pod *corev1.Pod, pendingFor
 	if pw.Action == PendingActionCallback {
 		return pw.Callback(ctx, pod, pendingFor)
 	}
-	why := pendingReason(pod)
+	why := PendingReason(pod)
 	if pw.Action == PendingActionDelete {
 		err := o.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &pod.UID},
@@ -171,9 +171,7 @@ func (o *Operator) actOnPending(ctx context.Context, pod *corev1.Pod, pendingFor
 // PendingReason says why a pod is Pending, from its PodScheduled condition
 // or its waiting containers ("Unschedulable: 0/2 nodes are available: …",
 // "ImagePullBackOff"), or "no reason reported".
-func PendingReason(pod *corev1.Pod) string { return pendingReason(pod) }
-
-func pendingReason(pod *corev1.Pod) string {
+func PendingReason(pod *corev1.Pod) string {
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
 			return strings.TrimSpace(c.Reason + ": " + c.Message)
