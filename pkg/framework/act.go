@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -149,22 +151,49 @@ func (r *Reconciler) ensurePods(ctx context.Context, s *syncState) error {
 			if err := r.adoptOrClear(ctx, s, c.ts, live); err != nil {
 				errs = append(errs, err)
 			}
-		case apierrors.IsInvalid(c.err) || apierrors.IsBadRequest(c.err):
+		default:
+			cs := classifyCreationError(c.err)
+			if cs.Code == v1.CompletionCodePodCreationTransientError {
+				// Quota, throttling, an unreachable apiserver: try again
+				// with the workqueue's exponential back-off; the task
+				// attempt does not complete.
+				r.metrics.podCreations.WithLabelValues("error").Inc()
+				errs = append(errs, fmt.Errorf("create pod %s/%s: %w", c.pod.Namespace, c.pod.Name, c.err))
+				continue
+			}
 			r.metrics.podCreations.WithLabelValues("rejected").Inc()
-			as := &c.ts.AttemptStatus
-			as.CompletionStatus = v1.NewCompletionStatus(v1.CompletionCodePodCreationRejected, fmt.Sprintf("the apiserver rejected pod %s: %v", c.pod.Name, c.err))
-			r.event(s.fw, corev1.EventTypeWarning, ReasonPodCreationFailed, actionCreate, "pod %s rejected: %v", c.pod.Name, c.err)
+			c.ts.AttemptStatus.CompletionStatus = cs
+			r.event(s.fw, corev1.EventTypeWarning, ReasonPodCreationFailed, actionCreate, "pod %s of task %s[%d] refused (%s): %v", c.pod.Name, c.role.Name, c.ts.Index, cs.Phrase, c.err)
 			r.taskCompleted(ctx, s, c.role, c.ts)
 			r.finishTask(ctx, s, c.role, c.ts)
-		default:
-			r.metrics.podCreations.WithLabelValues("error").Inc()
-			errs = append(errs, fmt.Errorf("create pod %s/%s: %w", c.pod.Namespace, c.pod.Name, c.err))
 		}
 	}
 	if n := len(todo); n > 0 {
 		log.FromContext(ctx).V(1).Info("created task pods", "count", n, "errors", len(errs))
 	}
 	return errors.Join(errs...)
+}
+
+// classifyCreationError is FrameworkController's ClassifyPodCreationError
+// (pkg/apis/frameworkcontroller/v1/completion.go): a pod the apiserver
+// refuses as invalid, too large or forbidden (except by quota) is a
+// PodCreationPermanentError, unless the error came through a broken
+// connection; a bad request is a PodCreationUnknownError; anything else,
+// quota and non-API errors included, is a PodCreationTransientError.
+func classifyCreationError(err error) *v1.CompletionStatus {
+	diag := truncate("failed to create the pod: " + err.Error())
+	brokenConn := utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err)
+	switch {
+	case apierrors.IsInvalid(err) || apierrors.IsRequestEntityTooLargeError(err) ||
+		(apierrors.IsForbidden(err) && !strings.Contains(err.Error(), "exceeded quota")):
+		if brokenConn {
+			return v1.NewCompletionStatus(v1.CompletionCodePodCreationUnknownError, diag)
+		}
+		return v1.NewCompletionStatus(v1.CompletionCodePodCreationPermanentError, diag)
+	case apierrors.IsBadRequest(err):
+		return v1.NewCompletionStatus(v1.CompletionCodePodCreationUnknownError, diag)
+	}
+	return v1.NewCompletionStatus(v1.CompletionCodePodCreationTransientError, diag)
 }
 
 // adoptOrClear handles a pod that already carries a pending task's name:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -64,6 +65,9 @@ func (r *Reconciler) observe(ctx context.Context, s *syncState) error {
 			att.RunTime = &s.now
 			s.setState(v1.FrameworkAttemptRunning)
 		}
+	case st.State == v1.FrameworkAttemptCompleted:
+		// Waiting for the retry delay.
+		r.finishAttempt(ctx, s)
 	case completing(st.State):
 		if len(s.pods) > 0 || s.cm != nil || !allTasks(s, func(ts *v1.TaskStatus) bool { return ts.State == v1.TaskCompleted }) {
 			return nil
@@ -119,7 +123,7 @@ func (r *Reconciler) observeTask(ctx context.Context, s *syncState, role *v1.Tas
 		recordPod(s, ts, pod)
 		if pod.DeletionTimestamp != nil && !ts.DeletionPending {
 			if as.CompletionStatus == nil {
-				if as.CompletionStatus = podCompletion(pod); as.CompletionStatus == nil {
+				if as.CompletionStatus = r.podCompletion(pod); as.CompletionStatus == nil {
 					as.CompletionStatus = v1.NewCompletionStatus(v1.CompletionCodePodExternalDeleted, fmt.Sprintf("pod %s is being deleted by someone else", as.PodName))
 				}
 				r.taskCompleted(ctx, s, role, ts)
@@ -127,7 +131,7 @@ func (r *Reconciler) observeTask(ctx context.Context, s *syncState, role *v1.Tas
 			s.setTaskState(ts, v1.TaskAttemptDeletionRequested)
 			return nil
 		}
-		if cs := podCompletion(pod); cs != nil {
+		if cs := r.podCompletion(pod); cs != nil {
 			if as.CompletionStatus == nil {
 				as.CompletionStatus = cs
 				r.taskCompleted(ctx, s, role, ts)
@@ -150,7 +154,7 @@ func (r *Reconciler) observeTask(ctx context.Context, s *syncState, role *v1.Tas
 		if pod != nil {
 			recordPod(s, ts, pod)
 			if as.CompletionStatus == nil {
-				as.CompletionStatus = podCompletion(pod)
+				as.CompletionStatus = r.podCompletion(pod)
 			}
 			return nil
 		}
@@ -205,7 +209,9 @@ func (r *Reconciler) taskCompleted(ctx context.Context, s *syncState, role *v1.T
 }
 
 // finishTask ends a task attempt whose pod is gone: it starts a new attempt
-// when the task retry policy says so, or completes the task.
+// when the task retry policy says so (after the decision's delay, waiting
+// in AttemptCompleted with retryPolicyStatus.retryDelaySec set), or
+// completes the task.
 func (r *Reconciler) finishTask(ctx context.Context, s *syncState, role *v1.TaskRoleSpec, ts *v1.TaskStatus) {
 	as := &ts.AttemptStatus
 	s.urgent = true
@@ -220,7 +226,15 @@ func (r *Reconciler) finishTask(ctx context.Context, s *syncState, role *v1.Task
 		as.CompletionTime = &s.now
 	}
 	if !ts.DeletionPending && !completing(s.fw.Status.State) && s.fw.Spec.ExecutionType != v1.ExecutionStop {
-		d := decideRetry(role.Task.RetryPolicy, ts.RetryPolicyStatus, as.CompletionStatus)
+		d := decideRetry(role.Task.RetryPolicy, ts.RetryPolicyStatus, as.CompletionStatus, r.delays())
+		if d.Retry && r.waitRetryDelay(s, &ts.RetryPolicyStatus, as.CompletionTime.Time, d) {
+			if ts.State != v1.TaskAttemptCompleted {
+				r.event(s.fw, corev1.EventTypeNormal, ReasonTaskRetrying, actionRetry, "task %s[%d] will be retried in %ds after code %d: %s",
+					role.Name, ts.Index, *ts.RetryPolicyStatus.RetryDelaySec, as.CompletionStatus.Code, d.Reason)
+			}
+			s.setTaskState(ts, v1.TaskAttemptCompleted)
+			return
+		}
 		if d.Retry {
 			applyRetry(&ts.RetryPolicyStatus, d)
 			r.metrics.taskRetries.Inc()
@@ -231,10 +245,35 @@ func (r *Reconciler) finishTask(ctx context.Context, s *syncState, role *v1.Task
 			return
 		}
 	}
+	ts.RetryPolicyStatus.RetryDelaySec = nil
 	if ts.CompletionTime == nil {
 		ts.CompletionTime = &s.now
 	}
 	s.setTaskState(ts, v1.TaskCompleted)
+}
+
+// delays are the reconciler's retry delays for decideRetry.
+func (r *Reconciler) delays() retryDelays {
+	return retryDelays{minConflict: r.minConflictDelay, maxConflict: r.maxConflictDelay, rand: r.opts.Rand}
+}
+
+// waitRetryDelay records the delay of a retry decision the first time it
+// is taken (so that a random delay is drawn once) and reports whether the
+// retry must still wait; if so it asks for a reconcile when it is due.
+func (r *Reconciler) waitRetryDelay(s *syncState, st *v1.RetryPolicyStatus, completed time.Time, d retryDecision) bool {
+	if st.RetryDelaySec == nil {
+		if d.Delay <= 0 {
+			return false
+		}
+		sec := int64(d.Delay / time.Second)
+		st.RetryDelaySec = &sec
+	}
+	left := completed.Add(time.Duration(*st.RetryDelaySec) * time.Second).Sub(s.now.Time)
+	if left <= 0 {
+		return false
+	}
+	s.requeue(left)
+	return true
 }
 
 // completeAttempt records the completion of the framework attempt and marks
@@ -260,8 +299,8 @@ func (r *Reconciler) completeAttempt(ctx context.Context, s *syncState, cs *v1.F
 }
 
 // finishAttempt runs once every pod and the ConfigMap of a completed attempt
-// are gone: the framework retry policy starts a new attempt or completes
-// the Framework.
+// are gone: the framework retry policy starts a new attempt (after its
+// delay, waiting in AttemptCompleted) or completes the Framework.
 func (r *Reconciler) finishAttempt(ctx context.Context, s *syncState) {
 	st := s.fw.Status
 	att := &st.AttemptStatus
@@ -271,7 +310,15 @@ func (r *Reconciler) finishAttempt(ctx context.Context, s *syncState) {
 	}
 	cs := &att.CompletionStatus.CompletionStatus
 	if s.fw.Spec.ExecutionType != v1.ExecutionStop && cs.Code != v1.CompletionCodeStopFrameworkRequested {
-		d := decideRetry(s.fw.Spec.RetryPolicy, st.RetryPolicyStatus, cs)
+		d := decideRetry(s.fw.Spec.RetryPolicy, st.RetryPolicyStatus, cs, r.delays())
+		if d.Retry && r.waitRetryDelay(s, &st.RetryPolicyStatus, att.CompletionTime.Time, d) {
+			if st.State != v1.FrameworkAttemptCompleted {
+				r.event(s.fw, corev1.EventTypeNormal, ReasonFrameworkRetrying, actionRetry, "the framework will be retried in %ds after attempt %d ended with code %d: %s",
+					*st.RetryPolicyStatus.RetryDelaySec, att.ID, cs.Code, d.Reason)
+			}
+			s.setState(v1.FrameworkAttemptCompleted)
+			return
+		}
 		if d.Retry {
 			applyRetry(&st.RetryPolicyStatus, d)
 			r.metrics.frameworkRetries.Inc()
@@ -281,6 +328,7 @@ func (r *Reconciler) finishAttempt(ctx context.Context, s *syncState) {
 			return
 		}
 	}
+	st.RetryPolicyStatus.RetryDelaySec = nil
 	st.CompletionTime = &s.now
 	s.setState(v1.FrameworkCompleted)
 	eventType := corev1.EventTypeNormal

@@ -3,6 +3,7 @@ package framework
 import (
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -145,50 +146,51 @@ func podBelongsTo(pod *corev1.Pod, fw *v1.Framework, taskAttemptID int32) bool {
 	return pod.Annotations[v1.AnnotationTaskAttemptID] == strconv.Itoa(int(taskAttemptID))
 }
 
+// maxMessageBytes bounds each message and diagnostics string copied from a
+// pod into the status, so that thousands of tasks still fit one object.
+const maxMessageBytes = 1024
+
+func truncate(s string) string {
+	if len(s) <= maxMessageBytes {
+		return s
+	}
+	cut := maxMessageBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…(truncated)"
+}
+
+// podCompletionStatus is what a pod says about its end: its reason and
+// message and every container's termination, as FrameworkController records
+// it; messages are truncated to maxMessageBytes.
+func podCompletionStatus(pod *corev1.Pod) *v1.PodCompletionStatus {
+	pcs := &v1.PodCompletionStatus{Reason: pod.Status.Reason, Message: truncate(pod.Status.Message)}
+	for _, c := range allContainerStatuses(pod) {
+		ccs := v1.ContainerCompletionStatus{Name: c.Name}
+		if term := c.State.Terminated; term != nil {
+			ccs.Reason, ccs.Message, ccs.Signal, ccs.Code = term.Reason, truncate(term.Message), term.Signal, term.ExitCode
+		}
+		pcs.Containers = append(pcs.Containers, ccs)
+	}
+	return pcs
+}
+
 // podCompletion returns the completion status of a terminated pod, or nil
-// while it runs. A succeeded pod is code 0; a failed one takes the first
-// non-zero container exit code, or PodEvicted when the kubelet evicted it.
-func podCompletion(pod *corev1.Pod) *v1.CompletionStatus {
+// while it runs: Succeeded for a succeeded pod, otherwise the pod failure
+// classification (see classifier.classify).
+func (r *Reconciler) podCompletion(pod *corev1.Pod) *v1.CompletionStatus {
+	var cs *v1.CompletionStatus
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded:
-		cs := v1.NewCompletionStatus(v1.CompletionCodeSucceeded, "pod succeeded")
-		cs.Pod = &v1.PodCompletionStatus{Reason: pod.Status.Reason, Message: pod.Status.Message}
-		return cs
+		cs = v1.NewCompletionStatus(v1.CompletionCodeSucceeded, "pod succeeded")
 	case corev1.PodFailed:
+		cs = r.classifier.classify(pod)
 	default:
 		return nil
 	}
-	pcs := &v1.PodCompletionStatus{Reason: pod.Status.Reason, Message: pod.Status.Message}
-	var code v1.CompletionCode
-	var first string
-	for _, statuses := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
-		for _, c := range statuses {
-			term := c.State.Terminated
-			if term == nil {
-				term = c.LastTerminationState.Terminated
-			}
-			if term == nil || term.ExitCode == 0 {
-				continue
-			}
-			pcs.Containers = append(pcs.Containers, v1.ContainerCompletionStatus{
-				Name: c.Name, Reason: term.Reason, Message: term.Message, Signal: term.Signal, Code: term.ExitCode,
-			})
-			if code == 0 {
-				code = v1.CompletionCode(term.ExitCode)
-				first = c.Name
-			}
-		}
-	}
-	var cs *v1.CompletionStatus
-	switch {
-	case pod.Status.Reason == "Evicted":
-		cs = v1.NewCompletionStatus(v1.CompletionCodePodEvicted, "pod evicted: "+pod.Status.Message)
-	case code != 0:
-		cs = v1.NewCompletionStatus(code, fmt.Sprintf("container %s exited with code %d", first, code))
-	default:
-		cs = v1.NewCompletionStatus(v1.CompletionCodeContainerFailedUnknown, "pod failed without a container exit code: "+pod.Status.Reason)
-	}
-	cs.Pod = pcs
+	cs.Diagnostics = truncate(cs.Diagnostics)
+	cs.Pod = podCompletionStatus(pod)
 	return cs
 }
 

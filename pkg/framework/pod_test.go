@@ -85,35 +85,6 @@ func TestNewPodCarriesFrameworkControllerIdentity(t *testing.T) {
 	}
 }
 
-func TestPodCompletionReadsExitCodes(t *testing.T) {
-	term := func(name string, code int32) corev1.ContainerStatus {
-		return corev1.ContainerStatus{Name: name, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code}}}
-	}
-	tests := []struct {
-		name     string
-		status   corev1.PodStatus
-		wantNil  bool
-		wantCode v1.CompletionCode
-	}{
-		{"running pod has no completion", corev1.PodStatus{Phase: corev1.PodRunning}, true, 0},
-		{"succeeded pod is code 0", corev1.PodStatus{Phase: corev1.PodSucceeded}, false, 0},
-		{"failed pod takes the container exit code", corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{term("a", 0), term("b", 42)}}, false, 42},
-		{"evicted pod is transient", corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted"}, false, v1.CompletionCodePodEvicted},
-		{"failed pod without exit code", corev1.PodStatus{Phase: corev1.PodFailed}, false, v1.CompletionCodeContainerFailedUnknown},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := podCompletion(&corev1.Pod{Status: tt.status})
-			if tt.wantNil != (got == nil) {
-				t.Fatalf("podCompletion = %+v, want nil=%v", got, tt.wantNil)
-			}
-			if got != nil && got.Code != tt.wantCode {
-				t.Errorf("code = %d, want %d", got.Code, tt.wantCode)
-			}
-		})
-	}
-}
-
 func TestOptionsValidateNamesTheField(t *testing.T) {
 	_, err := New(Options{CreationConcurrency: -1})
 	if err == nil || !strings.Contains(err.Error(), "CreationConcurrency") {

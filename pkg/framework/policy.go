@@ -2,6 +2,7 @@ package framework
 
 import (
 	"fmt"
+	"time"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 )
@@ -12,41 +13,96 @@ type retryDecision struct {
 	Retry bool
 	// Accountable is true when the retry counts against maxRetryCount.
 	Accountable bool
+	// Delay is how long after the completion the new attempt starts.
+	Delay time.Duration
 	// Reason explains the decision, for events and logs.
 	Reason string
 }
 
+// retryDelays are the delays decideRetry may ask for.
+type retryDelays struct {
+	// minConflict and maxConflict bound the uniform random delay of a
+	// Transient Conflict failure under fancyRetryPolicy.
+	minConflict, maxConflict time.Duration
+	// rand returns a uniform number in [0, 1).
+	rand func() float64
+}
+
+// maxCreationBackoff caps the back-off before retrying a task whose pod the
+// apiserver refused.
+const maxCreationBackoff = 5 * time.Minute
+
 // decideRetry applies a RetryPolicySpec to a completed attempt, given the
-// retries already done. It is FrameworkController's policy: success is
-// never retried (unless maxRetryCount is -2), and with fancyRetryPolicy a
-// Permanent failure is never retried while a Transient one always is,
-// without counting.
-func decideRetry(policy v1.RetryPolicySpec, status v1.RetryPolicyStatus, cs *v1.CompletionStatus) retryDecision {
+// retries already done. It is FrameworkController's RetryPolicySpec.
+// ShouldRetry (pkg/apis/frameworkcontroller/v1/funcs.go), step by step:
+//  0. a completion the controller caused on purpose (stop requested,
+//     framework attempt completed, task deleted) or a pod spec the
+//     apiserver refuses is never retried;
+//  1. with fancyRetryPolicy, a Transient failure is retried without
+//     counting (after a random delay when it is also a Conflict) and a
+//     Permanent failure is never retried;
+//  2. otherwise maxRetryCount decides: -2 retries every completion,
+//     success included; -1 retries every failure; N retries failures while
+//     fewer than N accountable retries were made.
+//
+// podkit adds one thing: a retry after PodCreationUnknownError waits an
+// exponential back-off (1 s doubling per accountable retry, at most 5 min),
+// so a pod the apiserver keeps refusing never makes a hot loop.
+func decideRetry(policy v1.RetryPolicySpec, status v1.RetryPolicyStatus, cs *v1.CompletionStatus, delays retryDelays) retryDecision {
 	if cs == nil {
 		return retryDecision{Reason: "no completion status"}
 	}
-	if policy.MaxRetryCount == -2 {
-		return retryDecision{Retry: true, Accountable: true, Reason: "maxRetryCount is -2: always retry"}
+	switch cs.Code {
+	case v1.CompletionCodePodCreationPermanentError, v1.CompletionCodeStopFrameworkRequested,
+		v1.CompletionCodeFrameworkAttemptCompletion, v1.CompletionCodeDeleteTaskRequested:
+		return retryDecision{Accountable: true, Reason: fmt.Sprintf("completion code %d (%s) is never retried", cs.Code, cs.Phrase)}
 	}
-	if cs.Succeeded() {
-		return retryDecision{Reason: "succeeded"}
-	}
-	if policy.FancyRetryPolicy {
+	failed := cs.Type.Name == v1.CompletionTypeNameFailed
+	if policy.FancyRetryPolicy && failed {
+		reason := fmt.Sprintf("fancyRetryPolicy and a %s failure %v", cs.Type.Name, cs.Type.Attributes)
 		switch {
-		case cs.Type.HasAttribute(v1.CompletionTypeAttributePermanent):
-			return retryDecision{Reason: "permanent failure under fancyRetryPolicy"}
 		case cs.Type.HasAttribute(v1.CompletionTypeAttributeTransient):
-			return retryDecision{Retry: true, Reason: "transient failure under fancyRetryPolicy"}
+			d := retryDecision{Retry: true, Reason: reason}
+			if cs.Type.HasAttribute(v1.CompletionTypeAttributeConflict) {
+				d.Delay = randomDelay(delays)
+			}
+			return d
+		case cs.Type.HasAttribute(v1.CompletionTypeAttributePermanent):
+			return retryDecision{Accountable: true, Reason: reason}
 		}
 	}
-	if policy.MaxRetryCount == -1 {
-		return retryDecision{Retry: true, Accountable: true, Reason: "maxRetryCount is -1: retry failures without limit"}
+	if policy.MaxRetryCount == -2 ||
+		(failed && policy.MaxRetryCount == -1) ||
+		(failed && status.AccountableRetriedCount < policy.MaxRetryCount) {
+		d := retryDecision{Retry: true, Accountable: true,
+			Reason: fmt.Sprintf("accountableRetriedCount %d has not reached maxRetryCount %d", status.AccountableRetriedCount, policy.MaxRetryCount)}
+		if cs.Code == v1.CompletionCodePodCreationUnknownError {
+			d.Delay = creationBackoff(status.AccountableRetriedCount)
+		}
+		return d
 	}
-	if status.AccountableRetriedCount < policy.MaxRetryCount {
-		return retryDecision{Retry: true, Accountable: true,
-			Reason: fmt.Sprintf("retry %d of %d", status.AccountableRetriedCount+1, policy.MaxRetryCount)}
+	if !failed {
+		return retryDecision{Accountable: true, Reason: "succeeded"}
 	}
-	return retryDecision{Reason: fmt.Sprintf("maxRetryCount %d reached", policy.MaxRetryCount)}
+	return retryDecision{Accountable: true,
+		Reason: fmt.Sprintf("accountableRetriedCount %d has reached maxRetryCount %d", status.AccountableRetriedCount, policy.MaxRetryCount)}
+}
+
+// randomDelay is a whole number of seconds drawn uniformly from
+// [minConflict, maxConflict], as FC draws its delay in seconds.
+func randomDelay(d retryDelays) time.Duration {
+	lo, hi := int64(d.minConflict/time.Second), int64(d.maxConflict/time.Second)
+	if hi <= lo || d.rand == nil {
+		return time.Duration(lo) * time.Second
+	}
+	return time.Duration(lo+int64(d.rand()*float64(hi-lo+1))) * time.Second
+}
+
+func creationBackoff(retried int32) time.Duration {
+	if retried >= 9 {
+		return maxCreationBackoff
+	}
+	return min(time.Second<<retried, maxCreationBackoff)
 }
 
 // applyRetry records a retry decision in a retry status.
@@ -58,6 +114,7 @@ func applyRetry(status *v1.RetryPolicyStatus, d retryDecision) {
 	if d.Accountable {
 		status.AccountableRetriedCount++
 	}
+	status.RetryDelaySec = nil
 }
 
 // attemptCompletion checks the frameworkAttemptCompletionPolicy of every

@@ -9,45 +9,6 @@ import (
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 )
 
-func TestDecideRetryFollowsFrameworkControllerPolicy(t *testing.T) {
-	exit1 := v1.NewCompletionStatus(1, "exit 1")
-	ok := v1.NewCompletionStatus(v1.CompletionCodeSucceeded, "")
-	transient := v1.NewCompletionStatus(v1.CompletionCodePodExternalDeleted, "")
-	permanent := v1.NewCompletionStatus(v1.CompletionCodePodCreationRejected, "")
-	tests := []struct {
-		name        string
-		policy      v1.RetryPolicySpec
-		retried     int32
-		cs          *v1.CompletionStatus
-		retry       bool
-		accountable bool
-	}{
-		{"success is not retried", v1.RetryPolicySpec{MaxRetryCount: 3}, 0, ok, false, false},
-		{"success is retried when maxRetryCount is -2", v1.RetryPolicySpec{MaxRetryCount: -2}, 5, ok, true, true},
-		{"failure retried below maxRetryCount", v1.RetryPolicySpec{MaxRetryCount: 2}, 1, exit1, true, true},
-		{"failure not retried at maxRetryCount", v1.RetryPolicySpec{MaxRetryCount: 2}, 2, exit1, false, false},
-		{"no retry by default", v1.RetryPolicySpec{}, 0, exit1, false, false},
-		{"unlimited failures with -1", v1.RetryPolicySpec{MaxRetryCount: -1}, 100, exit1, true, true},
-		{"fancy: transient retried without counting", v1.RetryPolicySpec{FancyRetryPolicy: true}, 0, transient, true, false},
-		{"fancy: permanent never retried", v1.RetryPolicySpec{FancyRetryPolicy: true, MaxRetryCount: -1}, 0, permanent, false, false},
-		{"not fancy: transient counts", v1.RetryPolicySpec{MaxRetryCount: 1}, 1, transient, false, false},
-		{"fancy: unknown follows maxRetryCount", v1.RetryPolicySpec{FancyRetryPolicy: true, MaxRetryCount: 1}, 0, exit1, true, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d := decideRetry(tt.policy, v1.RetryPolicyStatus{AccountableRetriedCount: tt.retried}, tt.cs)
-			if d.Retry != tt.retry || d.Accountable != tt.accountable {
-				t.Errorf("decideRetry = %+v, want retry=%v accountable=%v", d, tt.retry, tt.accountable)
-			}
-			st := v1.RetryPolicyStatus{AccountableRetriedCount: tt.retried}
-			applyRetry(&st, d)
-			if tt.retry && st.TotalRetriedCount != 1 {
-				t.Errorf("TotalRetriedCount = %d after a retry, want 1", st.TotalRetriedCount)
-			}
-		})
-	}
-}
-
 func TestAttemptCompletionAppliesRolePolicies(t *testing.T) {
 	spec := &v1.FrameworkSpec{TaskRoles: []v1.TaskRoleSpec{
 		{Name: "ps", TaskNumber: 2, FrameworkAttemptCompletionPolicy: v1.CompletionPolicySpec{MinFailedTaskCount: 1, MinSucceededTaskCount: -1}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -55,6 +56,13 @@ type Options struct {
 	// Registerer receives the Prometheus metrics. Default:
 	// controller-runtime's metrics registry.
 	Registerer prometheus.Registerer
+	// Config is FrameworkController's configuration file contents: the
+	// pod failure spec and retry delays (see LoadConfig). Default: FC's
+	// defaults.
+	Config *Config
+	// Rand returns a uniform random number in [0, 1) for the random retry
+	// delay of Transient Conflict failures. Default: math/rand/v2.
+	Rand func() float64
 }
 
 func (o *Options) setDefaults() {
@@ -72,6 +80,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
 	}
 }
 
@@ -97,6 +108,11 @@ type Reconciler struct {
 	recorder events.EventRecorder
 	opts     Options
 	metrics  *metrics
+	// classifier turns failed pods into completion statuses.
+	classifier *classifier
+	// conflictDelay bounds the random delay before retrying a Transient
+	// Conflict failure.
+	minConflictDelay, maxConflictDelay time.Duration
 
 	mu sync.Mutex
 	// lastWrite is when each Framework's status was last written.
@@ -122,12 +138,23 @@ func New(opts Options) (*Reconciler, error) {
 		return nil, err
 	}
 	opts.setDefaults()
+	cl, err := opts.Config.classifier()
+	if err != nil {
+		return nil, err
+	}
+	minD, maxD, err := opts.Config.conflictDelays()
+	if err != nil {
+		return nil, err
+	}
 	return &Reconciler{
-		opts:      opts,
-		metrics:   newMetrics(opts.Registerer),
-		lastWrite: map[types.NamespacedName]time.Time{},
-		staleRV:   map[types.NamespacedName]string{},
-		created:   map[types.NamespacedName]expectation{},
+		classifier:       cl,
+		minConflictDelay: minD,
+		maxConflictDelay: maxD,
+		opts:             opts,
+		metrics:          newMetrics(opts.Registerer),
+		lastWrite:        map[types.NamespacedName]time.Time{},
+		staleRV:          map[types.NamespacedName]string{},
+		created:          map[types.NamespacedName]expectation{},
 	}, nil
 }
 
