@@ -233,6 +233,10 @@ func (m *Manager) config(name string) (string, error) {
 	var b strings.Builder
 	b.WriteString("apiVersion: config.kwok.x-k8s.io/v1alpha1\nkind: KwokctlConfiguration\noptions:\n")
 	b.WriteString("  runtime: binary\n  kubeVersion: " + k8sbin.Version + "\n  disableQPSLimits: true\n")
+	// A restarted kwok (kwokctl stop/start, a crash) has a new identity and
+	// drives no pod until the node leases of the old one expire: keep them
+	// short (renewed every 5 s) so that it takes over within 20 s.
+	b.WriteString("  nodeLeaseDurationSeconds: 20\n")
 	for _, f := range fields {
 		p, err := k8sbin.Path(f.bin)
 		if err != nil {
@@ -263,23 +267,6 @@ func (m *Manager) remove(ctx context.Context, name string) error {
 		return errors.Join(err, fmt.Errorf("remove cluster directory: %w", rmErr))
 	}
 	return nil
-}
-
-// Restart stops every component of the cluster and starts them again on
-// the same ports and data, returning once the API server is ready.
-func (m *Manager) Restart(ctx context.Context, name string) error {
-	// Stopped, the cluster's ports are free for any other starting cluster
-	// to take: hold the port lock until it listens again.
-	return m.withPortLock(ctx, func() error {
-		if err := m.kwokctl(ctx, name, "stop", "cluster"); err != nil {
-			return err
-		}
-		if err := m.kwokctl(ctx, name, "start", "cluster"); err != nil {
-			return err
-		}
-		_, err := m.waitReady(ctx, name)
-		return err
-	})
 }
 
 func (m *Manager) withPortLock(ctx context.Context, fn func() error) error {

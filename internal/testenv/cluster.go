@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,6 +31,8 @@ const (
 // directory of its own, so parallel test binaries never share a cluster.
 type kwokPlane struct {
 	mgr *devcluster.Manager
+	// restarted is the kube-apiserver started by restartAPIServer.
+	restarted *restartedProcess
 }
 
 func (p *kwokPlane) start(ctx context.Context, opts Options) (*rest.Config, string, error) {
@@ -63,8 +66,49 @@ func (p *kwokPlane) start(ctx context.Context, opts Options) (*rest.Config, stri
 	return cfg, kubeconfig, nil
 }
 
+// restartAPIServer kills kube-apiserver outright, as a crash would, and
+// starts it again with the same command line, log file and pid file, so
+// that kwokctl still manages it. Only the apiserver restarts: restarting
+// the whole cluster (kwokctl stop/start) also restarts kwok under a new
+// identity, which then waits for the old identity's node leases to expire
+// (200 s as kwokctl sets them up) before it drives any pod again.
 func (p *kwokPlane) restartAPIServer(ctx context.Context) error {
-	return p.mgr.Restart(ctx, kwokClusterName)
+	unlock, err := devcluster.LockPorts(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	dir := p.mgr.Dir(kwokClusterName)
+	pids := findProcesses(k8sbin.KubeAPIServer, dir)
+	if len(pids) != 1 {
+		return fmt.Errorf("find kube-apiserver: %d processes match %s", len(pids), dir)
+	}
+	args, err := cmdline(pids[0])
+	if err != nil {
+		return err
+	}
+	if err := killAndWait(ctx, pids[0], p.restarted); err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(filepath.Join(dir, "logs", "kube-apiserver.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("open kube-apiserver log: %w", err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start kube-apiserver again: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	p.restarted = &restartedProcess{cmd: cmd, done: done}
+	pidFile := filepath.Join(dir, "pids", k8sbin.KubeAPIServer+".pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		return fmt.Errorf("record the new kube-apiserver pid for kwokctl: %w", err)
+	}
+	return nil
 }
 
 func (p *kwokPlane) stop() error {
@@ -76,6 +120,9 @@ func (p *kwokPlane) stop() error {
 	err := p.mgr.Down(ctx, kwokClusterName)
 	if errors.Is(err, devcluster.ErrNotFound) {
 		err = nil
+	}
+	if p.restarted != nil {
+		err = errors.Join(err, killAndWait(ctx, p.restarted.cmd.Process.Pid, p.restarted))
 	}
 	return errors.Join(err, os.RemoveAll(p.mgr.Workdir))
 }

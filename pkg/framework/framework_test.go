@@ -422,7 +422,7 @@ func TestFrameworkSurvivesAPIServerRestart(t *testing.T) {
 			t.Fatalf("patch pod %s: %v", p.Name, err)
 		}
 	}
-	got := waitState(t, fw, "framework Completed after the apiserver restart", 4*time.Minute, completed)
+	got := waitState(t, fw, "framework Completed after the apiserver restart", 60*time.Second, completed)
 	if cs := got.Status.AttemptStatus.CompletionStatus; !cs.Succeeded() {
 		t.Errorf("completion = %+v, want Succeeded", cs)
 	}
