@@ -61,10 +61,14 @@ type FrameworkList struct {
 }
 
 // ExecutionType says whether a Framework should run.
-// +kubebuilder:validation:Enum=Start;Stop
+// +kubebuilder:validation:Enum=Create;Start;Stop
 type ExecutionType string
 
 const (
+	// ExecutionCreate creates the Framework without running it: it stays
+	// AttemptCreationPending, with no ConfigMap and no pod, until
+	// executionType becomes Start (or Stop).
+	ExecutionCreate ExecutionType = "Create"
 	// ExecutionStart runs the Framework.
 	ExecutionStart ExecutionType = "Start"
 	// ExecutionStop deletes the Framework's pods and completes it with
@@ -72,15 +76,23 @@ const (
 	ExecutionStop ExecutionType = "Stop"
 )
 
-// FrameworkSpec is the desired state of a Framework. Only executionType may
-// change after creation (and only from Start to Stop).
+// FrameworkSpec is the desired state of a Framework. Only executionType and
+// description may change after creation (executionType only from Create to
+// Start or Stop, and from Start to Stop).
 //
 // +kubebuilder:validation:XValidation:rule="self.taskRoles.map(r, r.taskNumber).sum() <= 5000",message="the sum of taskNumber over all taskRoles must be at most 5000",fieldPath=".taskRoles"
 type FrameworkSpec struct {
-	// ExecutionType is Start (default) or Stop. Setting Stop deletes all
-	// pods and completes the Framework; it cannot be set back to Start.
+	// Description is free text for people; the controller ignores it.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Description string `json:"description,omitempty"`
+
+	// ExecutionType is Start (default), Create or Stop. Create holds the
+	// Framework before its first attempt; Stop deletes all pods and
+	// completes the Framework and is final.
 	// +kubebuilder:default=Start
-	// +kubebuilder:validation:XValidation:rule="oldSelf != 'Stop' || self == 'Stop'",message="executionType cannot change from Stop back to Start"
+	// +kubebuilder:validation:XValidation:rule="oldSelf != 'Stop' || self == 'Stop'",message="executionType cannot change from Stop back to Start or Create"
+	// +kubebuilder:validation:XValidation:rule="oldSelf != 'Start' || self != 'Create'",message="executionType cannot change from Start back to Create"
 	// +optional
 	ExecutionType ExecutionType `json:"executionType,omitempty"`
 
@@ -130,11 +142,13 @@ type RetryPolicySpec struct {
 // +kubebuilder:validation:XValidation:rule="self.frameworkAttemptCompletionPolicy.minFailedTaskCount <= self.taskNumber",message="must be -1 or at most taskNumber",fieldPath=".frameworkAttemptCompletionPolicy.minFailedTaskCount"
 // +kubebuilder:validation:XValidation:rule="self.frameworkAttemptCompletionPolicy.minSucceededTaskCount <= self.taskNumber",message="must be -1 or at most taskNumber",fieldPath=".frameworkAttemptCompletionPolicy.minSucceededTaskCount"
 type TaskRoleSpec struct {
-	// Name is the role's name, a DNS label of at most 32 characters; it is
-	// part of every pod name ({framework}-{role}-{index}).
+	// Name is the role's name: lowercase letters and digits, at most 32
+	// characters (FrameworkController's pattern, without '-'). It is part
+	// of every pod name ({framework}-{role}-{index}); without '-' in role
+	// names no two Frameworks can ever want the same pod name.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]+$')",message="must be lowercase letters and digits only, no '-': pod names are {framework}-{role}-{index}, and a '-' in a role name would let two Frameworks claim the same pod"
 	Name string `json:"name"`
 	// TaskNumber is the number of tasks (pods) of this role, 1 to 5000.
 	// Immutable.
@@ -143,8 +157,9 @@ type TaskRoleSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="taskNumber is immutable"
 	TaskNumber int32 `json:"taskNumber"`
 	// FrameworkAttemptCompletionPolicy says how many tasks of this role
-	// completing complete the whole framework attempt. Default: the first
-	// failed task fails the attempt; success needs every task of every role.
+	// completing complete the whole framework attempt. When omitted: the
+	// first failed task fails the attempt; success needs every task of
+	// every role (FrameworkController's documented defaults, 1 and -1).
 	// +kubebuilder:default={}
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="frameworkAttemptCompletionPolicy is immutable"
 	// +optional
@@ -157,21 +172,21 @@ type TaskRoleSpec struct {
 // triggers, the attempt completes once every task has completed: Succeeded
 // if the last completed task triggered nothing.
 type CompletionPolicySpec struct {
-	// MinFailedTaskCount: when this many tasks of the role have failed (after
-	// their own retries), the attempt fails with the last failed task's
-	// completion status. -1 disables it. Default (also when 0 or
-	// omitted) 1.
+	// MinFailedTaskCount: when a task of the role fails (after its own
+	// retries) and at least this many have, the attempt fails with that
+	// task's completion status. -1 disables it; 0 acts as 1, as in
+	// FrameworkController. Default when omitted: 1.
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=-1
-	// +kubebuilder:validation:XValidation:rule="self != 0",message="must be -1 (disabled) or at least 1"
 	// +optional
 	MinFailedTaskCount int32 `json:"minFailedTaskCount,omitempty"`
-	// MinSucceededTaskCount: when this many tasks of the role have
-	// succeeded, the attempt succeeds. -1 disables it. Default (also when 0
-	// or omitted) -1.
+	// MinSucceededTaskCount: when a task of the role succeeds and at least
+	// this many have, the attempt succeeds. -1 disables it; 0 acts as 1
+	// (the first success completes the attempt), as in
+	// FrameworkController. Default when omitted: -1 (a Go client sends 1
+	// for FC's 0).
 	// +kubebuilder:default=-1
 	// +kubebuilder:validation:Minimum=-1
-	// +kubebuilder:validation:XValidation:rule="self != 0",message="must be -1 (disabled) or at least 1"
 	// +optional
 	MinSucceededTaskCount int32 `json:"minSucceededTaskCount,omitempty"`
 }
@@ -191,9 +206,13 @@ type TaskSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	PodGracefulDeletionTimeoutSec *int64 `json:"podGracefulDeletionTimeoutSec,omitempty"`
-	// Pod is the pod template. restartPolicy must be Never or OnFailure
-	// (empty means Never here, not Always): a task pod must be able to end.
-	// +kubebuilder:validation:XValidation:rule="!has(self.spec.restartPolicy) || self.spec.restartPolicy != 'Always'",message="restartPolicy must be Never or OnFailure: a task's pod must be able to complete",fieldPath=".spec.restartPolicy"
+	// Pod is the pod template. Strings anywhere in it may hold
+	// FrameworkController's placeholders {{FC_FRAMEWORK_NAMESPACE}},
+	// {{FC_FRAMEWORK_NAME}}, {{FC_TASKROLE_NAME}}, {{FC_TASK_INDEX}},
+	// {{FC_CONFIGMAP_NAME}} and {{FC_POD_NAME}}, replaced when each pod is
+	// created. An empty restartPolicy becomes Never (a podkit default: the
+	// apiserver's would be Always); Always is allowed, for services whose
+	// pods never complete.
 	Pod corev1.PodTemplateSpec `json:"pod"`
 }
 

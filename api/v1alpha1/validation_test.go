@@ -60,7 +60,10 @@ func TestInvalidFrameworksAreRejectedNamingTheField(t *testing.T) {
 	}{
 		{"no task roles", func(fw *v1.Framework) { fw.Spec.TaskRoles = []v1.TaskRoleSpec{} }, "spec.taskRoles", "at least 1"},
 		{"duplicate role names", func(fw *v1.Framework) { fw.Spec.TaskRoles = append(fw.Spec.TaskRoles, role("worker", 1)) }, "spec.taskRoles[1]", "Duplicate value"},
-		{"role name not a DNS label", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Name = "Worker_1" }, "spec.taskRoles[0].name", "should match"},
+		{"role name not a DNS label", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Name = "Worker_1" }, "spec.taskRoles[0].name", "lowercase letters and digits only"},
+		// FC's pattern ^[a-z0-9]{1,63}$ has no '-'; with it, Framework "a"
+		// role "b-c" and Framework "a-b" role "c" would both want pod a-b-c-0.
+		{"role name with a dash", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Name = "b-c" }, "spec.taskRoles[0].name", "claim the same pod"},
 		{"role name too long", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Name = strings.Repeat("w", 33) }, "spec.taskRoles[0].name", "may not be more than 32"},
 		{"taskNumber zero", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].TaskNumber = 0 }, "spec.taskRoles[0].taskNumber", "greater than or equal to 1"},
 		{"taskNumber above the cap", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].TaskNumber = 5001 }, "spec.taskRoles[0].taskNumber", "less than or equal to 5000"},
@@ -85,7 +88,6 @@ func TestInvalidFrameworksAreRejectedNamingTheField(t *testing.T) {
 		{"framework maxRetryCount below -2", func(fw *v1.Framework) { fw.Spec.RetryPolicy.MaxRetryCount = -3 }, "spec.retryPolicy.maxRetryCount", "greater than or equal to -2"},
 		{"task maxRetryCount below -2", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Task.RetryPolicy.MaxRetryCount = -7 }, "spec.taskRoles[0].task.retryPolicy.maxRetryCount", "greater than or equal to -2"},
 		{"unknown executionType", func(fw *v1.Framework) { fw.Spec.ExecutionType = "Pause" }, "spec.executionType", "Unsupported value"},
-		{"restartPolicy Always", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Task.Pod.Spec.RestartPolicy = corev1.RestartPolicyAlways }, "spec.taskRoles[0].task.pod.spec.restartPolicy", "Never or OnFailure"},
 		{"pod without containers", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Task.Pod.Spec.Containers = nil }, "spec.taskRoles[0].task.pod.spec.containers", "Required value"},
 		{"negative podGracefulDeletionTimeoutSec", func(fw *v1.Framework) {
 			fw.Spec.TaskRoles[0].Task.PodGracefulDeletionTimeoutSec = ptr.To[int64](-1)
@@ -176,5 +178,50 @@ func TestExecutionTypeGoesFromStartToStopOnly(t *testing.T) {
 	err := env.Client.Update(ctx, fw)
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.executionType") {
 		t.Fatalf("Stop → Start: err = %v, want Invalid naming spec.executionType", err)
+	}
+	created := validFramework(ns, "created")
+	created.Spec.ExecutionType = v1.ExecutionCreate
+	if err := env.Client.Create(ctx, created); err != nil {
+		t.Fatalf("executionType Create (FC's third value) must be accepted: %v", err)
+	}
+	created.Spec.ExecutionType = v1.ExecutionStart
+	if err := env.Client.Update(ctx, created); err != nil {
+		t.Fatalf("Create → Start must be allowed: %v", err)
+	}
+	created.Spec.ExecutionType = v1.ExecutionCreate
+	if err := env.Client.Update(ctx, created); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "from Start back to Create") {
+		t.Fatalf("Start → Create: err = %v, want Invalid", err)
+	}
+}
+
+// FrameworkController accepts these; so must podkit (FC's user manual and
+// examples: service.yaml, batchwithservicesucceeded.yaml).
+func TestFrameworkControllerSpecsAreAccepted(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	fw := validFramework(ns, "service")
+	fw.Spec.Description = "a service that must keep running"
+	fw.Spec.RetryPolicy.MaxRetryCount = -2
+	r := &fw.Spec.TaskRoles[0]
+	r.Task.RetryPolicy.MaxRetryCount = -2
+	r.Task.Pod.Spec.RestartPolicy = corev1.RestartPolicyAlways
+	r.FrameworkAttemptCompletionPolicy = v1.CompletionPolicySpec{MinFailedTaskCount: 1, MinSucceededTaskCount: 1}
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatalf("a service Framework (restartPolicy Always, maxRetryCount -2, description) must be accepted: %v", err)
+	}
+	// An explicit 0 is FC's zero value for both counts.
+	raw := []byte(`{"apiVersion":"podkit.dev/v1alpha1","kind":"Framework","metadata":{"name":"zeros","namespace":"` + ns + `"},
+	"spec":{"taskRoles":[{"name":"worker","taskNumber":2,"frameworkAttemptCompletionPolicy":{"minFailedTaskCount":0,"minSucceededTaskCount":0},
+	"task":{"pod":{"spec":{"containers":[{"name":"main","image":"busybox"}]}}}}]}}`)
+	res := env.Clientset.CoreV1().RESTClient().Post().AbsPath("/apis/podkit.dev/v1alpha1/namespaces/"+ns+"/frameworks").SetHeader("Content-Type", "application/json").Body(raw).Do(ctx)
+	if err := res.Error(); err != nil {
+		t.Fatalf("minFailedTaskCount 0 and minSucceededTaskCount 0 must be accepted as in FC: %v", err)
+	}
+	got := &v1.Framework{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "zeros"}, got); err != nil {
+		t.Fatal(err)
+	}
+	if p := got.Spec.TaskRoles[0].FrameworkAttemptCompletionPolicy; p.MinFailedTaskCount != 0 || p.MinSucceededTaskCount != 0 {
+		t.Errorf("explicit zeros became %+v, want them kept", p)
 	}
 }

@@ -38,6 +38,10 @@ func (r *Reconciler) act(ctx context.Context, s *syncState) error {
 			s.urgent = true
 			return r.deleteAttempt(ctx, s)
 		}
+		if s.fw.Spec.ExecutionType == v1.ExecutionCreate {
+			// Held: no ConfigMap, no pod until executionType is Start.
+			return nil
+		}
 		ready, err := r.ensureConfigMap(ctx, s)
 		if err != nil || !ready {
 			return err

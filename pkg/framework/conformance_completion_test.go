@@ -120,8 +120,17 @@ func TestPodFailureClassification(t *testing.T) {
 		{"unmatched: the container that failed last gives the code", nil, corev1.PodStatus{Phase: corev1.PodFailed,
 			ContainerStatuses: []corev1.ContainerStatus{terminated("a", 3, "Error", "", 9), terminated("b", 42, "Error", "", 5), terminated("c", 0, "Completed", "", 10)}},
 			3, "ContainerUnrecognizedFailed", "PodPattern unmatched: "},
-		{"failed without a failed container", nil, corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "low on memory"},
-			-300, "PodFailedWithoutFailedContainer", "low on memory"},
+		{"failed without a failed container", nil, corev1.PodStatus{Phase: corev1.PodFailed, Reason: "DeadlineExceeded", Message: "too slow"},
+			-300, "PodFailedWithoutFailedContainer", "too slow"},
+		// FC's default podFailureSpec (issue #65's effective config).
+		{"default spec: evicted", nil, corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "low on memory",
+			ContainerStatuses: []corev1.ContainerStatus{terminated("a", 137, "Error", "", 1)}},
+			-1000, "PodEvicted", `"reason":"Evicted"`},
+		{"default spec: node lost", nil, corev1.PodStatus{Phase: corev1.PodFailed, Reason: "NodeLost"}, -1001, "PodNodeLost", ""},
+		{"default spec: out of cpu", nil, corev1.PodStatus{Phase: corev1.PodFailed, Reason: "OutOfcpu"}, -1002, "PodScheduledToInsufficientResourceNode", ""},
+		{"default spec: preempted", nil, corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Preempting"}, -1003, "PodPreemptedForCriticalPod", ""},
+		{"an empty configured spec drops the defaults", &Config{PodFailureSpec: []FailureClass{}}, corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted"},
+			-300, "PodFailedWithoutFailedContainer", ""},
 		{"configured pattern on the pod's reason", oom, corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted"},
 			250, "PodEvicted", `"reason":"Evicted"`},
 		{"configured container pattern", oom, corev1.PodStatus{Phase: corev1.PodFailed,
@@ -156,11 +165,12 @@ func ptr32(v int32) *int32 { return &v }
 func TestLoadConfigRejectsBadSpecsNamingTheField(t *testing.T) {
 	tests := []struct{ yaml, want string }{
 		{"podFailureSpec:\n- code: 210\n  phrase: X\n  podPatterns: [{reasonRegex: a}]\n", "podFailureSpec[0].code 210: is a predefined code"},
-		{"podFailureSpec:\n- code: -5\n  phrase: X\n  podPatterns: [{reasonRegex: a}]\n", "podFailureSpec[0].code -5: must be positive"},
+		{"podFailureSpec:\n- code: -5\n  phrase: X\n  podPatterns: [{reasonRegex: a}]\n", "podFailureSpec[0].code -5: lies in a reserved range"},
 		{"podFailureSpec:\n- code: 220\n  phrase: X\n  podPatterns: [{containers: [{messageRegex: '(('}]}]\n", "podFailureSpec[0].podPatterns[0].containers[0].messageRegex"},
 		{"podFailureSpec:\n- code: 220\n  phrase: X\n  type: {attributes: [Sometimes]}\n  podPatterns: [{reasonRegex: a}]\n", `unknown attribute "Sometimes"`},
 		{"podFailureSpec:\n- code: 220\n  phrase: X\n  podPatterns: [{containers: [{codeRange: {min: 5, max: 1}}]}]\n", "codeRange: min 5 is above max 1"},
 		{"podFailureSpec:\n- {code: 220, phrase: X, podPatterns: [{reasonRegex: a}]}\n- {code: 220, phrase: Y, podPatterns: [{reasonRegex: b}]}\n", "podFailureSpec[1].code 220: already used by podFailureSpec[0]"},
+		{"podFailureSpec:\n- code: 205\n  phrase: X\n  podPatterns: [{reasonRegex: a}]\n", "podFailureSpec[0].code 205: lies in a reserved range"},
 		{"workerNumbr: 3\n", "unknown field"},
 		{"frameworkMinRetryDelaySecForTransientConflictFailed: 10\nframeworkMaxRetryDelaySecForTransientConflictFailed: 5\n", "min <= max"},
 	}
@@ -181,7 +191,8 @@ func TestLoadConfigRejectsBadSpecsNamingTheField(t *testing.T) {
 // maxRetryCount.
 func TestDecideRetryIsFrameworkControllersShouldRetry(t *testing.T) {
 	cs := func(c v1.CompletionCode) *v1.CompletionStatus { return v1.NewCompletionStatus(c, "") }
-	delays := retryDelays{minConflict: 60 * time.Second, maxConflict: 300 * time.Second, rand: func() float64 { return 0.5 }}
+	// FC's config.go defaults: 60 s and 900 s.
+	delays := retryDelays{minConflict: DefaultMinRetryDelayForTransientConflict, maxConflict: DefaultMaxRetryDelayForTransientConflict, rand: func() float64 { return 0.5 }}
 	fancy := func(n int32) v1.RetryPolicySpec { return v1.RetryPolicySpec{FancyRetryPolicy: true, MaxRetryCount: n} }
 	plain := func(n int32) v1.RetryPolicySpec { return v1.RetryPolicySpec{MaxRetryCount: n} }
 	tests := []struct {
@@ -197,7 +208,7 @@ func TestDecideRetryIsFrameworkControllersShouldRetry(t *testing.T) {
 		{"210 with fancy and maxRetryCount 1 is Permanent", fancy(1), 0, cs(210), false, true, 0},
 		{"210 without fancy follows maxRetryCount", plain(1), 0, cs(210), true, true, 0},
 		// ...201 is retried without counting, after a random delay...
-		{"201 with fancy and maxRetryCount 0 is retried", fancy(0), 0, cs(201), true, false, 180 * time.Second},
+		{"201 with fancy and maxRetryCount 0 is retried", fancy(0), 0, cs(201), true, false, 480 * time.Second},
 		{"201 without fancy and maxRetryCount 0 is not", plain(0), 0, cs(201), false, true, 0},
 		// ...200 at once.
 		{"200 with fancy is retried at once", fancy(0), 7, cs(200), true, false, 0},
@@ -238,7 +249,7 @@ func TestDecideRetryIsFrameworkControllersShouldRetry(t *testing.T) {
 	for _, c := range []struct {
 		r    float64
 		want time.Duration
-	}{{0, 60 * time.Second}, {0.999999, 300 * time.Second}} {
+	}{{0, 60 * time.Second}, {0.999999, 900 * time.Second}} {
 		delays.rand = func() float64 { return c.r }
 		if got := decideRetry(fancy(0), v1.RetryPolicyStatus{}, cs(201), delays).Delay; got != c.want {
 			t.Errorf("delay with rand %v = %s, want %s", c.r, got, c.want)

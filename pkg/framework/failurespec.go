@@ -20,19 +20,20 @@ import (
 type Config struct {
 	// PodFailureSpec classifies failed pods into completion codes. Entries
 	// are tried after the predefined ones (exit codes 200, 201 and 210), in
-	// order; the first whose pattern matches wins.
+	// order; the first whose pattern matches wins. Nil means
+	// DefaultPodFailureSpec; an empty list means none.
 	PodFailureSpec []FailureClass `json:"podFailureSpec,omitempty"`
 	// FrameworkMinRetryDelaySecForTransientConflictFailed and ...Max bound
 	// the random delay before retrying a Transient Conflict failure
-	// (default 60 and 300 seconds, FC's defaults).
+	// (default 60 and 900 seconds, FC's defaults). FC applies it to
+	// framework retries only: a task retries at once.
 	FrameworkMinRetryDelaySecForTransientConflictFailed *int64 `json:"frameworkMinRetryDelaySecForTransientConflictFailed,omitempty"`
 	FrameworkMaxRetryDelaySecForTransientConflictFailed *int64 `json:"frameworkMaxRetryDelaySecForTransientConflictFailed,omitempty"`
 }
 
 // FailureClass is one completion code and the pod patterns that produce it.
 type FailureClass struct {
-	// Code must be positive (a container exit code range is reserved for
-	// it by convention) and not one of the predefined codes.
+	// Code must lie outside FC's reserved ranges [-999, 0] and [200, 219].
 	Code v1.CompletionCode `json:"code"`
 	// Phrase names the code.
 	Phrase v1.CompletionPhrase `json:"phrase"`
@@ -96,8 +97,26 @@ func LoadConfig(data []byte) (*Config, error) {
 // defaults.
 const (
 	DefaultMinRetryDelayForTransientConflict = 60 * time.Second
-	DefaultMaxRetryDelayForTransientConflict = 300 * time.Second
+	DefaultMaxRetryDelayForTransientConflict = 900 * time.Second
 )
+
+// DefaultPodFailureSpec are the classes FrameworkController's default
+// configuration starts with (as FC prints its effective configuration at
+// start-up; see microsoft/frameworkcontroller issue #65): the pod-level
+// failures a retry is likely to fix.
+func DefaultPodFailureSpec() []FailureClass {
+	transient := v1.CompletionType{Name: v1.CompletionTypeNameFailed, Attributes: []v1.CompletionTypeAttribute{v1.CompletionTypeAttributeTransient}}
+	class := func(code v1.CompletionCode, phrase, reason string) FailureClass {
+		return FailureClass{Code: code, Phrase: v1.CompletionPhrase(phrase), Type: transient,
+			PodPatterns: []PodPattern{{ReasonRegex: reason, MessageRegex: `(?ms).*`}}}
+	}
+	return []FailureClass{
+		class(-1000, "PodEvicted", `(?i)^Evicted$`),
+		class(-1001, "PodNodeLost", `(?i)^NodeLost$`),
+		class(-1002, "PodScheduledToInsufficientResourceNode", `(?i)^OutOf\S+$`),
+		class(-1003, "PodPreemptedForCriticalPod", `(?i)^Preempting$`),
+	}
+}
 
 func (c *Config) conflictDelays() (minD, maxD time.Duration, err error) {
 	minD, maxD = DefaultMinRetryDelayForTransientConflict, DefaultMaxRetryDelayForTransientConflict
@@ -156,8 +175,8 @@ func predefinedClasses() []FailureClass {
 }
 
 func (c *Config) classifier() (*classifier, error) {
-	var configured []FailureClass
-	if c != nil {
+	configured := DefaultPodFailureSpec()
+	if c != nil && c.PodFailureSpec != nil {
 		configured = c.PodFailureSpec
 	}
 	out := &classifier{}
@@ -170,8 +189,8 @@ func (c *Config) classifier() (*classifier, error) {
 				errs = append(errs, fmt.Errorf("%s.code %d: is a predefined code (%s); pick a positive code outside 200, 201 and 210", field, fc.Code, v1.CompletionCodeInfos[fc.Code].Phrase))
 				continue
 			}
-			if fc.Code <= 0 {
-				errs = append(errs, fmt.Errorf("%s.code %d: must be positive: codes up to 0 are the controller's own", field, fc.Code))
+			if (fc.Code >= -999 && fc.Code <= 0) || (fc.Code >= 200 && fc.Code <= 219) {
+				errs = append(errs, fmt.Errorf("%s.code %d: lies in a reserved range ([-999, 0] is the controller's, [200, 219] the container contract's); pick another code", field, fc.Code))
 				continue
 			}
 			if j, dup := seen[fc.Code]; dup {

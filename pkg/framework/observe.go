@@ -226,7 +226,9 @@ func (r *Reconciler) finishTask(ctx context.Context, s *syncState, role *v1.Task
 		as.CompletionTime = &s.now
 	}
 	if !ts.DeletionPending && !completing(s.fw.Status.State) && s.fw.Spec.ExecutionType != v1.ExecutionStop {
-		d := decideRetry(role.Task.RetryPolicy, ts.RetryPolicyStatus, as.CompletionStatus, r.delays())
+		// FC decides task retries with a zero Conflict delay: only a
+		// framework retry waits the random back-off.
+		d := decideRetry(role.Task.RetryPolicy, ts.RetryPolicyStatus, as.CompletionStatus, retryDelays{})
 		if d.Retry && r.waitRetryDelay(s, &ts.RetryPolicyStatus, as.CompletionTime.Time, d) {
 			if ts.State != v1.TaskAttemptCompleted {
 				r.event(s.fw, corev1.EventTypeNormal, ReasonTaskRetrying, actionRetry, "task %s[%d] will be retried in %ds after code %d: %s",

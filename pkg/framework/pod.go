@@ -1,8 +1,11 @@
 package framework
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,9 +51,16 @@ func attemptInstanceUID(id int32, uid types.UID) *types.UID {
 func NewPod(fw *v1.Framework, role *v1.TaskRoleSpec, index, taskAttemptID int32) *corev1.Pod {
 	st := fw.Status
 	att := &st.AttemptStatus
-	tmpl := role.Task.Pod.DeepCopy()
 	name := v1.PodName(fw.Name, role.Name, index)
 	indexStr := strconv.Itoa(int(index))
+	tmpl := replacePlaceholders(&role.Task.Pod, strings.NewReplacer(
+		"{{FC_FRAMEWORK_NAMESPACE}}", fw.Namespace,
+		"{{FC_FRAMEWORK_NAME}}", fw.Name,
+		"{{FC_TASKROLE_NAME}}", role.Name,
+		"{{FC_TASK_INDEX}}", indexStr,
+		"{{FC_CONFIGMAP_NAME}}", v1.ConfigMapName(fw.Name),
+		"{{FC_POD_NAME}}", name,
+	))
 	fwAttemptID := strconv.Itoa(int(att.ID))
 	cmUID := ""
 	if att.ConfigMapUID != nil {
@@ -130,7 +140,33 @@ func NewPod(fw *v1.Framework, role *v1.TaskRoleSpec, index, taskAttemptID int32)
 	}
 	inject(pod.Spec.InitContainers)
 	inject(pod.Spec.Containers)
+	// As FC does: a container that fails without writing its termination
+	// message still tells why, from the tail of its log.
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			if cs[i].TerminationMessagePolicy == "" {
+				cs[i].TerminationMessagePolicy = corev1.TerminationMessageFallbackToLogsOnError
+			}
+		}
+	}
 	return pod
+}
+
+// replacePlaceholders returns a copy of tmpl with FrameworkController's
+// {{FC_*}} placeholders replaced in every string: FC serialises the template,
+// replaces the text and parses it back, and so does this. The values are
+// names (DNS labels, digits), which never need JSON escaping.
+func replacePlaceholders(tmpl *corev1.PodTemplateSpec, r *strings.Replacer) *corev1.PodTemplateSpec {
+	data, err := json.Marshal(tmpl)
+	if err != nil || !bytes.Contains(data, []byte("{{FC_")) {
+		return tmpl.DeepCopy()
+	}
+	out := &corev1.PodTemplateSpec{}
+	if err := json.Unmarshal([]byte(r.Replace(string(data))), out); err != nil {
+		// Unreachable: the replacement values need no escaping.
+		return tmpl.DeepCopy()
+	}
+	return out
 }
 
 // podBelongsTo reports whether pod is the pod of the given framework attempt

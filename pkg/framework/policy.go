@@ -119,11 +119,17 @@ func applyRetry(status *v1.RetryPolicyStatus, d retryDecision) {
 
 // attemptCompletion checks the frameworkAttemptCompletionPolicy of every
 // role against the tasks' states and returns the completion status of the
-// attempt, or nil while it must go on. A role's minFailedTaskCount or
-// minSucceededTaskCount triggers it; otherwise it completes as Succeeded
-// once every task has completed (FrameworkController's rule).
+// attempt, or nil while it must go on. FrameworkController's rule
+// (controller.go): a role whose failed tasks reach minFailedTaskCount fails
+// the attempt with the code of its last failed task; one whose succeeded
+// tasks reach minSucceededTaskCount succeeds it; else the attempt succeeds
+// once every task has completed. -1 disables a count; 0 acts as 1 (FC
+// compares only when a task of that kind completes).
 func attemptCompletion(spec *v1.FrameworkSpec, attempt *v1.FrameworkAttemptStatus) *v1.FrameworkAttemptCompletionStatus {
 	allCompleted := true
+	var total, totalFailed int32
+	var lastTask *v1.TaskStatus
+	var lastRole string
 	for _, role := range spec.TaskRoles {
 		rs := attempt.TaskRoleStatus(role.Name)
 		if rs == nil {
@@ -134,9 +140,13 @@ func attemptCompletion(spec *v1.FrameworkSpec, attempt *v1.FrameworkAttemptStatu
 		var lastFailed, lastSucceeded *v1.TaskStatus
 		for i := range rs.TaskStatuses {
 			ts := &rs.TaskStatuses[i]
+			total++
 			if ts.State != v1.TaskCompleted {
 				allCompleted = false
 				continue
+			}
+			if lastTask == nil || ts.TransitionTime.After(lastTask.TransitionTime.Time) {
+				lastTask, lastRole = ts, role.Name
 			}
 			if ts.AttemptStatus.CompletionStatus.Succeeded() {
 				succeeded++
@@ -145,40 +155,41 @@ func attemptCompletion(spec *v1.FrameworkSpec, attempt *v1.FrameworkAttemptStatu
 				}
 			} else {
 				failed++
+				totalFailed++
 				if lastFailed == nil || ts.TransitionTime.After(lastFailed.TransitionTime.Time) {
 					lastFailed = ts
 				}
 			}
 		}
 		policy := role.FrameworkAttemptCompletionPolicy
-		if policy.MinFailedTaskCount > 0 && failed >= policy.MinFailedTaskCount {
+		if policy.MinFailedTaskCount != -1 && failed > 0 && failed >= policy.MinFailedTaskCount {
 			cs := *lastFailed.AttemptStatus.CompletionStatus.DeepCopy()
-			cs.Diagnostics = fmt.Sprintf("task %s[%d] failed: %s", role.Name, lastFailed.Index, cs.Diagnostics)
+			cs.Pod = nil
+			cs.Diagnostics = truncate(fmt.Sprintf("FailedTaskCount %d has reached MinFailedTaskCount %d in TaskRole [%s]: Triggered by Task [%s][%d]: Diagnostics: %s",
+				failed, policy.MinFailedTaskCount, role.Name, role.Name, lastFailed.Index, cs.Diagnostics))
 			return &v1.FrameworkAttemptCompletionStatus{
 				CompletionStatus: cs,
 				Trigger: &v1.CompletionPolicyTriggerStatus{
-					Message:      fmt.Sprintf("%d task(s) of role %s failed, minFailedTaskCount is %d", failed, role.Name, policy.MinFailedTaskCount),
+					Message:      fmt.Sprintf("FailedTaskCount %d has reached MinFailedTaskCount %d in TaskRole [%s]", failed, policy.MinFailedTaskCount, role.Name),
 					TaskRoleName: role.Name,
 					TaskIndex:    lastFailed.Index,
 				},
 			}
 		}
-		if policy.MinSucceededTaskCount > 0 && succeeded >= policy.MinSucceededTaskCount {
+		if policy.MinSucceededTaskCount != -1 && succeeded > 0 && succeeded >= policy.MinSucceededTaskCount {
+			msg := fmt.Sprintf("SucceededTaskCount %d has reached MinSucceededTaskCount %d in TaskRole [%s]", succeeded, policy.MinSucceededTaskCount, role.Name)
 			return &v1.FrameworkAttemptCompletionStatus{
-				CompletionStatus: *v1.NewCompletionStatus(v1.CompletionCodeSucceeded, fmt.Sprintf("role %s reached minSucceededTaskCount", role.Name)),
-				Trigger: &v1.CompletionPolicyTriggerStatus{
-					Message:      fmt.Sprintf("%d task(s) of role %s succeeded, minSucceededTaskCount is %d", succeeded, role.Name, policy.MinSucceededTaskCount),
-					TaskRoleName: role.Name,
-					TaskIndex:    lastSucceeded.Index,
-				},
+				CompletionStatus: *v1.NewCompletionStatus(v1.CompletionCodeSucceeded, fmt.Sprintf("%s: Triggered by Task [%s][%d]", msg, role.Name, lastSucceeded.Index)),
+				Trigger:          &v1.CompletionPolicyTriggerStatus{Message: msg, TaskRoleName: role.Name, TaskIndex: lastSucceeded.Index},
 			}
 		}
 	}
-	if !allCompleted {
+	if !allCompleted || lastTask == nil {
 		return nil
 	}
+	msg := fmt.Sprintf("All Tasks are completed and no user specified conditions in FrameworkAttemptCompletionPolicy have ever been triggered: TotalTaskCount: %d, FailedTaskCount: %d", total, totalFailed)
 	return &v1.FrameworkAttemptCompletionStatus{
-		CompletionStatus: *v1.NewCompletionStatus(v1.CompletionCodeSucceeded, "all tasks completed"),
-		Trigger:          &v1.CompletionPolicyTriggerStatus{Message: "all tasks completed and no completion policy triggered"},
+		CompletionStatus: *v1.NewCompletionStatus(v1.CompletionCodeSucceeded, fmt.Sprintf("%s: Triggered by Task [%s][%d]", msg, lastRole, lastTask.Index)),
+		Trigger:          &v1.CompletionPolicyTriggerStatus{Message: msg, TaskRoleName: lastRole, TaskIndex: lastTask.Index},
 	}
 }
