@@ -27,7 +27,7 @@ func (r *Reconciler) observe(ctx context.Context, s *syncState) error {
 	if s.cm != nil {
 		r.observed(s.podKey(s.cm.Name))
 	}
-	if !completing(st.State) && att.ConfigMapUID != nil && (s.cm == nil || s.cm.UID != *att.ConfigMapUID) &&
+	if !completing(st.State) && st.State != v1.FrameworkAttemptCompleted && att.ConfigMapUID != nil && (s.cm == nil || s.cm.UID != *att.ConfigMapUID) &&
 		!r.pending(s.podKey(att.ConfigMapName), *att.ConfigMapUID) {
 		gone, err := r.goneLive(ctx, s.podKey(att.ConfigMapName), *att.ConfigMapUID, &corev1.ConfigMap{})
 		if err != nil {

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -38,6 +39,7 @@ type flags struct {
 	maxConcurrentReconciles int
 	creationConcurrency     int
 	statusUpdateInterval    time.Duration
+	configFile              string
 }
 
 // NewCommand returns the `podkit controller` command.
@@ -75,6 +77,7 @@ Install the CRD and RBAC first: kubectl apply --server-side -f config/crd/bases
 	fs.IntVar(&f.burst, "kube-api-burst", DefaultBurst, "burst of queries to the apiserver")
 	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "Frameworks reconciled at once")
 	fs.IntVar(&f.creationConcurrency, "creation-concurrency", 32, "pod creations or deletions in flight per Framework")
+	fs.StringVar(&f.configFile, "config", "", "FrameworkController-format configuration file (podFailureSpec, frameworkMin/MaxRetryDelaySecForTransientConflictFailed); default: FC's defaults")
 	fs.DurationVar(&f.statusUpdateInterval, "status-update-interval", time.Second, "shortest gap between progress-only status writes of one Framework (completions are written at once)")
 	return cmd
 }
@@ -114,6 +117,16 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 	if err := f.validate(); err != nil {
 		return err
 	}
+	var fwConfig *framework.Config
+	if f.configFile != "" {
+		data, err := os.ReadFile(f.configFile)
+		if err != nil {
+			return clierr.Usagef("--config: %v", err)
+		}
+		if fwConfig, err = framework.LoadConfig(data); err != nil {
+			return clierr.Usagef("--config %s: %v", f.configFile, err)
+		}
+	}
 	cfg, err := c.RESTConfig()
 	if err != nil {
 		return err
@@ -149,6 +162,7 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 		MaxConcurrentReconciles: f.maxConcurrentReconciles,
 		CreationConcurrency:     f.creationConcurrency,
 		StatusUpdateInterval:    f.statusUpdateInterval,
+		Config:                  fwConfig,
 	})
 	if err != nil {
 		return err

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,6 +18,11 @@ import (
 )
 
 func TestInvalidFlagsAreUsageErrorsNamingTheFlag(t *testing.T) {
+	// A configuration file whose only class has a broken regex.
+	badConfig := filepath.Join(t.TempDir(), "frameworkcontroller.yaml")
+	if err := os.WriteFile(badConfig, []byte("podFailureSpec:\n- code: 221\n  phrase: X\n  podPatterns: [{reasonRegex: '(('}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args []string
 		flag string
@@ -26,6 +33,8 @@ func TestInvalidFlagsAreUsageErrorsNamingTheFlag(t *testing.T) {
 		{[]string{"--creation-concurrency", "-1"}, "--creation-concurrency"},
 		{[]string{"--status-update-interval", "-1s"}, "--status-update-interval"},
 		{[]string{"--leader-elect", "--leader-election-id", ""}, "--leader-election-id"},
+		{[]string{"--config", "/nonexistent/frameworkcontroller.yaml"}, "--config"},
+		{[]string{"--config", badConfig}, "podFailureSpec[0].podPatterns[0].reasonRegex"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.flag, func(t *testing.T) {

@@ -1,0 +1,228 @@
+package fc_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+)
+
+// TestFrameworkControllerScenarios runs FC's example scenarios side by side
+// on one controller. Each expectation names the FC example it comes from
+// (example/framework/basic/*.yaml and doc/user-manual.md#RetryPolicy).
+func TestFrameworkControllerScenarios(t *testing.T) {
+	ns := env.Namespace(t)
+	startController(t, ns)
+
+	// batchsucceeded.yaml: one task that exits 0.
+	t.Run("succeeded", func(t *testing.T) {
+		t.Parallel()
+		fw := create(t, ns, manifest("batchsucceeded", false, 0, role("worker", 1, false, 0, 1, -1, "0", "")))
+		got := waitFor(t, fw, "Completed", completed)
+		check(t, got, want{0, "Succeeded", "[]", 0, 0})
+		if ts := task(got, "worker", 0); ts.AttemptStatus.PodName != "batchsucceeded-worker-0" || ts.State != v1.TaskCompleted {
+			t.Errorf("task = %s %s, FC: pod batchsucceeded-worker-0, Completed", ts.AttemptStatus.PodName, ts.State)
+		}
+	})
+
+	// batchfailedpermanent.yaml: exit 210 under fancyRetryPolicy and
+	// maxRetryCount 1 is Permanent: never retried, at either level.
+	t.Run("failed permanent", func(t *testing.T) {
+		t.Parallel()
+		fw := create(t, ns, manifest("batchfailedpermanent", true, 1, role("worker", 1, true, 1, 1, -1, "210", "")))
+		got := waitFor(t, fw, "Completed", completed)
+		check(t, got, want{210, "ContainerPermanentFailed", "[Permanent]", 0, 0})
+		if rs := task(got, "worker", 0).RetryPolicyStatus; rs.TotalRetriedCount != 0 {
+			t.Errorf("task retried %d times, FC: never", rs.TotalRetriedCount)
+		}
+	})
+
+	// batchfailedunknown.yaml: exit 1 is unrecognised (no attribute):
+	// retried within maxRetryCount 1 at each level, every retry counted.
+	t.Run("failed unknown", func(t *testing.T) {
+		t.Parallel()
+		fw := create(t, ns, manifest("batchfailedunknown", true, 1, role("worker", 1, true, 1, 1, -1, "1", "")))
+		got := waitFor(t, fw, "Completed", completed)
+		check(t, got, want{1, "ContainerUnrecognizedFailed", "[]", 1, 1})
+		if rs := task(got, "worker", 0).RetryPolicyStatus; rs.TotalRetriedCount != 1 || rs.AccountableRetriedCount != 1 {
+			t.Errorf("last attempt's task retried %+v, FC: 1 (1 accountable)", rs)
+		}
+	})
+
+	// batchfailedtransient.yaml: exit 200 under fancyRetryPolicy is always
+	// retried and never counted, whatever maxRetryCount says.
+	t.Run("failed transient", func(t *testing.T) {
+		t.Parallel()
+		fw := create(t, ns, manifest("batchfailedtransient", true, 1, role("worker", 1, true, 1, 1, -1, "200", "")))
+		got := waitFor(t, fw, "task retried 3 times", func(fw *v1.Framework) bool {
+			ts := task(fw, "worker", 0)
+			return ts != nil && ts.RetryPolicyStatus.TotalRetriedCount >= 3
+		})
+		ts := task(got, "worker", 0)
+		if ts.RetryPolicyStatus.AccountableRetriedCount != 0 || got.Status.AttemptStatus.ID != 0 {
+			t.Errorf("after 3 transient failures: task %+v, framework attempt %d; FC: none accountable, attempt 0", ts.RetryPolicyStatus, got.Status.AttemptStatus.ID)
+		}
+		if ts.AttemptStatus.PodName != "batchfailedtransient-worker-0" {
+			t.Errorf("retried pod %s, FC keeps the name batchfailedtransient-worker-0", ts.AttemptStatus.PodName)
+		}
+		stop(t, got)
+		check(t, waitFor(t, fw, "Completed after Stop", completed), want{-210, "StopFrameworkRequested", "[Permanent]", 0, 0})
+	})
+
+	// batchfailedtransientconflict.yaml: exit 201 is Transient and
+	// Conflict. The task policy (false, 0) does not retry it, so the
+	// attempt fails with 201; the framework policy (fancy, 1) retries it
+	// without counting, after a random back-off (retryDelaySec).
+	t.Run("failed transient conflict", func(t *testing.T) {
+		t.Parallel()
+		fw := create(t, ns, manifest("batchfailedtransientconflict", true, 1, role("worker", 1, false, 0, 1, -1, "201", "")))
+		var waited *v1.Framework
+		got := waitFor(t, fw, "second framework attempt", func(fw *v1.Framework) bool { return fw.Status.AttemptStatus.ID >= 1 },
+			func(fw *v1.Framework) {
+				if fw.Status.State == v1.FrameworkAttemptCompleted && waited == nil {
+					waited = fw.DeepCopy()
+				}
+			})
+		if waited == nil || waited.Status.RetryPolicyStatus.RetryDelaySec == nil || *waited.Status.RetryPolicyStatus.RetryDelaySec != conflictDelay {
+			t.Errorf("never saw AttemptCompleted with retryDelaySec %d before the retry (saw %+v)", conflictDelay, waited)
+		} else {
+			check(t, waited, want{201, "ContainerTransientConflictFailed", "[Transient,Conflict]", 0, 0})
+		}
+		if rs := got.Status.RetryPolicyStatus; rs.TotalRetriedCount < 1 || rs.AccountableRetriedCount != 0 {
+			t.Errorf("framework retries %+v, FC: counted in total only", rs)
+		}
+		stop(t, got)
+		waitFor(t, fw, "Completed after Stop", completed)
+	})
+
+	// batchstatefulfailed.yaml: tasks keep their names (identity) across
+	// retries; each attempt has its own instance UID.
+	t.Run("stateful", func(t *testing.T) {
+		t.Parallel()
+		fw := create(t, ns, manifest("batchstatefulfailed", false, 0, role("worker", 3, false, 1, 3, -1, "1", "")))
+		got := waitFor(t, fw, "Completed", completed)
+		check(t, got, want{1, "ContainerUnrecognizedFailed", "[]", 0, 0})
+		for i := range 3 {
+			ts := task(got, "worker", i)
+			as := ts.AttemptStatus
+			if as.PodName != "batchstatefulfailed-worker-"+string(rune('0'+i)) || as.ID != 1 || as.InstanceUID == nil ||
+				!strings.HasPrefix(string(*as.InstanceUID), "1_") || ts.RetryPolicyStatus.TotalRetriedCount != 1 {
+				t.Errorf("task %d: pod %s attempt %d instance %v retried %d; FC: same name, attempt 1, instance 1_<pod UID>, retried once",
+					i, as.PodName, as.ID, as.InstanceUID, ts.RetryPolicyStatus.TotalRetriedCount)
+			}
+		}
+	})
+
+	// batchwithservicesucceeded.yaml: servers never exit; three workers
+	// succeed and minSucceededTaskCount 3 succeeds the attempt; the servers
+	// are deleted with FrameworkAttemptCompletion.
+	t.Run("with service", func(t *testing.T) {
+		t.Parallel()
+		fw := create(t, ns, manifest("batchwithservicesucceeded", false, 0,
+			role("server", 2, false, 0, 1, -1, "", ""),
+			role("worker", 3, false, 0, 1, 3, "0", "")))
+		got := waitFor(t, fw, "Completed", completed)
+		check(t, got, want{0, "Succeeded", "[]", 0, 0})
+		if tr := got.Status.AttemptStatus.CompletionStatus.Trigger; tr == nil || tr.TaskRoleName != "worker" || !strings.Contains(tr.Message, "MinSucceededTaskCount 3") {
+			t.Errorf("trigger = %+v, FC: the worker role's MinSucceededTaskCount 3", tr)
+		}
+		for i := range 2 {
+			cs := task(got, "server", i).AttemptStatus.CompletionStatus
+			if cs == nil || cs.Code != v1.CompletionCodeFrameworkAttemptCompletion || attrs(cs.Type) != "[Permanent]" {
+				t.Errorf("server %d completion %+v, FC: -220 FrameworkAttemptCompletion [Permanent]", i, cs)
+			}
+		}
+	})
+
+	// The TensorFlow parameter-server scenario: a failed worker fails the
+	// attempt with its own code; the parameter servers are cleaned up.
+	t.Run("tensorflow ps", func(t *testing.T) {
+		t.Parallel()
+		fw := create(t, ns, manifest("tensorflowps", false, 0,
+			role("ps", 2, false, 0, 1, -1, "", ""),
+			role("worker", 2, false, 0, 1, 2, "3", "")))
+		got := waitFor(t, fw, "Completed", completed)
+		check(t, got, want{3, "ContainerUnrecognizedFailed", "[]", 0, 0})
+		if cs := task(got, "ps", 0).AttemptStatus.CompletionStatus; cs == nil || cs.Code != v1.CompletionCodeFrameworkAttemptCompletion {
+			t.Errorf("ps completion %+v, FC: -220", cs)
+		}
+	})
+
+	// service.yaml (retryPolicy -2 at both levels) with restartPolicy
+	// Always: a service whose pod ends is retried even after success, and
+	// every retry counts.
+	t.Run("service", func(t *testing.T) {
+		t.Parallel()
+		m := manifest("service", false, -2, role("server", 1, false, -2, 1, -1, "0", ""))
+		m = strings.Replace(m, "restartPolicy: Never", "restartPolicy: Always", 1)
+		fw := create(t, ns, m)
+		got := waitFor(t, fw, "task retried twice after success", func(fw *v1.Framework) bool {
+			ts := task(fw, "server", 0)
+			return ts != nil && ts.RetryPolicyStatus.AccountableRetriedCount >= 2
+		})
+		if got.Status.AttemptStatus.ID != 0 || got.Status.State == v1.FrameworkCompleted {
+			t.Errorf("service framework state %s attempt %d, FC: keeps running attempt 0", got.Status.State, got.Status.AttemptStatus.ID)
+		}
+		stop(t, got)
+		check(t, waitFor(t, fw, "Completed after Stop", completed), want{-210, "StopFrameworkRequested", "[Permanent]", 0, 0})
+	})
+
+	// servicestateful.yaml and the PyTorch elastic README: {{FC_*}}
+	// placeholders in the pod template become the task's identity.
+	t.Run("placeholders", func(t *testing.T) {
+		t.Parallel()
+		extra := "\n          hostname: \"{{FC_TASKROLE_NAME}}-{{FC_TASK_INDEX}}\"\n          subdomain: \"{{FC_FRAMEWORK_NAME}}-{{FC_TASKROLE_NAME}}\""
+		fw := create(t, ns, manifest("servicestateful", false, 0, role("server", 2, false, 0, 1, -1, "", extra)))
+		waitFor(t, fw, "two pods created", func(fw *v1.Framework) bool { return fw.Status.AttemptStatus.ConfigMapUID != nil && task(fw, "server", 1).AttemptStatus.PodUID != nil })
+		for i, want := range []string{"server-0", "server-1"} {
+			pod := &corev1.Pod{}
+			if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "servicestateful-server-" + string(rune('0'+i))}, pod); err != nil {
+				t.Fatal(err)
+			}
+			if pod.Spec.Hostname != want || pod.Spec.Subdomain != "servicestateful-server" {
+				t.Errorf("pod %s hostname %q subdomain %q, FC: %q and servicestateful-server", pod.Name, pod.Spec.Hostname, pod.Spec.Subdomain, want)
+			}
+			if p := pod.Spec.Containers[0].TerminationMessagePolicy; p != corev1.TerminationMessageFallbackToLogsOnError {
+				t.Errorf("terminationMessagePolicy %q, FC: FallbackToLogsOnError", p)
+			}
+		}
+		stop(t, fw)
+		waitFor(t, fw, "Completed after Stop", completed)
+	})
+
+	// executionType Create holds the Framework: no ConfigMap, no pod,
+	// until it is set to Start.
+	t.Run("execution type create", func(t *testing.T) {
+		t.Parallel()
+		m := strings.Replace(manifest("created", false, 0, role("worker", 2, false, 0, 1, -1, "0", "")), "executionType: Start", "executionType: Create", 1)
+		fw := create(t, ns, m)
+		got := waitFor(t, fw, "status written", func(fw *v1.Framework) bool { return fw.Status.State == v1.FrameworkAttemptCreationPending })
+		var pods corev1.PodList
+		if err := env.Client.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{v1.LabelFrameworkName: "created"}); err != nil {
+			t.Fatal(err)
+		}
+		if len(pods.Items) != 0 || got.Status.AttemptStatus.ConfigMapUID != nil {
+			t.Errorf("a Create Framework has %d pods and ConfigMap %v, want none", len(pods.Items), got.Status.AttemptStatus.ConfigMapUID)
+		}
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"executionType":"Start"}}`))
+		if err := env.Client.Patch(context.Background(), got, patch); err != nil {
+			t.Fatal(err)
+		}
+		check(t, waitFor(t, fw, "Completed after Start", completed), want{0, "Succeeded", "[]", 0, 0})
+	})
+
+	// A pod the apiserver refuses is PodCreationPermanentError, which FC
+	// never retries (ShouldRetry's built-in rule), even with -1.
+	t.Run("pod creation refused", func(t *testing.T) {
+		t.Parallel()
+		m := strings.Replace(manifest("refused", false, -1, role("worker", 1, false, -1, 1, -1, "0", "")), "- name: main", "- name: Not_A_DNS_Label", 1)
+		fw := create(t, ns, m)
+		got := waitFor(t, fw, "Completed", completed)
+		check(t, got, want{-200, "PodCreationPermanentError", "[Permanent]", 0, 0})
+	})
+}
