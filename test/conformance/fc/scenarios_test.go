@@ -178,7 +178,9 @@ func TestFrameworkControllerScenarios(t *testing.T) {
 		t.Parallel()
 		extra := "\n          hostname: \"{{FC_TASKROLE_NAME}}-{{FC_TASK_INDEX}}\"\n          subdomain: \"{{FC_FRAMEWORK_NAME}}-{{FC_TASKROLE_NAME}}\""
 		fw := create(t, ns, manifest("servicestateful", false, 0, role("server", 2, false, 0, 1, -1, "", extra)))
-		waitFor(t, fw, "two pods created", func(fw *v1.Framework) bool { return fw.Status.AttemptStatus.ConfigMapUID != nil && task(fw, "server", 1).AttemptStatus.PodUID != nil })
+		waitFor(t, fw, "two pods created", func(fw *v1.Framework) bool {
+			return fw.Status.AttemptStatus.ConfigMapUID != nil && task(fw, "server", 1).AttemptStatus.PodUID != nil
+		})
 		for i, want := range []string{"server-0", "server-1"} {
 			pod := &corev1.Pod{}
 			if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "servicestateful-server-" + string(rune('0'+i))}, pod); err != nil {
