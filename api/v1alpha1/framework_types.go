@@ -104,13 +104,12 @@ type FrameworkSpec struct {
 	RetryPolicy RetryPolicySpec `json:"retryPolicy"`
 
 	// TaskRoles are the roles of the Framework, each with its own pod
-	// template and task count. Names are unique. Roles cannot be added or
-	// removed after creation.
+	// template and task count. Names are unique. Roles may be added or
+	// removed on a running Framework (FC's rescale).
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=32
-	// +kubebuilder:validation:XValidation:rule="self.size() == oldSelf.size() && oldSelf.all(o, self.exists(r, r.name == o.name))",message="taskRoles cannot be added or removed"
 	TaskRoles []TaskRoleSpec `json:"taskRoles"`
 }
 
@@ -139,8 +138,8 @@ type RetryPolicySpec struct {
 
 // TaskRoleSpec is one role of a Framework: taskNumber identical tasks.
 //
-// +kubebuilder:validation:XValidation:rule="self.frameworkAttemptCompletionPolicy.minFailedTaskCount <= self.taskNumber",message="must be -1 or at most taskNumber",fieldPath=".frameworkAttemptCompletionPolicy.minFailedTaskCount"
-// +kubebuilder:validation:XValidation:rule="self.frameworkAttemptCompletionPolicy.minSucceededTaskCount <= self.taskNumber",message="must be -1 or at most taskNumber",fieldPath=".frameworkAttemptCompletionPolicy.minSucceededTaskCount"
+// +kubebuilder:validation:XValidation:rule="self.frameworkAttemptCompletionPolicy.minFailedTaskCount <= (self.taskNumber > 0 ? self.taskNumber : 1)",message="must be -1 or at most taskNumber (1 when taskNumber is 0): change it in the same update as taskNumber",fieldPath=".frameworkAttemptCompletionPolicy.minFailedTaskCount"
+// +kubebuilder:validation:XValidation:rule="self.frameworkAttemptCompletionPolicy.minSucceededTaskCount <= (self.taskNumber > 0 ? self.taskNumber : 1)",message="must be -1 or at most taskNumber (1 when taskNumber is 0): change it in the same update as taskNumber",fieldPath=".frameworkAttemptCompletionPolicy.minSucceededTaskCount"
 type TaskRoleSpec struct {
 	// Name is the role's name: lowercase letters and digits, at most 32
 	// characters (FrameworkController's pattern, without '-'). It is part
@@ -150,18 +149,18 @@ type TaskRoleSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]+$')",message="must be lowercase letters and digits only, no '-': pod names are {framework}-{role}-{index}, and a '-' in a role name would let two Frameworks claim the same pod"
 	Name string `json:"name"`
-	// TaskNumber is the number of tasks (pods) of this role, 1 to 5000.
-	// Immutable.
-	// +kubebuilder:validation:Minimum=1
+	// TaskNumber is the number of tasks (pods) of this role, 0 to 5000. It
+	// may change on a running Framework: a scale down deletes the tasks of
+	// the highest indices, a scale up adds tasks (FC's rescale). A
+	// Framework without tasks waits: it never completes by itself.
+	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=5000
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="taskNumber is immutable"
 	TaskNumber int32 `json:"taskNumber"`
 	// FrameworkAttemptCompletionPolicy says how many tasks of this role
 	// completing complete the whole framework attempt. When omitted: the
 	// first failed task fails the attempt; success needs every task of
 	// every role (FrameworkController's documented defaults, 1 and -1).
 	// +kubebuilder:default={}
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="frameworkAttemptCompletionPolicy is immutable"
 	// +optional
 	FrameworkAttemptCompletionPolicy CompletionPolicySpec `json:"frameworkAttemptCompletionPolicy"`
 	// Task is the template of every task of the role. Immutable.

@@ -65,7 +65,7 @@ func TestInvalidFrameworksAreRejectedNamingTheField(t *testing.T) {
 		// role "b-c" and Framework "a-b" role "c" would both want pod a-b-c-0.
 		{"role name with a dash", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Name = "b-c" }, "spec.taskRoles[0].name", "claim the same pod"},
 		{"role name too long", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Name = strings.Repeat("w", 33) }, "spec.taskRoles[0].name", "may not be more than 32"},
-		{"taskNumber zero", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].TaskNumber = 0 }, "spec.taskRoles[0].taskNumber", "greater than or equal to 1"},
+		{"taskNumber negative", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].TaskNumber = -1 }, "spec.taskRoles[0].taskNumber", "greater than or equal to 0"},
 		{"taskNumber above the cap", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].TaskNumber = 5001 }, "spec.taskRoles[0].taskNumber", "less than or equal to 5000"},
 		{"total tasks above the cap", func(fw *v1.Framework) {
 			fw.Spec.TaskRoles = []v1.TaskRoleSpec{role("a", 3000), role("b", 3000)}
@@ -137,13 +137,12 @@ func TestImmutableFieldsCannotChange(t *testing.T) {
 		field  string
 		text   string
 	}{
-		{"taskNumber", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].TaskNumber = 4 }, "spec.taskRoles[0].taskNumber", "immutable"},
 		{"task pod template", func(fw *v1.Framework) { fw.Spec.TaskRoles[0].Task.Pod.Spec.Containers[0].Image = "alpine" }, "spec.taskRoles[0].task", "immutable"},
-		{"completion policy", func(fw *v1.Framework) {
-			fw.Spec.TaskRoles[0].FrameworkAttemptCompletionPolicy.MinFailedTaskCount = 2
-		}, "spec.taskRoles[0].frameworkAttemptCompletionPolicy", "immutable"},
 		{"framework retry policy", func(fw *v1.Framework) { fw.Spec.RetryPolicy.MaxRetryCount = 3 }, "spec.retryPolicy", "immutable"},
-		{"adding a role", func(fw *v1.Framework) { fw.Spec.TaskRoles = append(fw.Spec.TaskRoles, role("ps", 1)) }, "spec.taskRoles", "cannot be added or removed"},
+		{"scaling below minSucceededTaskCount", func(fw *v1.Framework) {
+			fw.Spec.TaskRoles[0].FrameworkAttemptCompletionPolicy.MinSucceededTaskCount = 3
+			fw.Spec.TaskRoles[0].TaskNumber = 2
+		}, "spec.taskRoles[0].frameworkAttemptCompletionPolicy.minSucceededTaskCount", "in the same update as taskNumber"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,6 +159,27 @@ func TestImmutableFieldsCannotChange(t *testing.T) {
 				t.Errorf("error %q\nmust name %q and say %q", msg, tt.field, tt.text)
 			}
 		})
+	}
+}
+
+// FC's rescale (doc/user-manual.md): taskNumber, the roles and their
+// completion policies change on a live Framework.
+func TestRescaleIsAllowed(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	fw := validFramework(ns, "rescalable")
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	fw.Spec.TaskRoles[0].TaskNumber = 5
+	fw.Spec.TaskRoles[0].FrameworkAttemptCompletionPolicy.MinSucceededTaskCount = 5
+	fw.Spec.TaskRoles = append(fw.Spec.TaskRoles, role("ps", 0))
+	if err := env.Client.Update(ctx, fw); err != nil {
+		t.Fatalf("scale up, new policy and a new role of 0 tasks must be allowed: %v", err)
+	}
+	fw.Spec.TaskRoles = fw.Spec.TaskRoles[1:]
+	if err := env.Client.Update(ctx, fw); err != nil {
+		t.Fatalf("deleting a role must be allowed: %v", err)
 	}
 }
 

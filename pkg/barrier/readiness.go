@@ -54,7 +54,10 @@ func podIP(rs *v1alpha1.TaskRoleStatus, index int) string {
 			}
 		}
 	}
-	if t == nil || t.AttemptStatus.PodIP == nil {
+	// A task marked DeletionPending is going away (a scale down, or its
+	// attempt is completing): its address is not a peer's, as FC's
+	// manual asks of every reader of the status.
+	if t == nil || t.DeletionPending || t.AttemptStatus.PodIP == nil {
 		return ""
 	}
 	return *t.AttemptStatus.PodIP

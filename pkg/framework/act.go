@@ -325,6 +325,12 @@ func gracefulTimeout(fw *v1.Framework, p *corev1.Pod) *int64 {
 	if spec := fw.Spec.TaskRole(role); spec != nil {
 		return spec.Task.PodGracefulDeletionTimeoutSec
 	}
+	// A deleted role: the value its status kept (FC keeps it for this).
+	if fw.Status != nil {
+		if rs := fw.Status.AttemptStatus.TaskRoleStatus(role); rs != nil {
+			return rs.PodGracefulDeletionTimeoutSec
+		}
+	}
 	return nil
 }
 

@@ -12,6 +12,7 @@ const (
 	ReasonPodExternallyDeleted = "PodExternallyDeleted"
 	ReasonPodCreationFailed    = "PodCreationFailed"
 	ReasonPodNameConflict      = "PodNameConflict"
+	ReasonRescaled             = "FrameworkRescaled"
 )
 
 // Event actions (events.k8s.io/v1 requires one).
@@ -21,4 +22,5 @@ const (
 	actionRetry    = "Retry"
 	actionComplete = "Complete"
 	actionObserve  = "Observe"
+	actionRescale  = "Rescale"
 )

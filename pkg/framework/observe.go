@@ -20,7 +20,11 @@ import (
 // and the end of an attempt. It changes no object but the Framework.
 func (r *Reconciler) observe(ctx context.Context, s *syncState) error {
 	st := s.fw.Status
-	if st.State == v1.FrameworkAttemptCreationPending || st.State == v1.FrameworkCompleted {
+	if st.State == v1.FrameworkCompleted {
+		return nil
+	}
+	r.rescale(s)
+	if st.State == v1.FrameworkAttemptCreationPending {
 		return nil
 	}
 	att := &st.AttemptStatus

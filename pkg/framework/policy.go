@@ -140,6 +140,9 @@ func attemptCompletion(spec *v1.FrameworkSpec, attempt *v1.FrameworkAttemptStatu
 		var lastFailed, lastSucceeded *v1.TaskStatus
 		for i := range rs.TaskStatuses {
 			ts := &rs.TaskStatuses[i]
+			if ts.DeletionPending {
+				continue // deleted by a rescale: counts for nothing
+			}
 			total++
 			if ts.State != v1.TaskCompleted {
 				allCompleted = false

@@ -100,13 +100,7 @@ func newAttemptStatus(fw *v1.Framework, id int32, now metav1.Time) v1.FrameworkA
 			TaskStatuses:                  make([]v1.TaskStatus, role.TaskNumber),
 		}
 		for i := range rs.TaskStatuses {
-			rs.TaskStatuses[i] = v1.TaskStatus{
-				Index:          int32(i),
-				StartTime:      now,
-				State:          v1.TaskAttemptCreationPending,
-				TransitionTime: now,
-				AttemptStatus:  newTaskAttemptStatus(fw, role.Name, int32(i), 0, now),
-			}
+			rs.TaskStatuses[i] = newTaskStatus(fw, role.Name, int32(i), now)
 		}
 		att.TaskRoleStatuses = append(att.TaskRoleStatuses, rs)
 	}
@@ -136,13 +130,15 @@ func (s *syncState) setTaskState(ts *v1.TaskStatus, state v1.TaskState) {
 }
 
 // forEachTask calls fn for every task of the current attempt, with its spec.
+// A role deleted from the spec (its tasks are being deleted) gets a spec
+// holding only its name: no retry, no completion policy.
 func (s *syncState) forEachTask(fn func(role *v1.TaskRoleSpec, ts *v1.TaskStatus) error) error {
 	att := &s.fw.Status.AttemptStatus
 	for ri := range att.TaskRoleStatuses {
 		rs := &att.TaskRoleStatuses[ri]
 		role := s.fw.Spec.TaskRole(rs.Name)
 		if role == nil {
-			continue
+			role = &v1.TaskRoleSpec{Name: rs.Name}
 		}
 		for ti := range rs.TaskStatuses {
 			if err := fn(role, &rs.TaskStatuses[ti]); err != nil {

@@ -95,7 +95,7 @@ func TestBarrierProcessesOfEveryTaskReleaseTogether(t *testing.T) {
 	roles := []struct {
 		name string
 		n    int32
-	}{{"ps", 1}, {"worker-gpu", 3}, {"2nd", 2}}
+	}{{"ps", 1}, {"workergpu", 3}, {"2nd", 2}}
 	fw := &v1alpha1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gang"}}
 	for _, r := range roles {
 		fw.Spec.TaskRoles = append(fw.Spec.TaskRoles, v1alpha1.TaskRoleSpec{Name: r.name, TaskNumber: r.n,

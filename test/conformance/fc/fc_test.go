@@ -95,10 +95,24 @@ func waitFor(t *testing.T, fw *v1.Framework, what string, cond func(*v1.Framewor
 	t.Helper()
 	var last *v1.Framework
 	t.Cleanup(func() {
-		if t.Failed() && last != nil && last.Status != nil {
-			st, _ := yaml.Marshal(last.Status)
-			t.Logf("last status of %s:\n%s", last.Name, st)
+		if !t.Failed() || last == nil || last.Status == nil {
+			return
 		}
+		st := last.Status
+		if n := len(allTasks(last)); n > 10 {
+			counts := map[string]int{}
+			for _, ts := range allTasks(last) {
+				key := fmt.Sprintf("%s deletionPending=%t", ts.State, ts.DeletionPending)
+				if cs := ts.AttemptStatus.CompletionStatus; cs != nil {
+					key += fmt.Sprintf(" code=%d %.200s", cs.Code, cs.Diagnostics)
+				}
+				counts[key]++
+			}
+			t.Logf("last status of %s: %s attempt %d ready %s, %d tasks: %v", last.Name, st.State, st.AttemptStatus.ID, st.ReadyTasks, n, counts)
+			return
+		}
+		out, _ := yaml.Marshal(st)
+		t.Logf("last status of %s:\n%s", last.Name, out)
 	})
 	testenv.WaitFor(t, 60*time.Second, fw.Name+": "+what, func(ctx context.Context) (bool, error) {
 		got := &v1.Framework{}
@@ -115,6 +129,14 @@ func waitFor(t *testing.T, fw *v1.Framework, what string, cond func(*v1.Framewor
 		return cond(got), nil
 	})
 	return last
+}
+
+func allTasks(fw *v1.Framework) []v1.TaskStatus {
+	var out []v1.TaskStatus
+	for _, rs := range fw.Status.AttemptStatus.TaskRoleStatuses {
+		out = append(out, rs.TaskStatuses...)
+	}
+	return out
 }
 
 func completed(fw *v1.Framework) bool { return fw.Status.State == v1.FrameworkCompleted }

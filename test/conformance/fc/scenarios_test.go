@@ -2,6 +2,7 @@ package fc_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -227,4 +228,83 @@ func TestFrameworkControllerScenarios(t *testing.T) {
 		got := waitFor(t, fw, "Completed", completed)
 		check(t, got, want{-200, "PodCreationPermanentError", "[Permanent]", 0, 0})
 	})
+
+	// rescalebasic (doc/user-manual.md, Framework Rescale): a scale down
+	// deletes the highest indices with DeleteTaskRequested and drops them
+	// from the status; a scale up adds new tasks, never reusing a deleted
+	// one; roles are added and deleted on the live Framework.
+	t.Run("rescale", func(t *testing.T) {
+		t.Parallel()
+		fw := create(t, ns, manifest("rescalebasic", false, 0, role("a", 4, false, 0, 1, -1, "", "")))
+		running := func(role string, n int) func(*v1.Framework) bool {
+			return func(fw *v1.Framework) bool {
+				rs := fw.Status.AttemptStatus.TaskRoleStatus(role)
+				if rs == nil || len(rs.TaskStatuses) != n {
+					return false
+				}
+				for _, ts := range rs.TaskStatuses {
+					if ts.State != v1.TaskAttemptRunning || ts.DeletionPending {
+						return false
+					}
+				}
+				return true
+			}
+		}
+		got := waitFor(t, fw, "4 tasks running", running("a", 4))
+		oldA2 := task(got, "a", 2).AttemptStatus.PodUID
+
+		// JSON patches, as FC's manual rescales.
+		patch(t, got, `[{"op":"replace","path":"/spec/taskRoles/0/taskNumber","value":2}]`)
+		var deleted *v1.TaskStatus
+		waitFor(t, fw, "scaled down to 2", func(fw *v1.Framework) bool {
+			return running("a", 2)(fw) && podCount(t, ns, "rescalebasic") == 2
+		}, func(fw *v1.Framework) {
+			if ts := task(fw, "a", 3); ts != nil && ts.DeletionPending && deleted == nil {
+				deleted = ts.DeepCopy()
+			}
+		})
+		if deleted == nil || deleted.AttemptStatus.CompletionStatus == nil || deleted.AttemptStatus.CompletionStatus.Code != v1.CompletionCodeDeleteTaskRequested {
+			t.Errorf("task a-3 while it was deleted: %+v; FC: DeletionPending with -230 DeleteTaskRequested", deleted)
+		}
+
+		patch(t, got, `[{"op":"replace","path":"/spec/taskRoles/0/taskNumber","value":3},{"op":"add","path":"/spec/taskRoles/-","value":`+roleJSON("b", 1)+`}]`)
+		got = waitFor(t, fw, "scaled up to 3 and role b added", func(fw *v1.Framework) bool {
+			return running("a", 3)(fw) && running("b", 1)(fw)
+		})
+		if uid := task(got, "a", 2).AttemptStatus.PodUID; uid == nil || oldA2 == nil || *uid == *oldA2 || task(got, "a", 2).AttemptStatus.ID != 0 {
+			t.Errorf("task a-2 after the scale up: pod %v attempt %d; FC: a new task (new pod, attempt 0), not the deleted one (pod %v)", uid, task(got, "a", 2).AttemptStatus.ID, oldA2)
+		}
+
+		patch(t, got, `[{"op":"test","path":"/spec/taskRoles/1/name","value":"b"},{"op":"remove","path":"/spec/taskRoles/1"}]`)
+		got = waitFor(t, fw, "role b deleted", func(fw *v1.Framework) bool {
+			return fw.Status.AttemptStatus.TaskRoleStatus("b") == nil && podCount(t, ns, "rescalebasic") == 3
+		})
+		if got.Status.State == v1.FrameworkCompleted || got.Status.AttemptStatus.ID != 0 {
+			t.Errorf("after the rescales: state %s attempt %d; FC: the same attempt keeps running", got.Status.State, got.Status.AttemptStatus.ID)
+		}
+		stop(t, got)
+		check(t, waitFor(t, fw, "Completed after Stop", completed), want{-210, "StopFrameworkRequested", "[Permanent]", 0, 0})
+	})
+}
+
+// roleJSON is a running role (no exit) with n tasks, for JSON patches.
+func roleJSON(name string, n int) string {
+	return `{"name":"` + name + `","taskNumber":` + strconv.Itoa(n) + `,"frameworkAttemptCompletionPolicy":{"minFailedTaskCount":1,"minSucceededTaskCount":-1},` +
+		`"task":{"retryPolicy":{"fancyRetryPolicy":false,"maxRetryCount":0},"pod":{"spec":{"restartPolicy":"Never","containers":[{"name":"main","image":"ubuntu:trusty","command":["sh","-c","printenv"]}]}}}}`
+}
+
+func patch(t *testing.T, fw *v1.Framework, body string) {
+	t.Helper()
+	if err := env.Client.Patch(context.Background(), fw.DeepCopy(), client.RawPatch(types.JSONPatchType, []byte(body))); err != nil {
+		t.Fatalf("patch %s: %v", fw.Name, err)
+	}
+}
+
+func podCount(t *testing.T, ns, framework string) int {
+	t.Helper()
+	var pods corev1.PodList
+	if err := env.Client.List(context.Background(), &pods, client.InNamespace(ns), client.MatchingLabels{v1.LabelFrameworkName: framework}); err != nil {
+		t.Fatal(err)
+	}
+	return len(pods.Items)
 }
