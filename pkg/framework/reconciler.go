@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -117,9 +118,12 @@ type Reconciler struct {
 	mu sync.Mutex
 	// lastWrite is when each Framework's status was last written.
 	lastWrite map[types.NamespacedName]time.Time
-	// staleRV is the resourceVersion each Framework had before our last
-	// status write: seeing it again means the cache has not caught up.
-	staleRV map[types.NamespacedName]string
+	// staleRV holds the resourceVersions each Framework had before our
+	// status writes since the cache last caught up: seeing one of them
+	// means the cache has not caught up. A reconcile may write twice, so
+	// one version is not enough; an informer's cache never goes back, so
+	// any other version means it caught up.
+	staleRV map[types.NamespacedName][]string
 	// created holds pods (and ConfigMaps) created but not yet seen in the
 	// cache, by namespace/name, with their UID and creation time.
 	created map[types.NamespacedName]expectation
@@ -153,7 +157,7 @@ func New(opts Options) (*Reconciler, error) {
 		opts:             opts,
 		metrics:          newMetrics(opts.Registerer),
 		lastWrite:        map[types.NamespacedName]time.Time{},
-		staleRV:          map[types.NamespacedName]string{},
+		staleRV:          map[types.NamespacedName][]string{},
 		created:          map[types.NamespacedName]expectation{},
 	}, nil
 }
@@ -278,7 +282,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *syncState, urgent bool)
 	s.urgent = false
 	r.mu.Lock()
 	r.lastWrite[nn] = now
-	r.staleRV[nn] = oldRV
+	r.staleRV[nn] = append(r.staleRV[nn], oldRV)
 	r.mu.Unlock()
 	return reconcile.Result{}, false, nil
 }
@@ -286,11 +290,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *syncState, urgent bool)
 func (r *Reconciler) isStale(nn types.NamespacedName, rv string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old, ok := r.staleRV[nn]
-	if !ok {
-		return false
-	}
-	if old == rv {
+	if slices.Contains(r.staleRV[nn], rv) {
 		return true
 	}
 	delete(r.staleRV, nn)
