@@ -311,6 +311,14 @@ type FrameworkAttemptStatus struct {
 	// TaskRoleStatuses are the roles' tasks, in spec order.
 	// +optional
 	TaskRoleStatuses []TaskRoleStatus `json:"taskRoleStatuses,omitempty"`
+	// TaskRoleStatusesCompressed holds TaskRoleStatuses as gzipped JSON
+	// when their JSON reaches CompressionMinBytes, so that a Framework of
+	// thousands of tasks fits one etcd value: FrameworkController's
+	// largeFrameworkCompression, with its field name. This package's JSON
+	// encoding compresses and decompresses it by itself: Go readers and
+	// writers only ever see TaskRoleStatuses.
+	// +optional
+	TaskRoleStatusesCompressed []byte `json:"taskRoleStatusesCompressed,omitempty"`
 }
 
 // FrameworkAttemptCompletionStatus is a CompletionStatus plus which

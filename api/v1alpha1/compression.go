@@ -1,0 +1,76 @@
+package v1alpha1
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+)
+
+// CompressionMinBytes is the size of the task statuses' JSON from which
+// they are written compressed (FrameworkController's
+// LargeFrameworkCompressionMinBytes).
+const CompressionMinBytes = 100 * 1024
+
+// MaxDecompressedBytes bounds what a compressed status may expand to, so
+// that a hostile status cannot exhaust a reader's memory. 5000 completed
+// tasks take about 4 MB.
+const MaxDecompressedBytes = 64 << 20
+
+// attemptStatusJSON has FrameworkAttemptStatus's fields without its
+// methods, for the default encoding.
+type attemptStatusJSON FrameworkAttemptStatus
+
+// MarshalJSON writes the task statuses compressed into
+// taskRoleStatusesCompressed once their JSON reaches CompressionMinBytes.
+func (s FrameworkAttemptStatus) MarshalJSON() ([]byte, error) {
+	out := attemptStatusJSON(s)
+	if len(s.TaskRoleStatuses) > 0 {
+		raw, err := json.Marshal(s.TaskRoleStatuses)
+		if err != nil {
+			return nil, fmt.Errorf("encode task role statuses: %w", err)
+		}
+		if len(raw) >= CompressionMinBytes {
+			var buf bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+			if _, err := zw.Write(raw); err != nil {
+				return nil, fmt.Errorf("compress task role statuses: %w", err)
+			}
+			if err := zw.Close(); err != nil {
+				return nil, fmt.Errorf("compress task role statuses: %w", err)
+			}
+			out.TaskRoleStatuses = nil
+			out.TaskRoleStatusesCompressed = buf.Bytes()
+		}
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads either form; compressed statuses are expanded into
+// TaskRoleStatuses, at most MaxDecompressedBytes of them.
+func (s *FrameworkAttemptStatus) UnmarshalJSON(data []byte) error {
+	var in attemptStatusJSON
+	if err := json.Unmarshal(data, &in); err != nil {
+		return err
+	}
+	if in.TaskRoleStatuses == nil && len(in.TaskRoleStatusesCompressed) > 0 {
+		zr, err := gzip.NewReader(bytes.NewReader(in.TaskRoleStatusesCompressed))
+		if err != nil {
+			return fmt.Errorf("attemptStatus.taskRoleStatusesCompressed: %w", err)
+		}
+		raw, err := io.ReadAll(io.LimitReader(zr, MaxDecompressedBytes+1))
+		if err != nil {
+			return fmt.Errorf("attemptStatus.taskRoleStatusesCompressed: %w", err)
+		}
+		if len(raw) > MaxDecompressedBytes {
+			return fmt.Errorf("attemptStatus.taskRoleStatusesCompressed: expands beyond %d bytes", MaxDecompressedBytes)
+		}
+		if err := json.Unmarshal(raw, &in.TaskRoleStatuses); err != nil {
+			return fmt.Errorf("attemptStatus.taskRoleStatusesCompressed: %w", err)
+		}
+	}
+	in.TaskRoleStatusesCompressed = nil
+	*s = FrameworkAttemptStatus(in)
+	return nil
+}
