@@ -58,9 +58,11 @@ func (r *Reconciler) act(ctx context.Context, s *syncState) error {
 	return nil
 }
 
-// ensureConfigMap creates (or adopts) the ConfigMap of the current attempt
-// and moves the attempt to Preparing. It returns false while an older
-// attempt's ConfigMap is still going away.
+// ensureConfigMap creates (or adopts) the ConfigMap of the current attempt.
+// As in FC, the attempt is AttemptCreationRequested until the cache shows
+// the ConfigMap, then AttemptPreparing; it returns true once the pods may
+// be created. It returns false while an older attempt's ConfigMap is still
+// going away.
 func (r *Reconciler) ensureConfigMap(ctx context.Context, s *syncState) (bool, error) {
 	att := &s.fw.Status.AttemptStatus
 	cm := s.cm
@@ -99,9 +101,14 @@ func (r *Reconciler) ensureConfigMap(ctx context.Context, s *syncState) (bool, e
 	uid := cm.UID
 	att.ConfigMapUID = &uid
 	att.InstanceUID = attemptInstanceUID(att.ID, uid)
-	s.setState(v1.FrameworkAttemptPreparing)
 	s.urgent = true
 	r.event(s.fw, corev1.EventTypeNormal, ReasonAttemptCreated, actionCreate, "framework attempt %d started", att.ID)
+	if s.cm == nil {
+		// Created (or found) just now: wait for the cache to show it.
+		s.setState(v1.FrameworkAttemptCreationRequested)
+		return false, nil
+	}
+	s.setState(v1.FrameworkAttemptPreparing)
 	return true, nil
 }
 
@@ -233,7 +240,7 @@ func (r *Reconciler) deleteCompletedPods(ctx context.Context, s *syncState) erro
 	var victims []*corev1.Pod
 	var tasks []*v1.TaskStatus
 	_ = s.forEachTask(func(_ *v1.TaskRoleSpec, ts *v1.TaskStatus) error {
-		if ts.State != v1.TaskAttemptDeletionPending && ts.State != v1.TaskAttemptDeletionRequested {
+		if ts.State != v1.TaskAttemptDeletionPending && ts.State != v1.TaskAttemptDeletionRequested && ts.State != v1.TaskAttemptDeleting {
 			return nil
 		}
 		if pod := s.pods[ts.AttemptStatus.PodName]; pod != nil && pod.UID == uidOf(ts.AttemptStatus.PodUID) {
@@ -244,7 +251,9 @@ func (r *Reconciler) deleteCompletedPods(ctx context.Context, s *syncState) erro
 	})
 	err := r.deletePods(ctx, s, victims)
 	for _, ts := range tasks {
-		s.setTaskState(ts, v1.TaskAttemptDeletionRequested)
+		if ts.State == v1.TaskAttemptDeletionPending {
+			s.setTaskState(ts, v1.TaskAttemptDeletionRequested)
+		}
 	}
 	return err
 }
@@ -259,7 +268,9 @@ func (r *Reconciler) deleteAttempt(ctx context.Context, s *syncState) error {
 		return err
 	}
 	_ = s.forEachTask(func(_ *v1.TaskRoleSpec, ts *v1.TaskStatus) error {
-		if ts.State != v1.TaskCompleted && ts.State != v1.TaskAttemptCreationPending {
+		switch ts.State {
+		case v1.TaskCompleted, v1.TaskAttemptCreationPending, v1.TaskAttemptDeleting, v1.TaskAttemptCompleted:
+		default:
 			s.setTaskState(ts, v1.TaskAttemptDeletionRequested)
 		}
 		return nil

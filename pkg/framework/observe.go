@@ -50,7 +50,7 @@ func (r *Reconciler) observe(ctx context.Context, s *syncState) error {
 	}
 
 	switch {
-	case st.State == v1.FrameworkAttemptPreparing || st.State == v1.FrameworkAttemptRunning:
+	case st.State == v1.FrameworkAttemptCreationRequested || st.State == v1.FrameworkAttemptPreparing || st.State == v1.FrameworkAttemptRunning:
 		if s.fw.Spec.ExecutionType == v1.ExecutionStop {
 			r.event(s.fw, corev1.EventTypeNormal, ReasonFrameworkStopping, actionDelete, "executionType is Stop: deleting all pods")
 			r.completeAttempt(ctx, s, &v1.FrameworkAttemptCompletionStatus{
@@ -58,6 +58,13 @@ func (r *Reconciler) observe(ctx context.Context, s *syncState) error {
 				Trigger:          &v1.CompletionPolicyTriggerStatus{Message: "spec.executionType is Stop"},
 			})
 			return nil
+		}
+		if st.State == v1.FrameworkAttemptCreationRequested {
+			if s.cm == nil || s.cm.UID != uidOf(att.ConfigMapUID) {
+				return nil // the ConfigMap's watch event brings us back
+			}
+			s.setState(v1.FrameworkAttemptPreparing)
+			s.urgent = true
 		}
 		if cs := attemptCompletion(&s.fw.Spec, att); cs != nil {
 			r.completeAttempt(ctx, s, cs)
@@ -73,6 +80,9 @@ func (r *Reconciler) observe(ctx context.Context, s *syncState) error {
 		// Waiting for the retry delay.
 		r.finishAttempt(ctx, s)
 	case completing(st.State):
+		if s.cm != nil && s.cm.DeletionTimestamp != nil {
+			s.setState(v1.FrameworkAttemptDeleting)
+		}
 		if len(s.pods) > 0 || s.cm != nil || !allTasks(s, func(ts *v1.TaskStatus) bool { return ts.State == v1.TaskCompleted }) {
 			return nil
 		}
@@ -156,6 +166,9 @@ func (r *Reconciler) observeTask(ctx context.Context, s *syncState, role *v1.Tas
 
 	case v1.TaskAttemptDeletionPending, v1.TaskAttemptDeletionRequested, v1.TaskAttemptDeleting:
 		if pod != nil {
+			if pod.DeletionTimestamp != nil {
+				s.setTaskState(ts, v1.TaskAttemptDeleting)
+			}
 			recordPod(s, ts, pod)
 			if as.CompletionStatus == nil {
 				as.CompletionStatus = r.podCompletion(pod)
