@@ -68,6 +68,7 @@ func (r *Reconciler) ensureConfigMap(ctx context.Context, s *syncState) (bool, e
 	cm := s.cm
 	if cm == nil {
 		want := newConfigMap(s.fw, att.ID)
+		want.OwnerReferences = []metav1.OwnerReference{ownerRef(s.fw, r.opts.API.gvk())}
 		err := r.client.Create(ctx, want)
 		switch {
 		case err == nil:
@@ -137,7 +138,9 @@ func (r *Reconciler) ensurePods(ctx context.Context, s *syncState) error {
 			}
 			return nil
 		}
-		todo = append(todo, &creation{role: role, ts: ts, pod: NewPod(s.fw, role, ts.Index, ts.AttemptStatus.ID)})
+		pod := NewPod(s.fw, role, ts.Index, ts.AttemptStatus.ID)
+		pod.OwnerReferences = []metav1.OwnerReference{ownerRef(s.fw, r.opts.API.gvk())}
+		todo = append(todo, &creation{role: role, ts: ts, pod: pod})
 		return nil
 	})
 	r.parallel(len(todo), func(i int) {

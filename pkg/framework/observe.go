@@ -385,11 +385,20 @@ func (r *Reconciler) goneLiveInto(ctx context.Context, nn types.NamespacedName, 
 	return obj.GetUID() != uid, nil
 }
 
-// taskIndexOf returns a pod's task role and index from its labels.
+// taskIndexOf returns a pod's task role and index from its labels, or
+// from its annotations (FrameworkController puts no index label on pods).
 func taskIndexOf(pod *corev1.Pod) (string, int32, bool) {
-	i, err := strconv.Atoi(pod.Labels[v1.LabelTaskIndex])
+	index, ok := pod.Labels[v1.LabelTaskIndex]
+	if !ok {
+		index = pod.Annotations[v1.AnnotationTaskIndex]
+	}
+	i, err := strconv.Atoi(index)
 	if err != nil {
 		return "", 0, false
 	}
-	return pod.Labels[v1.LabelTaskRoleName], int32(i), true
+	role := pod.Labels[v1.LabelTaskRoleName]
+	if role == "" {
+		role = pod.Annotations[v1.AnnotationTaskRoleName]
+	}
+	return role, int32(i), true
 }

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
@@ -24,7 +25,7 @@ func newConfigMap(fw *v1.Framework, attemptID int32) *corev1.ConfigMap {
 			Namespace:       fw.Namespace,
 			Labels:          map[string]string{v1.LabelFrameworkName: fw.Name},
 			Annotations:     map[string]string{v1.AnnotationFrameworkAttemptID: strconv.Itoa(int(attemptID))},
-			OwnerReferences: []metav1.OwnerReference{ownerRef(fw)},
+			OwnerReferences: []metav1.OwnerReference{ownerRef(fw, v1.FrameworkGroupVersionKind)},
 		},
 		Data: map[string]string{
 			"framework": fw.Name,
@@ -33,8 +34,8 @@ func newConfigMap(fw *v1.Framework, attemptID int32) *corev1.ConfigMap {
 	}
 }
 
-func ownerRef(fw *v1.Framework) metav1.OwnerReference {
-	return *metav1.NewControllerRef(fw, v1.FrameworkGroupVersionKind)
+func ownerRef(fw *v1.Framework, gvk schema.GroupVersionKind) metav1.OwnerReference {
+	return *metav1.NewControllerRef(fw, gvk)
 }
 
 // attemptInstanceUID is FrameworkController's "{attemptID}_{uid}".
@@ -79,7 +80,7 @@ func NewPod(fw *v1.Framework, role *v1.TaskRoleSpec, index, taskAttemptID int32)
 	pod.Name = name
 	pod.GenerateName = ""
 	pod.Namespace = fw.Namespace
-	pod.OwnerReferences = []metav1.OwnerReference{ownerRef(fw)}
+	pod.OwnerReferences = []metav1.OwnerReference{ownerRef(fw, v1.FrameworkGroupVersionKind)}
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}
 	}

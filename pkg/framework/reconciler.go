@@ -12,15 +12,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/podkit-dev/podkit/api/fcv1"
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 )
 
@@ -64,6 +67,54 @@ type Options struct {
 	// Rand returns a uniform random number in [0, 1) for the random retry
 	// delay of Transient Conflict failures. Default: math/rand/v2.
 	Rand func() float64
+	// API is the Framework API served: APIPodkit (podkit.dev/v1alpha1,
+	// the default) or APIFrameworkController
+	// (frameworkcontroller.microsoft.com/v1, api/fcv1). Run one Reconciler
+	// per API to serve both.
+	API API
+}
+
+// API names a Framework API group a Reconciler serves.
+type API int
+
+const (
+	// APIPodkit is podkit.dev/v1alpha1.
+	APIPodkit API = iota
+	// APIFrameworkController is FrameworkController's
+	// frameworkcontroller.microsoft.com/v1, the same types (api/fcv1).
+	APIFrameworkController
+)
+
+// gvk is the Framework kind of the API.
+func (a API) gvk() schema.GroupVersionKind {
+	if a == APIFrameworkController {
+		return fcv1.FrameworkGroupVersionKind
+	}
+	return v1.FrameworkGroupVersionKind
+}
+
+// newObject returns an empty Framework of the API.
+func (a API) newObject() client.Object {
+	if a == APIFrameworkController {
+		return &fcv1.Framework{}
+	}
+	return &v1.Framework{}
+}
+
+// object returns fw as the API's type (the same memory).
+func (a API) object(fw *v1.Framework) client.Object {
+	if a == APIFrameworkController {
+		return fcv1.FromV1alpha1(fw)
+	}
+	return fw
+}
+
+// view returns an object of the API as podkit's type (the same memory).
+func (a API) view(obj client.Object) *v1.Framework {
+	if fc, ok := obj.(*fcv1.Framework); ok {
+		return fc.V1alpha1()
+	}
+	return obj.(*v1.Framework)
 }
 
 func (o *Options) setDefaults() {
@@ -89,6 +140,9 @@ func (o *Options) setDefaults() {
 
 func (o *Options) validate() error {
 	var errs []error
+	if o.API != APIPodkit && o.API != APIFrameworkController {
+		errs = append(errs, fmt.Errorf("options: API is %d; use APIPodkit or APIFrameworkController", o.API))
+	}
 	if o.MaxConcurrentReconciles < 0 {
 		errs = append(errs, fmt.Errorf("options: MaxConcurrentReconciles is %d; use 0 for the default (4) or a positive number", o.MaxConcurrentReconciles))
 	}
@@ -169,11 +223,26 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.client = mgr.GetClient()
 	r.reader = mgr.GetAPIReader()
 	r.recorder = mgr.GetEventRecorder(ControllerName)
+	name := "framework"
+	if r.opts.API == APIFrameworkController {
+		name = "fcframework"
+	}
+	// Pods and ConfigMaps map to their Framework by the FC_FRAMEWORK_NAME
+	// label rather than by owner: FrameworkController's pods are owned by
+	// the attempt's ConfigMap, and a Framework it started must keep
+	// reconciling under this controller.
+	byLabel := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+		fw := obj.GetLabels()[v1.LabelFrameworkName]
+		if fw == "" {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: fw}}}
+	})
 	err := ctrl.NewControllerManagedBy(mgr).
-		Named("framework").
-		For(&v1.Framework{}).
-		Owns(&corev1.Pod{}).
-		Owns(&corev1.ConfigMap{}).
+		Named(name).
+		For(r.opts.API.newObject()).
+		Watches(&corev1.Pod{}, byLabel).
+		Watches(&corev1.ConfigMap{}, byLabel).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.opts.MaxConcurrentReconciles}).
 		Complete(r)
 	if err != nil {
@@ -190,14 +259,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	logger := log.FromContext(ctx).WithValues("namespace", nn.Namespace, "name", nn.Name)
 	ctx = log.IntoContext(ctx, logger)
 
-	fw := &v1.Framework{}
-	if err := r.client.Get(ctx, nn, fw); err != nil {
+	obj := r.opts.API.newObject()
+	if err := r.client.Get(ctx, nn, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(nn)
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("get framework %s: %w", nn, err)
 	}
+	fw := r.opts.API.view(obj)
 	if !fw.DeletionTimestamp.IsZero() {
 		// Pods and the ConfigMap are garbage-collected through their
 		// owner references.
@@ -268,7 +338,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *syncState, urgent bool)
 		}
 	}
 	oldRV := s.fw.ResourceVersion
-	if err := r.client.Status().Update(ctx, s.fw); err != nil {
+	if err := r.client.Status().Update(ctx, r.opts.API.object(s.fw)); err != nil {
 		if apierrors.IsConflict(err) {
 			r.metrics.statusWrites.WithLabelValues("conflict").Inc()
 			log.FromContext(ctx).V(1).Info("status write conflicted; retrying with fresh data")
@@ -336,7 +406,7 @@ func (r *Reconciler) pending(nn types.NamespacedName, uid types.UID) bool {
 
 func (r *Reconciler) event(fw *v1.Framework, eventType, reason, action, note string, args ...any) {
 	if r.recorder != nil {
-		r.recorder.Eventf(fw, nil, eventType, reason, action, note, args...)
+		r.recorder.Eventf(r.opts.API.object(fw), nil, eventType, reason, action, note, args...)
 	}
 }
 

@@ -63,16 +63,6 @@ func (r *Reconciler) newSyncState(ctx context.Context, fw *v1.Framework) (*syncS
 		// status write is safe (deterministic names, adoption), and it saves
 		// writing a status of N pending tasks only to rewrite it at once.
 	}
-	var pods corev1.PodList
-	if err := r.client.List(ctx, &pods, client.InNamespace(fw.Namespace), client.MatchingLabels{v1.LabelFrameworkName: fw.Name}); err != nil {
-		return nil, fmt.Errorf("list pods of framework %s/%s: %w", fw.Namespace, fw.Name, err)
-	}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if metav1.IsControlledBy(p, fw) {
-			s.pods[p.Name] = p
-		}
-	}
 	cm := &corev1.ConfigMap{}
 	err := r.client.Get(ctx, types.NamespacedName{Namespace: fw.Namespace, Name: v1.ConfigMapName(fw.Name)}, cm)
 	switch {
@@ -82,6 +72,18 @@ func (r *Reconciler) newSyncState(ctx context.Context, fw *v1.Framework) (*syncS
 		}
 	case !apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("get configmap of framework %s/%s: %w", fw.Namespace, fw.Name, err)
+	}
+	var pods corev1.PodList
+	if err := r.client.List(ctx, &pods, client.InNamespace(fw.Namespace), client.MatchingLabels{v1.LabelFrameworkName: fw.Name}); err != nil {
+		return nil, fmt.Errorf("list pods of framework %s/%s: %w", fw.Namespace, fw.Name, err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		// FrameworkController makes the attempt's ConfigMap the pods'
+		// owner; podkit makes the Framework. Either belongs to it.
+		if metav1.IsControlledBy(p, fw) || (s.cm != nil && metav1.IsControlledBy(p, s.cm)) {
+			s.pods[p.Name] = p
+		}
 	}
 	return s, nil
 }

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/podkit-dev/podkit/api/fcv1"
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 	"github.com/podkit-dev/podkit/internal/cli/clierr"
 	"github.com/podkit-dev/podkit/internal/cli/common"
@@ -40,6 +41,7 @@ type flags struct {
 	creationConcurrency     int
 	statusUpdateInterval    time.Duration
 	configFile              string
+	fcCompat                bool
 }
 
 // NewCommand returns the `podkit controller` command.
@@ -77,6 +79,7 @@ Install the CRD and RBAC first: kubectl apply --server-side -f config/crd/bases
 	fs.IntVar(&f.burst, "kube-api-burst", DefaultBurst, "burst of queries to the apiserver")
 	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "Frameworks reconciled at once")
 	fs.IntVar(&f.creationConcurrency, "creation-concurrency", 32, "pod creations or deletions in flight per Framework")
+	fs.BoolVar(&f.fcCompat, "fc-compat", false, "also reconcile FrameworkController's frameworkcontroller.microsoft.com/v1 Frameworks (install config/fc-compat first)")
 	fs.StringVar(&f.configFile, "config", "", "FrameworkController-format configuration file (podFailureSpec, frameworkMin/MaxRetryDelaySecForTransientConflictFailed); default: FC's defaults")
 	fs.DurationVar(&f.statusUpdateInterval, "status-update-interval", time.Second, "shortest gap between progress-only status writes of one Framework (completions are written at once)")
 	return cmd
@@ -109,6 +112,9 @@ func Scheme() (*runtime.Scheme, error) {
 	}
 	if err := v1.AddToScheme(s); err != nil {
 		return nil, fmt.Errorf("add podkit types to scheme: %w", err)
+	}
+	if err := fcv1.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("add FrameworkController types to scheme: %w", err)
 	}
 	return s, nil
 }
@@ -158,17 +164,28 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 	if err != nil {
 		return fmt.Errorf("create controller manager: %w", err)
 	}
-	r, err := framework.New(framework.Options{
-		MaxConcurrentReconciles: f.maxConcurrentReconciles,
-		CreationConcurrency:     f.creationConcurrency,
-		StatusUpdateInterval:    f.statusUpdateInterval,
-		Config:                  fwConfig,
-	})
-	if err != nil {
-		return err
+	apis := []framework.API{framework.APIPodkit}
+	if f.fcCompat {
+		if _, err := mgr.GetRESTMapper().RESTMapping(fcv1.FrameworkGroupVersionKind.GroupKind(), fcv1.GroupVersion.Version); err != nil {
+			return clierr.Usagef("--fc-compat: the cluster does not serve %s (%v); install it first: kubectl kustomize config/fc-compat | kubectl apply --server-side --force-conflicts -f -",
+				fcv1.FrameworkGroupVersionKind.GroupVersion().WithResource("frameworks"), err)
+		}
+		apis = append(apis, framework.APIFrameworkController)
 	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		return err
+	for _, api := range apis {
+		r, err := framework.New(framework.Options{
+			MaxConcurrentReconciles: f.maxConcurrentReconciles,
+			CreationConcurrency:     f.creationConcurrency,
+			StatusUpdateInterval:    f.statusUpdateInterval,
+			Config:                  fwConfig,
+			API:                     api,
+		})
+		if err != nil {
+			return err
+		}
+		if err := r.SetupWithManager(mgr); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("add health check: %w", err)
@@ -176,7 +193,7 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("add readiness check: %w", err)
 	}
-	c.Logger.Info("starting framework controller", "qps", f.qps, "burst", f.burst, "leaderElect", f.leaderElect, "watchNamespace", f.watchNamespace)
+	c.Logger.Info("starting framework controller", "qps", f.qps, "burst", f.burst, "leaderElect", f.leaderElect, "watchNamespace", f.watchNamespace, "fcCompat", f.fcCompat)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("run controller manager: %w", err)
 	}

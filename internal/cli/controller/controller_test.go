@@ -64,6 +64,9 @@ func TestSchemeKnowsFrameworksAndPods(t *testing.T) {
 		if !s.Recognizes(schemaGVK("podkit.dev", "v1alpha1", kind)) {
 			t.Errorf("scheme does not know podkit.dev/v1alpha1 %s", kind)
 		}
+		if !s.Recognizes(schemaGVK("frameworkcontroller.microsoft.com", "v1", kind)) {
+			t.Errorf("scheme does not know frameworkcontroller.microsoft.com/v1 %s (--fc-compat)", kind)
+		}
 	}
 	if !s.Recognizes(schemaGVK("", "v1", "Pod")) {
 		t.Error("scheme does not know v1 Pod")

@@ -1,0 +1,224 @@
+package fc_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
+
+	"github.com/podkit-dev/podkit/api/fcv1"
+	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/internal/k8sbin"
+	"github.com/podkit-dev/podkit/internal/testenv"
+	"github.com/podkit-dev/podkit/pkg/framework"
+)
+
+// installFCCRD renders config/fc-compat with kubectl kustomize, as the
+// docs tell an FC user to, and installs it (the CRD and its RBAC).
+func installFCCRD(t *testing.T) {
+	t.Helper()
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl, err := k8sbin.Path(k8sbin.Kubectl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(kubectl, "kustomize", root+"/config/fc-compat").Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize config/fc-compat: %v", err)
+	}
+	ctx := context.Background()
+	for _, doc := range bytes.Split(out, []byte("\n---\n")) {
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(doc, &obj.Object); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Create(ctx, obj); err != nil {
+			t.Fatalf("create %s %s from config/fc-compat: %v", obj.GetKind(), obj.GetName(), err)
+		}
+	}
+	testenv.WaitFor(t, 30*time.Second, "FC CRD served", func(ctx context.Context) (bool, error) {
+		l := &unstructured.UnstructuredList{}
+		l.SetGroupVersionKind(fcv1.GroupVersion.WithKind("FrameworkList"))
+		return env.Client.List(ctx, l) == nil, nil
+	})
+}
+
+// startFCController runs the controller on FrameworkController's API group.
+func startFCController(t *testing.T, ns string) {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1.AddToScheme, fcv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := framework.New(framework.Options{API: framework.APIFrameworkController, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+func getFC(t *testing.T, ctx context.Context, ns, name string) *fcv1.Framework {
+	t.Helper()
+	fw := &fcv1.Framework{}
+	if err := fcClient(t).Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, fw); err != nil {
+		t.Fatal(err)
+	}
+	return fw
+}
+
+func fcClient(t *testing.T) client.Client {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = fcv1.AddToScheme(scheme)
+	c, err := client.New(env.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func waitFC(t *testing.T, ns, name, what string, cond func(*v1.Framework) bool) *v1.Framework {
+	t.Helper()
+	c := fcClient(t)
+	var last *v1.Framework
+	testenv.WaitFor(t, 60*time.Second, name+": "+what, func(ctx context.Context) (bool, error) {
+		fw := &fcv1.Framework{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, fw); err != nil {
+			return false, err
+		}
+		last = fw.V1alpha1()
+		return last.Status != nil && cond(last), nil
+	})
+	return last
+}
+
+// TestFCCompatServesFrameworkControllersAPI runs FC's own YAML (apiVersion
+// frameworkcontroller.microsoft.com/v1) and takes over a Framework that
+// FrameworkController itself started: its ConfigMap, its pod owned by that
+// ConfigMap without a task-index label, and its status, as FC writes them.
+func TestFCCompatServesFrameworkControllersAPI(t *testing.T) {
+	installFCCRD(t)
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	c := fcClient(t)
+
+	// A Framework FC started before the swap.
+	inherited := &fcv1.Framework{}
+	if err := yaml.UnmarshalStrict([]byte(fcManifest("inherited", "")), inherited); err != nil {
+		t.Fatal(err)
+	}
+	inherited.Namespace = ns
+	if err := c.Create(ctx, inherited); err != nil {
+		t.Fatalf("create an FC-group Framework: %v", err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "inherited-attempt", Namespace: ns,
+		Labels:          map[string]string{v1.LabelFrameworkName: "inherited"},
+		Annotations:     map[string]string{v1.AnnotationFrameworkAttemptID: "0"},
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(inherited, fcv1.FrameworkGroupVersionKind)}}}
+	if err := c.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	instance := types.UID("0_" + string(cm.UID))
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "inherited-w-0", Namespace: ns,
+		Labels: map[string]string{v1.LabelFrameworkName: "inherited", v1.LabelTaskRoleName: "w"},
+		Annotations: map[string]string{v1.AnnotationTaskIndex: "0", v1.AnnotationTaskRoleName: "w", v1.AnnotationTaskAttemptID: "0",
+			v1.AnnotationFrameworkAttemptInstanceUID: string(instance)},
+		OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(cm, corev1.SchemeGroupVersion.WithKind("ConfigMap"))}},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "main", Image: "ubuntu:trusty"}}}}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	cmUID, podUID := cm.UID, pod.UID
+	podInstance := types.UID("0_" + string(pod.UID))
+	inherited.Status = &v1.FrameworkStatus{StartTime: now, State: v1.FrameworkAttemptRunning, TransitionTime: now,
+		AttemptStatus: v1.FrameworkAttemptStatus{StartTime: now, RunTime: &now, ConfigMapName: "inherited-attempt", ConfigMapUID: &cmUID, InstanceUID: &instance,
+			TaskRoleStatuses: []v1.TaskRoleStatus{{Name: "w", TaskStatuses: []v1.TaskStatus{{Index: 0, StartTime: now, State: v1.TaskAttemptRunning, TransitionTime: now,
+				InstanceUID: &podInstance, AttemptStatus: v1.TaskAttemptStatus{StartTime: now, RunTime: &now, PodName: "inherited-w-0", PodUID: &podUID, InstanceUID: &podInstance}}}}}}}
+	if err := c.Status().Update(ctx, inherited); err != nil {
+		t.Fatalf("write FC's status: %v", err)
+	}
+
+	startFCController(t, ns)
+
+	// A new Framework from FC's own YAML, unchanged.
+	fresh := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(fcManifest("batchsucceeded", "0")), &fresh.Object); err != nil {
+		t.Fatal(err)
+	}
+	fresh.SetNamespace(ns)
+	if err := env.Client.Create(ctx, fresh); err != nil {
+		t.Fatalf("create FC's batchsucceeded: %v", err)
+	}
+	got := waitFC(t, ns, "batchsucceeded", "Completed", completed)
+	check(t, got, want{0, "Succeeded", "[]", 0, 0})
+
+	// The inherited one: taken over, never duplicated.
+	waitFC(t, ns, "inherited", "observed by podkit", func(fw *v1.Framework) bool { return fw.Status.ReadyTasks == "1/1" })
+	if n := podCount(t, ns, "inherited"); n != 1 {
+		t.Fatalf("%d pods for the inherited Framework, want FC's one", n)
+	}
+	live := &corev1.Pod{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), live); err != nil || live.UID != pod.UID {
+		t.Fatalf("FC's pod was replaced: %v", err)
+	}
+	patchBody := fmt.Sprintf(`{"metadata":{"annotations":{%q:"0"}}}`, testenv.AnnotationExitCode)
+	if err := c.Patch(ctx, live, client.RawPatch(types.MergePatchType, []byte(patchBody))); err != nil {
+		t.Fatal(err)
+	}
+	got = waitFC(t, ns, "inherited", "Completed", completed)
+	check(t, got, want{0, "Succeeded", "[]", 0, 0})
+	if fw := getFC(t, ctx, ns, "inherited"); fw.Status.AttemptStatus.ID != 0 {
+		t.Errorf("attempt %d, want FC's attempt 0 completed", fw.Status.AttemptStatus.ID)
+	}
+}
+
+// fcManifest is an FC example Framework, apiVersion and all.
+func fcManifest(name, exit string) string {
+	m := manifest(name, false, 0, role("w", 1, false, 0, 1, -1, exit, ""))
+	return string(bytes.Replace([]byte(m), []byte("apiVersion: podkit.dev/v1alpha1"), []byte("apiVersion: frameworkcontroller.microsoft.com/v1"), 1))
+}
