@@ -5,12 +5,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/pkg/barrier"
 )
 
 // TestFrameworkControllerScenarios runs FC's example scenarios side by side
@@ -227,6 +229,35 @@ func TestFrameworkControllerScenarios(t *testing.T) {
 		fw := create(t, ns, m)
 		got := waitFor(t, fw, "Completed", completed)
 		check(t, got, want{-200, "PodCreationPermanentError", "[Permanent]", 0, 0})
+	})
+
+	// extension/frameworkbarrier.yaml: 10 servers and 10 workers; the
+	// barrier releases once every task has a pod IP, with every address.
+	t.Run("barrier", func(t *testing.T) {
+		t.Parallel()
+		fw := create(t, ns, manifest("frameworkbarrier", false, 0, role("server", 10, false, 0, 1, -1, "", ""), role("worker", 10, false, 0, 1, -1, "", "")))
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		released, err := barrier.Wait(ctx, barrier.Config{KubeConfigFilePath: env.Kubeconfig, FrameworkNamespace: ns, FrameworkName: fw.Name})
+		if err != nil {
+			t.Fatalf("barrier: %v", err)
+		}
+		peers, err := barrier.PeersOf(released)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range peers {
+			if p.Name != []string{"server", "worker"}[i] || len(p.IPs) != 10 {
+				t.Errorf("peers %d: %s with %d IPs, FC's barrier: server then worker, 10 each", i, p.Name, len(p.IPs))
+			}
+			for j, ip := range p.IPs {
+				if want := task(released, p.Name, j).AttemptStatus.PodIP; want == nil || *want != ip {
+					t.Errorf("%s-%d: barrier IP %s, status %v", p.Name, j, ip, want)
+				}
+			}
+		}
+		stop(t, released)
+		waitFor(t, fw, "Completed after Stop", completed)
 	})
 
 	// rescalebasic (doc/user-manual.md, Framework Rescale): a scale down
