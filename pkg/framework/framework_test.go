@@ -368,7 +368,7 @@ func TestControllerKilledMidCreationLeavesExactlyNPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	created := time.Now()
-	testenv.WaitFor(t, 3*time.Minute, "30 pods created", func(ctx context.Context) (bool, error) {
+	testenv.WaitFor(t, 60*time.Second, "30 pods created", func(ctx context.Context) (bool, error) {
 		return len(podsOf(t, ctx, fw)) >= 30, nil
 	})
 	if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
@@ -377,8 +377,9 @@ func TestControllerKilledMidCreationLeavesExactlyNPods(t *testing.T) {
 	_ = proc.Wait()
 	mid := len(podsOf(t, ctx, fw))
 	t.Logf("%d of %d pods existed when the controller was killed, %s after the Framework was created", mid, n, time.Since(created).Round(time.Millisecond))
+	restarted := time.Now()
 	startController(t, ns, 200)
-	got := waitState(t, fw, "every task has a recorded pod", 4*time.Minute, func(fw *v1.Framework) bool {
+	got := waitState(t, fw, "every task has a recorded pod", 60*time.Second, func(fw *v1.Framework) bool {
 		for _, ts := range allTasks(fw) {
 			if ts.AttemptStatus.PodUID == nil {
 				return false
@@ -386,6 +387,7 @@ func TestControllerKilledMidCreationLeavesExactlyNPods(t *testing.T) {
 		}
 		return len(allTasks(fw)) == n
 	})
+	t.Logf("converged %s after the new controller started", time.Since(restarted).Round(time.Millisecond))
 	pods := podsOf(t, ctx, got)
 	if len(pods) != n {
 		t.Fatalf("%d pods after restart (were %d at the kill), want exactly %d", len(pods), mid, n)
@@ -400,7 +402,7 @@ func TestControllerKilledMidCreationLeavesExactlyNPods(t *testing.T) {
 		}
 	}
 	stopFramework(t, ctx, got)
-	waitState(t, fw, "stopped", 4*time.Minute, completed)
+	waitState(t, fw, "stopped", 60*time.Second, completed)
 }
 
 func TestFrameworkSurvivesAPIServerRestart(t *testing.T) {
