@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -316,4 +317,26 @@ func ModuleRoot() (string, error) {
 func isPodkitModule(gomod []byte) bool {
 	const want = "module github.com/podkit-dev/podkit\n"
 	return len(gomod) >= len(want) && string(gomod[:len(want)]) == want
+}
+
+// Run runs fn in a goroutine until the test ends or stop is called: the
+// context fn gets is canceled then, stop waits for fn to return, and a
+// non-nil error fn returns fails the test, named by what. stop may be
+// called more than once.
+func Run(t testing.TB, what string, fn func(ctx context.Context) error) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }

@@ -11,22 +11,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 	"github.com/podkit-dev/podkit/internal/testenv"
-	"github.com/podkit-dev/podkit/pkg/framework"
+	"github.com/podkit-dev/podkit/internal/testenv/fwtest"
 )
 
 var env *testenv.Env
@@ -41,41 +36,7 @@ func TestMain(m *testing.M) {
 // returned stop function (also registered as cleanup) is called.
 func startController(t *testing.T, ns string, qps float32) (stop func()) {
 	t.Helper()
-	cfg := *env.Config
-	cfg.QPS, cfg.Burst = qps, int(qps)
-	mgr, err := ctrl.NewManager(&cfg, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatalf("new manager: %v", err)
-	}
-	r, err := framework.New(framework.Options{Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return fwtest.Start(t, env, fwtest.Options{Namespace: ns, QPS: qps})
 }
 
 // newFramework builds a Framework whose role pods exit with exitCode once

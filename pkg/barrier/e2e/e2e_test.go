@@ -15,20 +15,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/podkit-dev/podkit/api/v1alpha1"
 	clibarrier "github.com/podkit-dev/podkit/internal/cli/barrier"
 	"github.com/podkit-dev/podkit/internal/testenv"
+	"github.com/podkit-dev/podkit/internal/testenv/fwtest"
 	"github.com/podkit-dev/podkit/pkg/barrier"
-	"github.com/podkit-dev/podkit/pkg/framework"
 )
 
 // childEnv marks a re-executed test binary that runs one barrier, as a task
@@ -61,31 +56,7 @@ func runBarrier() int {
 // startController runs the Framework controller until the test ends.
 func startController(t *testing.T) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatalf("create manager: %v", err)
-	}
-	r, err := framework.New(framework.Options{Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatalf("create framework reconciler: %v", err)
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	fwtest.Start(t, env, fwtest.Options{})
 }
 
 func TestBarrierProcessesOfEveryTaskReleaseTogether(t *testing.T) {

@@ -55,15 +55,7 @@ func run(t *testing.T, opts podoperator.Options) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- op.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	testenv.Run(t, "Run", op.Run)
 }
 
 func counter(t *testing.T, reg prometheus.Gatherer, name, action string) float64 {

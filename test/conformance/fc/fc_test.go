@@ -8,18 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 	"github.com/podkit-dev/podkit/internal/testenv"
+	"github.com/podkit-dev/podkit/internal/testenv/fwtest"
 	"github.com/podkit-dev/podkit/pkg/framework"
 )
 
@@ -38,40 +34,10 @@ const conflictDelay = 2
 // startController runs the Framework controller on namespace ns.
 func startController(t *testing.T, ns string) {
 	t.Helper()
-	cfg := *env.Config
-	cfg.QPS, cfg.Burst = 100, 100
-	mgr, err := ctrl.NewManager(&cfg, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatalf("new manager: %v", err)
-	}
-	r, err := framework.New(framework.Options{
-		Registerer: prometheus.NewRegistry(),
-		Config: &framework.Config{
-			FrameworkMinRetryDelaySecForTransientConflictFailed: ptr.To[int64](conflictDelay),
-			FrameworkMaxRetryDelaySecForTransientConflictFailed: ptr.To[int64](conflictDelay),
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	fwtest.Start(t, env, fwtest.Options{Namespace: ns, QPS: 100, Reconciler: framework.Options{Config: &framework.Config{
+		FrameworkMinRetryDelaySecForTransientConflictFailed: ptr.To[int64](conflictDelay),
+		FrameworkMaxRetryDelaySecForTransientConflictFailed: ptr.To[int64](conflictDelay),
+	}}})
 }
 
 // create parses a Framework manifest (FC's shape, podkit's apiVersion) and

@@ -8,25 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	"github.com/podkit-dev/podkit/api/fcv1"
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 	"github.com/podkit-dev/podkit/internal/k8sbin"
 	"github.com/podkit-dev/podkit/internal/testenv"
+	"github.com/podkit-dev/podkit/internal/testenv/fwtest"
 	"github.com/podkit-dev/podkit/pkg/framework"
 )
 
@@ -66,38 +59,7 @@ func installFCCRD(t *testing.T) {
 // startFCController runs the controller on FrameworkController's API group.
 func startFCController(t *testing.T, ns string) {
 	t.Helper()
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1.AddToScheme, fcv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := framework.New(framework.Options{API: framework.APIFrameworkController, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	fwtest.Start(t, env, fwtest.Options{Namespace: ns, Reconciler: framework.Options{API: framework.APIFrameworkController}})
 }
 
 func getFC(t *testing.T, ctx context.Context, ns, name string) *fcv1.Framework {
@@ -111,10 +73,7 @@ func getFC(t *testing.T, ctx context.Context, ns, name string) *fcv1.Framework {
 
 func fcClient(t *testing.T) client.Client {
 	t.Helper()
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = fcv1.AddToScheme(scheme)
-	c, err := client.New(env.Config, client.Options{Scheme: scheme})
+	c, err := client.New(env.Config, client.Options{Scheme: fwtest.Scheme(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
