@@ -80,9 +80,19 @@ func TestVirtualPodRunsOnKwokHostNodes(t *testing.T) {
 		got = p
 		return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" && p.Spec.NodeName != "", nil
 	})
-	node, err := vcs.CoreV1().Nodes().Get(context.Background(), got.Spec.NodeName, metav1.GetOptions{})
-	if err != nil || node.Labels[pods.LabelFakeNode] != "true" {
-		t.Fatalf("fake node %s in the virtual cluster: %v %v", got.Spec.NodeName, node.Labels, err)
+	// The node syncer creates the fake node on its own schedule, which can
+	// come just after the pod's status reached the virtual cluster.
+	var node *corev1.Node
+	testenv.WaitFor(t, 30*time.Second, "fake node "+got.Spec.NodeName+" in the virtual cluster", func(ctx context.Context) (bool, error) {
+		n, err := vcs.CoreV1().Nodes().Get(ctx, got.Spec.NodeName, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		node = n
+		return true, nil
+	})
+	if node.Labels[pods.LabelFakeNode] != "true" {
+		t.Fatalf("node %s in the virtual cluster is not a fake node: labels %v", got.Spec.NodeName, node.Labels)
 	}
 	t.Logf("virtual pod on node %s with IP %s", got.Spec.NodeName, got.Status.PodIP)
 }
