@@ -2,8 +2,10 @@ package fc_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,11 +24,16 @@ func TestFrameworkControllerScenarios(t *testing.T) {
 	ns := env.Namespace(t)
 	startController(t, ns)
 
-	// batchsucceeded.yaml: one task that exits 0.
+	// batchsucceeded.yaml: one task that exits 0. Every status written is
+	// watched: the states come in FC's order (types.go), through
+	// AttemptCreationRequested (until the ConfigMap is in the cache).
 	t.Run("succeeded", func(t *testing.T) {
 		t.Parallel()
+		states := watchStates(t, ns, "batchsucceeded")
 		fw := create(t, ns, manifest("batchsucceeded", false, 0, role("worker", 1, false, 0, 1, -1, "0", "")))
 		got := waitFor(t, fw, "Completed", completed)
+		t.Logf("states written: %v", states())
+		checkStateOrder(t, states(), v1.FrameworkAttemptCreationRequested, v1.FrameworkAttemptPreparing, v1.FrameworkAttemptDeletionPending, v1.FrameworkCompleted)
 		check(t, got, want{0, "Succeeded", "[]", 0, 0})
 		if ts := task(got, "worker", 0); ts.AttemptStatus.PodName != "batchsucceeded-worker-0" || ts.State != v1.TaskCompleted {
 			t.Errorf("task = %s %s, FC: pod batchsucceeded-worker-0, Completed", ts.AttemptStatus.PodName, ts.State)
@@ -338,4 +345,66 @@ func podCount(t *testing.T, ns, framework string) int {
 		t.Fatal(err)
 	}
 	return len(pods.Items)
+}
+
+// fcOrder is FC's framework state order within one attempt.
+var fcOrder = []v1.FrameworkState{
+	v1.FrameworkAttemptCreationPending, v1.FrameworkAttemptCreationRequested, v1.FrameworkAttemptPreparing,
+	v1.FrameworkAttemptRunning, v1.FrameworkAttemptDeletionPending, v1.FrameworkAttemptDeletionRequested,
+	v1.FrameworkAttemptDeleting, v1.FrameworkAttemptCompleted, v1.FrameworkCompleted,
+}
+
+// watchStates records the state of every version of the named Framework
+// written from now on; the returned function reads them.
+func watchStates(t *testing.T, ns, name string) func() []v1.FrameworkState {
+	t.Helper()
+	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wc.Watch(context.Background(), &v1.FrameworkList{}, client.InNamespace(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var states []v1.FrameworkState
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			fw, ok := ev.Object.(*v1.Framework)
+			if !ok || fw.Name != name || fw.Status == nil {
+				continue
+			}
+			mu.Lock()
+			if len(states) == 0 || states[len(states)-1] != fw.Status.State {
+				states = append(states, fw.Status.State)
+			}
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { w.Stop(); <-done })
+	return func() []v1.FrameworkState {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(states)
+	}
+}
+
+// checkStateOrder checks that seen follows fcOrder and contains must.
+func checkStateOrder(t *testing.T, seen []v1.FrameworkState, must ...v1.FrameworkState) {
+	t.Helper()
+	last := -1
+	for _, st := range seen {
+		i := slices.Index(fcOrder, st)
+		if i < last {
+			t.Errorf("states %v: %s after %s breaks FC's order", seen, st, fcOrder[last])
+		}
+		last = max(last, i)
+	}
+	for _, st := range must {
+		if !slices.Contains(seen, st) {
+			t.Errorf("states %v: %s never written; FC enters it", seen, st)
+		}
+	}
 }
