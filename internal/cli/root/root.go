@@ -13,6 +13,7 @@ import (
 
 	"github.com/podkit-dev/podkit/internal/cli/clierr"
 	"github.com/podkit-dev/podkit/internal/cli/common"
+	"github.com/podkit-dev/podkit/internal/cli/version"
 )
 
 // NewCommand returns the podkit root command with every subcommand attached.
@@ -27,7 +28,10 @@ func NewCommand(ctx context.Context, streams genericiooptions.IOStreams) *cobra.
 		Short:         "podkit: fork, operate, supervise, sync and gang-schedule Kubernetes pods",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version, as kubectl-style tools have it.
+		Version: version.Current(),
 	}
+	cmd.SetVersionTemplate("podkit version {{.Version}}\n")
 	cmd.SetIn(streams.In)
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)

@@ -137,7 +137,7 @@ func TestDevUpRecoversHalfCreatedCluster(t *testing.T) {
 
 func TestUsageErrorsExitTwo(t *testing.T) {
 	for _, args := range [][]string{
-		{"version", "-o", "yaml"},
+		{"version", "-o", "xml"},
 		{"dev", "up", "--nodes", "0"},
 		{"version", "--no-such-flag"},
 	} {
@@ -148,6 +148,18 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		if lines := strings.Count(strings.TrimSpace(r.stderr), "\n"); lines != 0 {
 			t.Errorf("podkit %v printed %d lines of error, want one: %q", args, lines+1, r.stderr)
 		}
+	}
+}
+
+// podkit --version and version -o yaml, as kubectl users expect them.
+func TestVersionFlagAndYAML(t *testing.T) {
+	r := podkit(t, "--version")
+	if r.code != 0 || r.stdout != "podkit version "+version.Current()+"\n" {
+		t.Errorf("podkit --version: code %d, stdout %q", r.code, r.stdout)
+	}
+	r = podkit(t, "version", "--client", "-o", "yaml")
+	if r.code != 0 || !strings.Contains(r.stdout, "clientVersion: "+version.Current()) || !strings.Contains(r.stdout, "goVersion: go") {
+		t.Errorf("podkit version --client -o yaml: code %d, stdout %q", r.code, r.stdout)
 	}
 }
 

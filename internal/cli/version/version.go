@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/podkit-dev/podkit/internal/cli/clierr"
 	"github.com/podkit-dev/podkit/internal/cli/common"
@@ -16,7 +17,45 @@ import (
 
 // Version is podkit's version, set at build time with
 // -ldflags "-X github.com/podkit-dev/podkit/internal/cli/version.Version=v…".
+// Left "dev", Current reads the version from the binary's build
+// information instead.
 var Version = "dev"
+
+// Current is podkit's version: Version when the build set it; else the
+// module version `go install …@v1.2.3` recorded; else "dev" with the VCS
+// revision of a build from a checkout ("dev+0a1b2c3d4e5f", "-dirty" when it
+// had uncommitted changes).
+func Current() string {
+	bi, ok := debug.ReadBuildInfo()
+	return current(Version, bi, ok)
+}
+
+func current(set string, bi *debug.BuildInfo, ok bool) string {
+	if set != "dev" && set != "" {
+		return set
+	}
+	if !ok {
+		return "dev"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	return "dev+" + rev[:min(12, len(rev))] + dirty
+}
 
 type flags struct {
 	client bool
@@ -43,15 +82,15 @@ func NewCommand(ctx context.Context, c *common.Common) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&f.client, "client", false, "Print the client version only; do not contact the cluster")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "", "Output format: empty for text, or json")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "", "Output format: empty for text, json or yaml")
 	return cmd
 }
 
 func runE(_ context.Context, c *common.Common, f *flags) error {
-	if f.output != "" && f.output != "json" {
-		return clierr.Usagef("--output %q is not supported: use json or leave it empty", f.output)
+	if f.output != "" && f.output != "json" && f.output != "yaml" {
+		return clierr.Usagef("--output %q is not supported: use json, yaml or leave it empty", f.output)
 	}
-	info := Info{ClientVersion: Version}
+	info := Info{ClientVersion: Current()}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		info.GoVersion = bi.GoVersion
 	}
@@ -59,13 +98,22 @@ func runE(_ context.Context, c *common.Common, f *flags) error {
 	if !f.client {
 		serverErr = serverVersion(c, &info)
 	}
-	if f.output == "json" {
+	switch f.output {
+	case "json":
 		enc := json.NewEncoder(c.Streams.Out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(info); err != nil {
 			return fmt.Errorf("write version: %w", err)
 		}
-	} else {
+	case "yaml":
+		out, err := yaml.Marshal(info)
+		if err != nil {
+			return fmt.Errorf("write version: %w", err)
+		}
+		if _, err := c.Streams.Out.Write(out); err != nil {
+			return fmt.Errorf("write version: %w", err)
+		}
+	default:
 		fmt.Fprintf(c.Streams.Out, "Client Version: %s (%s)\n", info.ClientVersion, info.GoVersion)
 		if info.ServerVersion != "" {
 			fmt.Fprintf(c.Streams.Out, "Server Version: %s\n", info.ServerVersion)
