@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // CompressionMinBytes is the size of the task statuses' JSON from which
@@ -73,4 +75,26 @@ func (s *FrameworkAttemptStatus) UnmarshalJSON(data []byte) error {
 	in.TaskRoleStatusesCompressed = nil
 	*s = FrameworkAttemptStatus(in)
 	return nil
+}
+
+// IndentUncompressed returns f's indented JSON with the task statuses
+// written plainly whatever their size, for files people read with jq (the
+// barrier's framework.json).
+func IndentUncompressed(f *Framework) ([]byte, error) {
+	type status struct {
+		*FrameworkStatus
+		// Shadows the embedded field: the plain encoding, no compression.
+		AttemptStatus attemptStatusJSON `json:"attemptStatus"`
+	}
+	type framework struct {
+		metav1.TypeMeta
+		ObjectMeta metav1.ObjectMeta `json:"metadata,omitempty"`
+		Spec       FrameworkSpec     `json:"spec"`
+		Status     *status           `json:"status,omitempty"`
+	}
+	out := framework{TypeMeta: f.TypeMeta, ObjectMeta: f.ObjectMeta, Spec: f.Spec}
+	if f.Status != nil {
+		out.Status = &status{FrameworkStatus: f.Status, AttemptStatus: attemptStatusJSON(f.Status.AttemptStatus)}
+	}
+	return json.MarshalIndent(out, "", "  ")
 }

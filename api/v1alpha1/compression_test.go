@@ -114,3 +114,24 @@ func TestFiveThousandCompletedTasksFitEtcd(t *testing.T) {
 		t.Fatalf("read back %d roles", n)
 	}
 }
+
+// framework.json must stay readable with jq: IndentUncompressed writes the
+// task statuses plainly at any size, and exactly as json.MarshalIndent
+// does when they are small.
+func TestIndentUncompressed(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC))
+	fw := &v1.Framework{TypeMeta: metav1.TypeMeta{APIVersion: "podkit.dev/v1alpha1", Kind: "Framework"},
+		ObjectMeta: metav1.ObjectMeta{Name: "f", Namespace: "n"},
+		Status: &v1.FrameworkStatus{StartTime: now, State: v1.FrameworkAttemptRunning, TransitionTime: now,
+			AttemptStatus: v1.FrameworkAttemptStatus{ConfigMapName: "f-attempt", TaskRoleStatuses: []v1.TaskRoleStatus{completedTasks("w", 3)}}}}
+	want, _ := json.MarshalIndent(fw, "", "  ")
+	got, err := v1.IndentUncompressed(fw)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("small Framework: IndentUncompressed differs from json.MarshalIndent (%v):\n%s\nvs\n%s", err, got, want)
+	}
+	fw.Status.AttemptStatus.TaskRoleStatuses = []v1.TaskRoleStatus{completedTasks("w", 2000)}
+	got, err = v1.IndentUncompressed(fw)
+	if err != nil || bytes.Contains(got, []byte("taskRoleStatusesCompressed")) || !bytes.Contains(got, []byte(`"podName": "a-framework-name-w-1999"`)) {
+		t.Fatalf("2000 tasks: want plain task statuses (err %v, %d bytes)", err, len(got))
+	}
+}

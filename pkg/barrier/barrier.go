@@ -2,7 +2,6 @@ package barrier
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -204,7 +203,8 @@ func WriteOutputs(dir string, f *v1alpha1.Framework, opts InjectorOptions) error
 	}
 	obj := f.DeepCopy()
 	obj.APIVersion, obj.Kind = v1alpha1.FrameworkGroupVersionKind.ToAPIVersionAndKind()
-	data, err := json.MarshalIndent(obj, "", "  ")
+	// Plain task statuses even when the API stores them compressed.
+	data, err := v1alpha1.IndentUncompressed(obj)
 	if err != nil {
 		return fmt.Errorf("encode framework %s/%s: %w", f.Namespace, f.Name, err)
 	}

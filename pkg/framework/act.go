@@ -215,11 +215,11 @@ func classifyCreationError(err error) *v1.CompletionStatus {
 // Framework is deleted so the name frees up; a stranger's pod is reported.
 func (r *Reconciler) adoptOrClear(ctx context.Context, s *syncState, ts *v1.TaskStatus, pod *corev1.Pod) error {
 	switch {
-	case podBelongsTo(pod, s.fw, ts.AttemptStatus.ID):
+	case podBelongsTo(pod, s.fw, s.cm, ts.AttemptStatus.ID):
 		r.metrics.podCreations.WithLabelValues("adopted").Inc()
 		r.recordCreated(s, ts, pod)
 		return nil
-	case metav1.IsControlledBy(pod, s.fw):
+	case owned(pod, s.fw, s.cm):
 		s.requeue(time.Second)
 		if pod.DeletionTimestamp != nil {
 			return r.forceDeleteAfterTimeout(ctx, s, pod)

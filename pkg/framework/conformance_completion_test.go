@@ -180,9 +180,12 @@ func TestLoadConfigRejectsBadSpecsNamingTheField(t *testing.T) {
 			t.Errorf("LoadConfig(%q) = %v, want an error containing %q", tt.yaml, err, tt.want)
 		}
 	}
-	c, err := LoadConfig([]byte("podFailureSpec:\n- code: 221\n  phrase: ContainerOOMKilled\n  type: {attributes: [Permanent]}\n  podPatterns:\n  - containers: [{reasonRegex: OOMKilled}]\n"))
-	if err != nil || len(c.PodFailureSpec) != 1 {
-		t.Fatalf("LoadConfig(valid) = %+v, %v", c, err)
+	// An FC configuration as FC's docs show it: FC's other keys are
+	// accepted and reported as ignored.
+	c, err := LoadConfig([]byte("kubeClientQps: 200\nkubeClientBurst: 300\nworkerNumber: 500\nlargeFrameworkCompression: true\nframeworkCompletedRetainSec: 2592000\n" +
+		"podFailureSpec:\n- code: 221\n  phrase: ContainerOOMKilled\n  type: {attributes: [Permanent]}\n  podPatterns:\n  - containers: [{reasonRegex: OOMKilled}]\n"))
+	if err != nil || len(c.PodFailureSpec) != 1 || len(c.Ignored) != 5 {
+		t.Fatalf("LoadConfig(FC's file) = %+v, %v; want one class and 5 ignored keys", c, err)
 	}
 }
 

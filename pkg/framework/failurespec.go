@@ -16,8 +16,12 @@ import (
 
 // Config is the controller's configuration file, in FrameworkController's
 // format (its frameworkcontroller.yaml keys), so an FC configuration that
-// classifies pod failures keeps working. Unknown keys are refused.
+// classifies pod failures keeps working. FC's other keys are accepted and
+// ignored (listed in Ignored); unknown keys are refused.
 type Config struct {
+	// Ignored lists the FrameworkController keys the file set that podkit
+	// does not use (podkit has flags for some: --kube-api-qps…).
+	Ignored []string `json:"-"`
 	// PodFailureSpec classifies failed pods into completion codes. Entries
 	// are tried after the predefined ones (exit codes 200, 201 and 210), in
 	// order; the first whose pattern matches wins. Nil means
@@ -80,13 +84,37 @@ func (r Int32Range) contains(v int32) bool {
 
 func exactly(v int32) Int32Range { return Int32Range{Min: &v, Max: &v} }
 
+// fcOnlyKeys are FrameworkController configuration keys podkit accepts
+// and ignores (pkg/apis/frameworkcontroller/v1/config.go).
+var fcOnlyKeys = []string{
+	"kubeApiServerAddress", "kubeConfigFilePath", "workerNumber", "kubeClientQps", "kubeClientBurst",
+	"largeFrameworkCompression", "frameworkCompletedRetainSec", "crdEstablishedCheckIntervalSec",
+	"crdEstablishedCheckTimeoutSec", "objectLocalCacheCreationTimeoutSec", "logObjectSnapshot", "enableKubeBatch",
+}
+
 // LoadConfig parses a configuration file (YAML or JSON) and checks it;
 // every error names the field and entry at fault.
 func LoadConfig(data []byte) (*Config, error) {
-	c := &Config{}
-	if err := yaml.UnmarshalStrict(data, c); err != nil {
+	var keys map[string]json.RawMessage
+	if err := yaml.Unmarshal(data, &keys); err != nil {
 		return nil, fmt.Errorf("controller config: %w", err)
 	}
+	var ignored []string
+	for _, k := range fcOnlyKeys {
+		if _, ok := keys[k]; ok {
+			ignored = append(ignored, k)
+			delete(keys, k)
+		}
+	}
+	rest, err := json.Marshal(keys)
+	if err != nil {
+		return nil, fmt.Errorf("controller config: %w", err)
+	}
+	c := &Config{}
+	if err := yaml.UnmarshalStrict(rest, c); err != nil {
+		return nil, fmt.Errorf("controller config: %w", err)
+	}
+	c.Ignored = ignored
 	if _, err := c.classifier(); err != nil {
 		return nil, err
 	}

@@ -170,10 +170,17 @@ func replacePlaceholders(tmpl *corev1.PodTemplateSpec, r *strings.Replacer) *cor
 	return out
 }
 
+// owned reports whether pod belongs to fw: podkit makes the Framework the
+// pod's controller, FrameworkController the attempt's ConfigMap cm (which
+// fw controls; cm may be nil).
+func owned(pod *corev1.Pod, fw *v1.Framework, cm *corev1.ConfigMap) bool {
+	return metav1.IsControlledBy(pod, fw) || (cm != nil && metav1.IsControlledBy(pod, cm))
+}
+
 // podBelongsTo reports whether pod is the pod of the given framework attempt
 // instance and task attempt (so it can be adopted after a lost status write).
-func podBelongsTo(pod *corev1.Pod, fw *v1.Framework, taskAttemptID int32) bool {
-	if !metav1.IsControlledBy(pod, fw) {
+func podBelongsTo(pod *corev1.Pod, fw *v1.Framework, cm *corev1.ConfigMap, taskAttemptID int32) bool {
+	if !owned(pod, fw, cm) {
 		return false
 	}
 	att := fw.Status.AttemptStatus

@@ -80,7 +80,7 @@ func TestNewPodCarriesFrameworkControllerIdentity(t *testing.T) {
 	if fw.Spec.TaskRoles[0].Task.Pod.Spec.Containers[0].Env[0].Name != "MINE" {
 		t.Error("newPod mutated the template")
 	}
-	if !podBelongsTo(pod, fw, 3) || podBelongsTo(pod, fw, 2) {
+	if !podBelongsTo(pod, fw, nil, 3) || podBelongsTo(pod, fw, nil, 2) {
 		t.Error("podBelongsTo must match exactly the task attempt the pod was built for")
 	}
 }

@@ -79,9 +79,7 @@ func (r *Reconciler) newSyncState(ctx context.Context, fw *v1.Framework) (*syncS
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		// FrameworkController makes the attempt's ConfigMap the pods'
-		// owner; podkit makes the Framework. Either belongs to it.
-		if metav1.IsControlledBy(p, fw) || (s.cm != nil && metav1.IsControlledBy(p, s.cm)) {
+		if owned(p, fw, s.cm) {
 			s.pods[p.Name] = p
 		}
 	}

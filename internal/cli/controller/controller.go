@@ -132,6 +132,9 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 		if fwConfig, err = framework.LoadConfig(data); err != nil {
 			return clierr.Usagef("--config %s: %v", f.configFile, err)
 		}
+		if len(fwConfig.Ignored) > 0 {
+			c.Logger.Info("FrameworkController settings podkit does not use were ignored", "config", f.configFile, "keys", fwConfig.Ignored)
+		}
 	}
 	cfg, err := c.RESTConfig()
 	if err != nil {

@@ -107,7 +107,7 @@ func TestFCCompatServesFrameworkControllersAPI(t *testing.T) {
 
 	// A Framework FC started before the swap.
 	inherited := &fcv1.Framework{}
-	if err := yaml.UnmarshalStrict([]byte(fcManifest("inherited", "")), inherited); err != nil {
+	if err := yaml.UnmarshalStrict([]byte(fcManifest("inherited", 2, "")), inherited); err != nil {
 		t.Fatal(err)
 	}
 	inherited.Namespace = ns
@@ -131,13 +131,22 @@ func TestFCCompatServesFrameworkControllersAPI(t *testing.T) {
 	if err := c.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
+	// Task 1's pod: FC created it and stopped before recording it.
+	unrecorded := pod.DeepCopy()
+	unrecorded.ResourceVersion, unrecorded.UID = "", ""
+	unrecorded.Name = "inherited-w-1"
+	unrecorded.Annotations[v1.AnnotationTaskIndex] = "1"
+	if err := c.Create(ctx, unrecorded); err != nil {
+		t.Fatal(err)
+	}
 	now := metav1.Now()
 	cmUID, podUID := cm.UID, pod.UID
 	podInstance := types.UID("0_" + string(pod.UID))
 	inherited.Status = &v1.FrameworkStatus{StartTime: now, State: v1.FrameworkAttemptRunning, TransitionTime: now,
 		AttemptStatus: v1.FrameworkAttemptStatus{StartTime: now, RunTime: &now, ConfigMapName: "inherited-attempt", ConfigMapUID: &cmUID, InstanceUID: &instance,
 			TaskRoleStatuses: []v1.TaskRoleStatus{{Name: "w", TaskStatuses: []v1.TaskStatus{{Index: 0, StartTime: now, State: v1.TaskAttemptRunning, TransitionTime: now,
-				InstanceUID: &podInstance, AttemptStatus: v1.TaskAttemptStatus{StartTime: now, RunTime: &now, PodName: "inherited-w-0", PodUID: &podUID, InstanceUID: &podInstance}}}}}}}
+				InstanceUID: &podInstance, AttemptStatus: v1.TaskAttemptStatus{StartTime: now, RunTime: &now, PodName: "inherited-w-0", PodUID: &podUID, InstanceUID: &podInstance}},
+				{Index: 1, StartTime: now, State: v1.TaskAttemptCreationPending, TransitionTime: now, AttemptStatus: v1.TaskAttemptStatus{StartTime: now, PodName: "inherited-w-1"}}}}}}}
 	if err := c.Status().Update(ctx, inherited); err != nil {
 		t.Fatalf("write FC's status: %v", err)
 	}
@@ -146,7 +155,7 @@ func TestFCCompatServesFrameworkControllersAPI(t *testing.T) {
 
 	// A new Framework from FC's own YAML, unchanged.
 	fresh := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(fcManifest("batchsucceeded", "0")), &fresh.Object); err != nil {
+	if err := yaml.Unmarshal([]byte(fcManifest("batchsucceeded", 1, "0")), &fresh.Object); err != nil {
 		t.Fatal(err)
 	}
 	fresh.SetNamespace(ns)
@@ -157,17 +166,22 @@ func TestFCCompatServesFrameworkControllersAPI(t *testing.T) {
 	check(t, got, want{0, "Succeeded", "[]", 0, 0})
 
 	// The inherited one: taken over, never duplicated.
-	waitFC(t, ns, "inherited", "observed by podkit", func(fw *v1.Framework) bool { return fw.Status.ReadyTasks == "1/1" })
-	if n := podCount(t, ns, "inherited"); n != 1 {
-		t.Fatalf("%d pods for the inherited Framework, want FC's one", n)
+	got = waitFC(t, ns, "inherited", "observed by podkit", func(fw *v1.Framework) bool { return fw.Status.ReadyTasks == "2/2" })
+	if n := podCount(t, ns, "inherited"); n != 2 {
+		t.Fatalf("%d pods for the inherited Framework, want FC's two", n)
 	}
-	live := &corev1.Pod{}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(pod), live); err != nil || live.UID != pod.UID {
-		t.Fatalf("FC's pod was replaced: %v", err)
+	if uid := task(got, "w", 1).AttemptStatus.PodUID; uid == nil || *uid != unrecorded.UID {
+		t.Errorf("task w-1 records pod %v, want FC's unrecorded pod %s adopted", uid, unrecorded.UID)
 	}
-	patchBody := fmt.Sprintf(`{"metadata":{"annotations":{%q:"0"}}}`, testenv.AnnotationExitCode)
-	if err := c.Patch(ctx, live, client.RawPatch(types.MergePatchType, []byte(patchBody))); err != nil {
-		t.Fatal(err)
+	for _, p := range []*corev1.Pod{pod, unrecorded} {
+		live := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(p), live); err != nil || live.UID != p.UID {
+			t.Fatalf("FC's pod %s was replaced: %v", p.Name, err)
+		}
+		patchBody := fmt.Sprintf(`{"metadata":{"annotations":{%q:"0"}}}`, testenv.AnnotationExitCode)
+		if err := c.Patch(ctx, live, client.RawPatch(types.MergePatchType, []byte(patchBody))); err != nil {
+			t.Fatal(err)
+		}
 	}
 	got = waitFC(t, ns, "inherited", "Completed", completed)
 	check(t, got, want{0, "Succeeded", "[]", 0, 0})
@@ -176,8 +190,8 @@ func TestFCCompatServesFrameworkControllersAPI(t *testing.T) {
 	}
 }
 
-// fcManifest is an FC example Framework, apiVersion and all.
-func fcManifest(name, exit string) string {
-	m := manifest(name, false, 0, role("w", 1, false, 0, 1, -1, exit, ""))
+// fcManifest is an FC example Framework of n tasks, apiVersion and all.
+func fcManifest(name string, n int, exit string) string {
+	m := manifest(name, false, 0, role("w", n, false, 0, 1, -1, exit, ""))
 	return string(bytes.Replace([]byte(m), []byte("apiVersion: podkit.dev/v1alpha1"), []byte("apiVersion: frameworkcontroller.microsoft.com/v1"), 1))
 }
