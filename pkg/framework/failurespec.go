@@ -210,9 +210,10 @@ func (c *Config) classifier() (*classifier, error) {
 	out := &classifier{}
 	var errs []error
 	seen := map[v1.CompletionCode]int{}
-	for i, fc := range slices.Concat(predefinedClasses(), configured) {
-		field := fmt.Sprintf("podFailureSpec[%d]", i-len(predefinedClasses()))
-		if i >= len(predefinedClasses()) {
+	predefined := predefinedClasses()
+	for i, fc := range slices.Concat(predefined, configured) {
+		field := fmt.Sprintf("podFailureSpec[%d]", i-len(predefined))
+		if i >= len(predefined) {
 			if _, ok := v1.CompletionCodeInfos[fc.Code]; ok {
 				errs = append(errs, fmt.Errorf("%s.code %d: is a predefined code (%s); pick a positive code outside 200, 201 and 210", field, fc.Code, v1.CompletionCodeInfos[fc.Code].Phrase))
 				continue
@@ -225,7 +226,7 @@ func (c *Config) classifier() (*classifier, error) {
 				errs = append(errs, fmt.Errorf("%s.code %d: already used by podFailureSpec[%d]", field, fc.Code, j))
 				continue
 			}
-			seen[fc.Code] = i - len(predefinedClasses())
+			seen[fc.Code] = i - len(predefined)
 			if fc.Phrase == "" {
 				errs = append(errs, fmt.Errorf("%s.phrase: is empty; name the failure, e.g. ContainerOOMKilled", field))
 			}

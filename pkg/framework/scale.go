@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 )
@@ -39,7 +40,7 @@ func (r *Reconciler) rescale(s *syncState) bool {
 			r.event(s.fw, corev1.EventTypeNormal, ReasonRescaled, actionRescale, "task role %s added with %d task(s)", role.Name, role.TaskNumber)
 			changed = true
 		}
-		if !equalPtr(rs.PodGracefulDeletionTimeoutSec, role.Task.PodGracefulDeletionTimeoutSec) {
+		if !ptr.Equal(rs.PodGracefulDeletionTimeoutSec, role.Task.PodGracefulDeletionTimeoutSec) {
 			rs.PodGracefulDeletionTimeoutSec = role.Task.PodGracefulDeletionTimeoutSec
 			changed = true
 		}
@@ -129,8 +130,4 @@ func newTaskStatus(fw *v1.Framework, role string, index int32, now metav1.Time) 
 		TransitionTime: now,
 		AttemptStatus:  newTaskAttemptStatus(fw, role, index, 0, now),
 	}
-}
-
-func equalPtr(a, b *int64) bool {
-	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }
