@@ -26,14 +26,22 @@ type attemptStatusJSON FrameworkAttemptStatus
 
 // MarshalJSON writes the task statuses compressed into
 // taskRoleStatusesCompressed once their JSON reaches CompressionMinBytes.
+// The statuses are encoded once either way.
 func (s FrameworkAttemptStatus) MarshalJSON() ([]byte, error) {
-	out := attemptStatusJSON(s)
+	// TaskRoleStatuses shadows the embedded field, so the statuses already
+	// encoded to measure them are written as they are.
+	out := struct {
+		attemptStatusJSON
+		TaskRoleStatuses json.RawMessage `json:"taskRoleStatuses,omitempty"`
+	}{attemptStatusJSON: attemptStatusJSON(s)}
 	if len(s.TaskRoleStatuses) > 0 {
 		raw, err := json.Marshal(s.TaskRoleStatuses)
 		if err != nil {
 			return nil, fmt.Errorf("encode task role statuses: %w", err)
 		}
-		if len(raw) >= CompressionMinBytes {
+		if len(raw) < CompressionMinBytes {
+			out.TaskRoleStatuses = raw
+		} else {
 			var buf bytes.Buffer
 			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 			if _, err := zw.Write(raw); err != nil {
@@ -42,7 +50,6 @@ func (s FrameworkAttemptStatus) MarshalJSON() ([]byte, error) {
 			if err := zw.Close(); err != nil {
 				return nil, fmt.Errorf("compress task role statuses: %w", err)
 			}
-			out.TaskRoleStatuses = nil
 			out.TaskRoleStatusesCompressed = buf.Bytes()
 		}
 	}
