@@ -10,7 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"k8s.io/apimachinery/pkg/util/wait"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,10 +23,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/go-logr/logr"
 )
 
 // Mode selects what Start runs.
@@ -135,6 +139,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
+	setLoggerOnce.Do(setControllerRuntimeLogger)
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
 
@@ -163,6 +168,25 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		}
 	}
 	return env, nil
+}
+
+var setLoggerOnce sync.Once
+
+// setControllerRuntimeLogger gives controller-runtime a logger, so code under
+// test that logs through it does not print "log.SetLogger(...) was never
+// called" with a goroutine stack into the test output. The logs are dropped
+// unless PODKIT_TEST_LOG is set (to debug, info, warn or error).
+func setControllerRuntimeLogger() {
+	level := os.Getenv("PODKIT_TEST_LOG")
+	if level == "" {
+		ctrllog.SetLogger(logr.Discard())
+		return
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelDebug
+	}
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})))
 }
 
 // Stop ends every process of the control plane and removes its files.

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/barrier"
 )
 
@@ -32,8 +33,9 @@ func TestFrameworkControllerScenarios(t *testing.T) {
 		states := watchStates(t, ns, "batchsucceeded")
 		fw := create(t, ns, manifest("batchsucceeded", false, 0, role("worker", 1, false, 0, 1, -1, "0", "")))
 		got := waitFor(t, fw, "Completed", completed)
-		t.Logf("states written: %v", states())
-		checkStateOrder(t, states(), v1.FrameworkAttemptCreationRequested, v1.FrameworkAttemptPreparing, v1.FrameworkAttemptDeletionPending, v1.FrameworkCompleted)
+		seen := states(t, got)
+		t.Logf("states written: %v", seen)
+		checkStateOrder(t, seen, v1.FrameworkAttemptCreationRequested, v1.FrameworkAttemptPreparing, v1.FrameworkAttemptDeletionPending, v1.FrameworkCompleted)
 		check(t, got, want{0, "Succeeded", "[]", 0, 0})
 		if ts := task(got, "worker", 0); ts.AttemptStatus.PodName != "batchsucceeded-worker-0" || ts.State != v1.TaskCompleted {
 			t.Errorf("task = %s %s, FC: pod batchsucceeded-worker-0, Completed", ts.AttemptStatus.PodName, ts.State)
@@ -355,8 +357,10 @@ var fcOrder = []v1.FrameworkState{
 }
 
 // watchStates records the state of every version of the named Framework
-// written from now on; the returned function reads them.
-func watchStates(t *testing.T, ns, name string) func() []v1.FrameworkState {
+// that the apiserver sends on a watch. The returned function gives the
+// states once the watch has delivered upTo's resource version: a Get can
+// see a version before the watch does, so reading at once would race.
+func watchStates(t *testing.T, ns, name string) func(t *testing.T, upTo *v1.Framework) []v1.FrameworkState {
 	t.Helper()
 	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
 	if err != nil {
@@ -368,23 +372,31 @@ func watchStates(t *testing.T, ns, name string) func() []v1.FrameworkState {
 	}
 	var mu sync.Mutex
 	var states []v1.FrameworkState
+	seenRV := map[string]bool{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for ev := range w.ResultChan() {
 			fw, ok := ev.Object.(*v1.Framework)
-			if !ok || fw.Name != name || fw.Status == nil {
+			if !ok || fw.Name != name {
 				continue
 			}
 			mu.Lock()
-			if len(states) == 0 || states[len(states)-1] != fw.Status.State {
+			seenRV[fw.ResourceVersion] = true
+			if fw.Status != nil && (len(states) == 0 || states[len(states)-1] != fw.Status.State) {
 				states = append(states, fw.Status.State)
 			}
 			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() { w.Stop(); <-done })
-	return func() []v1.FrameworkState {
+	return func(t *testing.T, upTo *v1.Framework) []v1.FrameworkState {
+		t.Helper()
+		testenv.WaitFor(t, 30*time.Second, "watch delivers "+name+" at resource version "+upTo.ResourceVersion, func(context.Context) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return seenRV[upTo.ResourceVersion], nil
+		})
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(states)
