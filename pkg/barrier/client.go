@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -44,10 +45,11 @@ func RESTConfig(cfg Config) (*rest.Config, error) {
 	return rc, nil
 }
 
-// frameworkClient reads one Framework with a typed REST client: no discovery,
-// so a wait costs one LIST and one WATCH request.
+// frameworkClient reads one Framework with a typed REST client and watches
+// it with that client or client-go's metadata client: no discovery requests.
 type frameworkClient struct {
 	rest           rest.Interface
+	meta           metadata.Interface
 	parameterCodec runtime.ParameterCodec
 	namespace      string
 	name           string
@@ -69,7 +71,11 @@ func newFrameworkClient(cfg *rest.Config, namespace, name string) (*frameworkCli
 	if err != nil {
 		return nil, fmt.Errorf("create framework client: %w", err)
 	}
-	return &frameworkClient{rest: rc, parameterCodec: runtime.NewParameterCodec(scheme), namespace: namespace, name: name}, nil
+	mc, err := metadata.NewForConfig(c)
+	if err != nil {
+		return nil, fmt.Errorf("create framework metadata client: %w", err)
+	}
+	return &frameworkClient{rest: rc, meta: mc, parameterCodec: runtime.NewParameterCodec(scheme), namespace: namespace, name: name}, nil
 }
 
 func (c *frameworkClient) listOptions(rv string) *metav1.ListOptions {
@@ -96,7 +102,7 @@ func (c *frameworkClient) list(ctx context.Context) (*v1alpha1.Framework, string
 	return nil, l.ResourceVersion, nil
 }
 
-// get returns the Framework; used by the polling baseline.
+// get returns the Framework.
 func (c *frameworkClient) get(ctx context.Context) (*v1alpha1.Framework, error) {
 	var f v1alpha1.Framework
 	err := c.rest.Get().Namespace(c.namespace).Resource("frameworks").Name(c.name).Do(ctx).Into(&f)
@@ -106,13 +112,21 @@ func (c *frameworkClient) get(ctx context.Context) (*v1alpha1.Framework, error) 
 	return &f, nil
 }
 
-// watch watches the Framework from resource version rv, with bookmarks.
-func (c *frameworkClient) watch(ctx context.Context, rv string) (watch.Interface, error) {
+// watch watches the Framework from resource version rv, with bookmarks:
+// its metadata only (*metav1.PartialObjectMetadata events) when metaOnly,
+// otherwise the whole object.
+func (c *frameworkClient) watch(ctx context.Context, rv string, metaOnly bool) (watch.Interface, error) {
 	opts := c.listOptions(rv)
 	opts.Watch = true
 	opts.AllowWatchBookmarks = true
-	w, err := c.rest.Get().Namespace(c.namespace).Resource("frameworks").
-		VersionedParams(opts, c.parameterCodec).Watch(ctx)
+	var w watch.Interface
+	var err error
+	if metaOnly {
+		w, err = c.meta.Resource(v1alpha1.GroupVersion.WithResource("frameworks")).Namespace(c.namespace).Watch(ctx, *opts)
+	} else {
+		w, err = c.rest.Get().Namespace(c.namespace).Resource("frameworks").
+			VersionedParams(opts, c.parameterCodec).Watch(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("watch framework %s/%s from resource version %s: %w", c.namespace, c.name, rv, err)
 	}

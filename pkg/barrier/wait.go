@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -50,8 +51,15 @@ func WithLogger(l *slog.Logger) Option { return func(o *waitOptions) { o.logger 
 // the Framework as seen at that moment.
 //
 // It lists the one Framework (field selector metadata.name) and then watches
-// it from the list's resource version, so a wait costs two requests however
-// long it lasts, and releases as soon as the apiserver sends the update.
+// it from the list's resource version, and releases as soon as the apiserver
+// sends the update. When the Framework carries AnnotationRelease (podkit's
+// controller publishes it), the watch is of metadata only and the whole
+// Framework is read once more when the annotation says released: three
+// requests however long the wait, and status writes cost the apiserver a
+// small event per waiter whatever the Framework's size. Otherwise
+// (FrameworkController's controller) every event carries the whole
+// Framework: two requests. Progress reports show the last whole Framework
+// read.
 // A broken watch is resumed from the last resource version seen (relisting
 // when that is too old), so an apiserver restart loses no update; while the
 // apiserver is unreachable, attempts back off up to the check interval, which
@@ -107,9 +115,11 @@ type waiter struct {
 	log      *slog.Logger
 	start    time.Time
 
-	uid     types.UID // of the Framework first seen; "" before
-	last    *Progress // last progress computed; nil before the first
-	lastErr error     // last list/watch failure, for the timeout message
+	uid        types.UID // of the Framework first seen; "" before
+	published  string    // AnnotationRelease as last read; "" when not published
+	distrusted bool      // the annotation said released when the status did not
+	last       *Progress // last progress computed; nil before the first
+	lastErr    error     // last list/watch failure, for the timeout message
 }
 
 // errRelist asks run to list again (the watch's resource version is gone).
@@ -148,6 +158,10 @@ func (w *waiter) run(ctx context.Context) (*v1alpha1.Framework, error) {
 			if done {
 				return f, nil
 			}
+			w.published = f.Annotations[AnnotationRelease]
+			if unbacked(w.published) {
+				w.distrusted = true
+			}
 			rv = listRV
 		}
 		f, nextRV, err := w.watch(ctx, rv, ticker.C)
@@ -177,9 +191,15 @@ func (w *waiter) run(ctx context.Context) (*v1alpha1.Framework, error) {
 
 // watch consumes one watch from rv. It returns the released Framework, or the
 // resource version to resume from with the error that ended the watch (nil
-// when the server closed it).
+// when the server closed it or the watch mode must change).
+//
+// When the Framework carries AnnotationRelease (w.published is set), the
+// watch is of the Framework's metadata only, and the whole Framework is read
+// once each time the annotation changes; otherwise every event carries the
+// whole Framework.
 func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*v1alpha1.Framework, string, error) {
-	wi, err := w.client.watch(ctx, rv)
+	metaOnly := w.published != "" && !w.distrusted
+	wi, err := w.client.watch(ctx, rv, metaOnly)
 	if err != nil {
 		if apierrors.IsGone(err) || apierrors.IsResourceExpired(err) {
 			return nil, rv, errRelist
@@ -199,13 +219,48 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 			}
 			switch ev.Type {
 			case watch.Added, watch.Modified:
-				f, ok := ev.Object.(*v1alpha1.Framework)
-				if !ok {
+				prev := rv
+				var f *v1alpha1.Framework
+				switch obj := ev.Object.(type) {
+				case *v1alpha1.Framework:
+					f, rv = obj, obj.ResourceVersion
+				case *metav1.PartialObjectMetadata:
+					rv = obj.ResourceVersion
+					if w.uid != "" && obj.UID != w.uid {
+						return nil, rv, fmt.Errorf("%w: %s/%s was deleted and created again while waiting", ErrFrameworkNotFound, obj.Namespace, obj.Name)
+					}
+					if obj.Annotations[AnnotationRelease] == w.published {
+						continue // a status write that does not change the release state
+					}
+					if f, err = w.client.get(ctx); err != nil {
+						// Resume from before this event, so that it is
+						// seen (and the Framework read) again.
+						return nil, prev, err
+					}
+				default:
 					return nil, rv, fmt.Errorf("watch framework: unexpected object %T", ev.Object)
 				}
-				rv = f.ResourceVersion
 				if done, err := w.observe(f); done || err != nil {
 					return f, rv, err
+				}
+				published := f.Annotations[AnnotationRelease]
+				if metaOnly && unbacked(published) {
+					// A release the status does not back (forged, or
+					// the status went back): the hint cannot be trusted,
+					// so watch every status from here on.
+					w.distrusted = true
+					w.published = published
+					w.log.Info("release annotation not backed by the status; watching the whole framework", "published", published, "resourceVersion", rv)
+					return nil, rv, nil
+				}
+				if published != w.published {
+					w.published = published
+					if !w.distrusted && (published != "") != metaOnly {
+						// The controller started or stopped publishing
+						// (another controller took over): change mode.
+						w.log.Debug("release annotation changed; changing watch mode", "published", published, "resourceVersion", rv)
+						return nil, rv, nil
+					}
 				}
 			case watch.Deleted:
 				return nil, rv, fmt.Errorf("%w: %s/%s was deleted while waiting", ErrFrameworkNotFound, w.client.namespace, w.client.name)
@@ -222,6 +277,12 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 			}
 		}
 	}
+}
+
+// unbacked reports whether a release annotation says released; it is
+// called on a Framework that observe found not released.
+func unbacked(published string) bool {
+	return strings.HasSuffix(published, "/"+ReleaseReleased)
 }
 
 func metaAccessor(obj any) (metav1.Object, error) {

@@ -18,6 +18,7 @@ type metrics struct {
 	taskRetries        prometheus.Counter
 	frameworkRetries   prometheus.Counter
 	statusWrites       *prometheus.CounterVec
+	releasePublished   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -53,6 +54,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "podkit_framework_status_writes_total",
 			Help: "Framework status writes, by result (ok, conflict, error).",
 		}, []string{"result"}),
+		releasePublished: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "podkit_framework_barrier_release_publications_total",
+			Help: "Changes of a Framework's barrier release annotation (waiting, released, completed) written for barriers.",
+		}),
 	}
 	m.podCreations = register(reg, m.podCreations)
 	m.podDeletions = register(reg, m.podDeletions)
@@ -61,6 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.taskRetries = register(reg, m.taskRetries)
 	m.frameworkRetries = register(reg, m.frameworkRetries)
 	m.statusWrites = register(reg, m.statusWrites)
+	m.releasePublished = register(reg, m.releasePublished)
 	return m
 }
 

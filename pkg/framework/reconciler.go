@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -25,12 +26,13 @@ import (
 
 	"github.com/podkit-dev/podkit/api/fcv1"
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/pkg/barrier"
 )
 
 // ControllerName names the controller in logs, metrics and events.
 const ControllerName = "podkit-framework-controller"
 
-// +kubebuilder:rbac:groups=podkit.dev,resources=frameworks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=podkit.dev,resources=frameworks,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=podkit.dev,resources=frameworks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;delete
@@ -279,7 +281,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{RequeueAfter: time.Second}, nil
 	}
 	if fw.Status != nil && fw.Status.State == v1.FrameworkCompleted {
-		return reconcile.Result{}, nil
+		return reconcile.Result{}, r.publishRelease(ctx, fw, fw.Status)
 	}
 
 	start := r.opts.Clock.Now()
@@ -312,6 +314,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	res, _, err := r.writeStatus(ctx, s, s.urgent)
 	if err != nil {
 		return res, err
+	}
+	if err := r.publishRelease(ctx, s.fw, s.written); err != nil {
+		return reconcile.Result{}, err
 	}
 	if s.requeueAfter > 0 && (res.RequeueAfter == 0 || s.requeueAfter < res.RequeueAfter) {
 		res.RequeueAfter = s.requeueAfter
@@ -355,6 +360,42 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *syncState, urgent bool)
 	r.staleRV[nn] = append(r.staleRV[nn], oldRV)
 	r.mu.Unlock()
 	return reconcile.Result{}, false, nil
+}
+
+// publishRelease keeps the Framework's barrier.AnnotationRelease equal to
+// the release state of written, the status last persisted, so that barriers
+// read the whole Framework only when it changes (see pkg/barrier). It writes
+// only when the value changes: about twice per attempt.
+func (r *Reconciler) publishRelease(ctx context.Context, fw *v1.Framework, written *v1.FrameworkStatus) error {
+	persisted := *fw
+	persisted.Status = written
+	want := barrier.ReleaseState(&persisted)
+	if want == "" || fw.Annotations[barrier.AnnotationRelease] == want {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"uid":         fw.UID, // refused if the Framework was replaced
+		"annotations": map[string]string{barrier.AnnotationRelease: want},
+	}})
+	if err != nil {
+		return fmt.Errorf("encode release annotation: %w", err)
+	}
+	nn := client.ObjectKeyFromObject(fw)
+	obj := r.opts.API.newObject()
+	obj.SetNamespace(nn.Namespace)
+	obj.SetName(nn.Name)
+	superseded := fw.ResourceVersion
+	if err := r.client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("publish release state %q on framework %s: %w", want, nn, err)
+	}
+	r.metrics.releasePublished.Inc()
+	r.mu.Lock()
+	r.staleRV[nn] = append(r.staleRV[nn], superseded)
+	r.mu.Unlock()
+	return nil
 }
 
 func (r *Reconciler) isStale(nn types.NamespacedName, rv string) bool {

@@ -158,6 +158,12 @@ func TestBarrierProcessesOfEveryTaskReleaseTogether(t *testing.T) {
 			t.Errorf("barrier for %s: decode framework.json: %v", c.pod, err)
 			continue
 		}
+		// The controller published the release (barrier.AnnotationRelease),
+		// and the barrier read the Framework after it: the metadata-only
+		// path, not a whole-object event of the status write before it.
+		if got := f.Annotations[barrier.AnnotationRelease]; got != "0/"+barrier.ReleaseReleased {
+			t.Errorf("barrier for %s released on a Framework whose %s is %q, want 0/released", c.pod, barrier.AnnotationRelease, got)
+		}
 		got, err := barrier.PeersOf(&f)
 		if err != nil {
 			t.Errorf("barrier for %s: %v", c.pod, err)

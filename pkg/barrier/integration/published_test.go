@@ -1,0 +1,293 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/pkg/barrier"
+)
+
+// publish does what podkit's Framework controller does after a status
+// write: it sets barrier.AnnotationRelease to the release state of the
+// status, with a merge patch (pkg/framework's publishRelease; the
+// controller-level test is in pkg/barrier/e2e).
+func publish(t *testing.T, nn types.NamespacedName) string {
+	t.Helper()
+	var f v1alpha1.Framework
+	if err := env.Client.Get(context.Background(), nn, &f); err != nil {
+		t.Fatal(err)
+	}
+	state := barrier.ReleaseState(&f)
+	if state == "" {
+		state = "0/" + barrier.ReleaseWaiting
+	}
+	annotate(t, nn, state)
+	return state
+}
+
+// annotate sets (or, with "", removes) the release annotation.
+func annotate(t *testing.T, nn types.NamespacedName, value string) {
+	t.Helper()
+	var v any = value
+	if value == "" {
+		v = nil
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{barrier.AnnotationRelease: v}}})
+	f := &v1alpha1.Framework{}
+	f.Namespace, f.Name = nn.Namespace, nn.Name
+	if err := env.Client.Patch(context.Background(), f, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatalf("annotate %s: %v", nn, err)
+	}
+}
+
+// requestLog records the requests of one waiter.
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []string // "LIST", "WATCH", "WATCH(metadata)", "GET"
+}
+
+func (l *requestLog) RoundTrip(next http.RoundTripper, r *http.Request) (*http.Response, error) {
+	kind := r.Method
+	q := r.URL.Query()
+	switch {
+	case q.Get("watch") == "true" && strings.Contains(r.Header.Get("Accept"), "as=PartialObjectMetadata"):
+		kind = "WATCH(metadata)"
+	case q.Get("watch") == "true":
+		kind = "WATCH"
+	case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/frameworks"):
+		kind = "LIST"
+	}
+	l.mu.Lock()
+	l.reqs = append(l.reqs, kind)
+	l.mu.Unlock()
+	return next.RoundTrip(r)
+}
+
+func (l *requestLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.reqs, " ")
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// counted returns a rest.Config whose requests are recorded in l.
+func counted(l *requestLog) *rest.Config {
+	rc := rest.CopyConfig(env.Config)
+	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) { return l.RoundTrip(rt, r) })
+	})
+	return rc
+}
+
+// A Framework whose controller publishes the release state is watched by
+// metadata only: status writes that leave the state "waiting" cost the
+// waiter no read, and the release costs one GET, three requests in all.
+func TestPublishedWaitReadsTheFrameworkOnlyOnRelease(t *testing.T) {
+	ns := env.Namespace(t)
+	createFramework(t, ns, "pub", role{"w", 4})
+	nn := types.NamespacedName{Namespace: ns, Name: "pub"}
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
+	if got := publish(t, nn); got != "0/waiting" {
+		t.Fatalf("published %q, want 0/waiting", got)
+	}
+	var reqs requestLog
+	done, progress := startWait(t, context.Background(), config(ns, "pub"), barrier.WithRESTConfig(counted(&reqs)))
+	if p := awaitProgress(t, progress, generous); p.Ready != 1 || p.Total != 4 {
+		t.Fatalf("first progress = %v, want 1/4", p)
+	}
+	for _, ips := range [][]string{{"10.0.0.1", "10.0.0.2"}, {"10.0.0.1", "10.0.0.2", "10.0.0.3"}} {
+		setPodIPs(t, nn, map[string][]string{"w": ips})
+		if got := publish(t, nn); got != "0/waiting" {
+			t.Fatalf("published %q, want 0/waiting", got)
+		}
+	}
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"}})
+	select {
+	case r := <-done:
+		t.Fatalf("released before the controller published it: %v", r.err)
+	default:
+	}
+	if got := publish(t, nn); got != "0/released" {
+		t.Fatalf("published %q, want 0/released", got)
+	}
+	r := await(t, done, generous)
+	if r.err != nil {
+		t.Fatalf("Wait: %v", r.err)
+	}
+	if p := barrier.ProgressOf(r.f); !p.Released() {
+		t.Fatalf("returned framework progress = %v", p)
+	}
+	if got, want := reqs.String(), "LIST WATCH(metadata) GET"; got != want {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
+}
+
+// The annotation is a hint: a "released" that the status does not back
+// (a forged or early value) does not release the barrier, and the
+// addresses written are those of the status read at release. Here task
+// w-1 was retried: its first pod's IP went away and its new pod has
+// another one; only the new one may be written.
+func TestPublishedWaitWritesOnlyTheAddressesOfTheStatusAtRelease(t *testing.T) {
+	ns := env.Namespace(t)
+	createFramework(t, ns, "retried", role{"w", 2})
+	nn := types.NamespacedName{Namespace: ns, Name: "retried"}
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1", "10.0.0.2"}})
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1", ""}}) // w-1 retried
+	publish(t, nn)
+	dir := t.TempDir()
+	b, err := barrier.New(config(ns, "retried"), barrier.Options{Dir: dir,
+		Injector: barrier.InjectorOptions{TaskRoleName: "w", TaskIndex: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- b.RunContext(context.Background()) }()
+
+	annotate(t, nn, "0/released") // not backed by the status
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1", ""}})
+	select {
+	case err := <-errc:
+		t.Fatalf("barrier ended on an unbacked release annotation: %v", err)
+	default:
+	}
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1", "10.0.0.99"}})
+	publish(t, nn)
+	if err := awaitErr(t, errc); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	script, err := os.ReadFile(filepath.Join(dir, "injector.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(script), "FB_W_IPS='10.0.0.1,10.0.0.99'") || strings.Contains(string(script), "10.0.0.2'") || strings.Contains(string(script), "10.0.0.2,") {
+		t.Errorf("injector.sh does not hold exactly the new addresses:\n%s", script)
+	}
+	fj, err := os.ReadFile(filepath.Join(dir, "framework.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(fj), `"10.0.0.2"`) || !strings.Contains(string(fj), `"10.0.0.99"`) {
+		t.Errorf("framework.json holds a stale address or lacks the new one")
+	}
+}
+
+func TestPublishedWaitFailsWhenFrameworkDeletedAndRecreated(t *testing.T) {
+	ns := env.Namespace(t)
+	f := createFramework(t, ns, "doomed", role{"w", 2})
+	nn := types.NamespacedName{Namespace: ns, Name: "doomed"}
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
+	publish(t, nn)
+	done, progress := startWait(t, context.Background(), config(ns, "doomed"))
+	awaitProgress(t, progress, generous)
+	if err := env.Client.Delete(context.Background(), f); err != nil {
+		t.Fatalf("delete framework: %v", err)
+	}
+	createFramework(t, ns, "doomed", role{"w", 2})
+	setPodIPs(t, nn, map[string][]string{"w": {"10.9.0.1", "10.9.0.2"}})
+	publish(t, nn)
+	r := await(t, done, generous)
+	if !errors.Is(r.err, barrier.ErrFrameworkNotFound) || !strings.Contains(r.err.Error(), "deleted") {
+		t.Fatalf("Wait = %v, %v; want ErrFrameworkNotFound (deleted while waiting), never the new Framework's addresses", r.f, r.err)
+	}
+	if code := barrier.ExitCode(r.err); code != barrier.ExitCode(barrier.ErrFrameworkNotFound) {
+		t.Errorf("exit code %d", code)
+	}
+}
+
+func TestPublishedWaitFailsWhenFrameworkCompletes(t *testing.T) {
+	ns := env.Namespace(t)
+	createFramework(t, ns, "finished", role{"w", 2})
+	nn := types.NamespacedName{Namespace: ns, Name: "finished"}
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
+	publish(t, nn)
+	done, progress := startWait(t, context.Background(), config(ns, "finished"))
+	awaitProgress(t, progress, generous)
+	var f v1alpha1.Framework
+	if err := env.Client.Get(context.Background(), nn, &f); err != nil {
+		t.Fatal(err)
+	}
+	f.Status.State = v1alpha1.FrameworkCompleted
+	if err := env.Client.Status().Update(context.Background(), &f); err != nil {
+		t.Fatal(err)
+	}
+	if got := publish(t, nn); got != barrier.ReleaseCompleted {
+		t.Fatalf("published %q, want %q", got, barrier.ReleaseCompleted)
+	}
+	r := await(t, done, generous)
+	if !errors.Is(r.err, barrier.ErrFrameworkCompleted) {
+		t.Fatalf("Wait error = %v, want ErrFrameworkCompleted", r.err)
+	}
+}
+
+func TestPublishedWaitReleasesAfterAPIServerRestart(t *testing.T) {
+	ns := env.Namespace(t)
+	createFramework(t, ns, "restartpub", role{"w", 2})
+	nn := types.NamespacedName{Namespace: ns, Name: "restartpub"}
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
+	publish(t, nn)
+	var logs syncBuffer
+	var reqs requestLog
+	done, progress := startWait(t, context.Background(), config(ns, "restartpub"), barrier.WithRESTConfig(counted(&reqs)),
+		barrier.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	awaitProgress(t, progress, generous)
+
+	env.RestartAPIServer(t)
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1", "10.0.0.2"}})
+	publish(t, nn)
+	r := await(t, done, generous)
+	if r.err != nil {
+		t.Fatalf("Wait after apiserver restart: %v (requests %s; logs:\n%s)", r.err, reqs.String(), logs.String())
+	}
+	if p := barrier.ProgressOf(r.f); !p.Released() {
+		t.Errorf("released framework progress = %v", p)
+	}
+	if !strings.Contains(reqs.String(), "WATCH(metadata)") {
+		t.Errorf("requests %q: never watched metadata only", reqs.String())
+	}
+}
+
+// When the annotation goes away (FrameworkController's own controller took
+// over the Framework), the barrier watches the whole Framework again and
+// releases on the status alone.
+func TestWaitFallsBackToWholeWatchWhenTheAnnotationGoes(t *testing.T) {
+	ns := env.Namespace(t)
+	createFramework(t, ns, "handover", role{"w", 2})
+	nn := types.NamespacedName{Namespace: ns, Name: "handover"}
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
+	publish(t, nn)
+	var reqs requestLog
+	done, progress := startWait(t, context.Background(), config(ns, "handover"), barrier.WithRESTConfig(counted(&reqs)))
+	awaitProgress(t, progress, generous)
+	annotate(t, nn, "")
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1", "10.0.0.2"}}) // no publish
+	r := await(t, done, generous)
+	if r.err != nil {
+		t.Fatalf("Wait: %v (requests %s)", r.err, reqs.String())
+	}
+	if got := reqs.String(); !strings.HasPrefix(got, "LIST WATCH(metadata) GET WATCH") {
+		t.Errorf("requests = %q, want LIST WATCH(metadata) GET WATCH…", got)
+	}
+}
+
+func awaitErr(t *testing.T, errc <-chan error) error {
+	t.Helper()
+	done := make(chan result, 1)
+	go func() { done <- result{err: <-errc} }()
+	return await(t, done, generous).err
+}
