@@ -84,7 +84,7 @@ func TestUpRunsADeploymentThroughTheHostAndDownCleansUp(t *testing.T) {
 	}
 	// The virtual controller manager makes the pods; the syncer puts them on the host.
 	testenv.WaitFor(t, 90*time.Second, "2 host pods for the virtual Deployment", func(ctx context.Context) (bool, error) {
-		pods, err := host.Clientset.CoreV1().Pods("vc1-host").List(ctx, metav1.ListOptions{LabelSelector: translator.LabelManagedBy + "=vc1,app=web"})
+		pods, err := host.Clientset.CoreV1().Pods("vc1-host").List(ctx, metav1.ListOptions{LabelSelector: translator.LabelManagedBy + "=vc1," + translator.HostLabelKey("app") + "=web"})
 		return err == nil && len(pods.Items) == 2, nil
 	})
 

@@ -27,6 +27,11 @@ const (
 	ReasonHostNameTaken = "HostNameTaken"
 	// ReasonSyncError means a sync step failed and will be retried.
 	ReasonSyncError = "SyncError"
+	// ReasonPolicyRefused means a virtual object carries a host-level
+	// setting the syncer's policy (synccontext.Policy) withholds: a pod is
+	// not created on the host, a Service field is cleared or downgraded. The
+	// message names the field and the permission that would allow it.
+	ReasonPolicyRefused = "PolicyRefused"
 )
 
 // RegisterSyncer builds the controller of syncer on the virtual manager: it

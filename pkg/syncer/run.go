@@ -58,6 +58,10 @@ type Options struct {
 	Logger logr.Logger
 	// ReachTimeout bounds the check that both API servers answer. Default: 10s.
 	ReachTimeout time.Duration
+	// Policy says which host-level settings (privileged pods, hostPath,
+	// NodePort Services, all Secrets, …) virtual objects may carry to the
+	// host. Default: none (see synccontext.Policy).
+	Policy synccontext.Policy
 }
 
 func (o *Options) setDefaults() {
@@ -158,7 +162,7 @@ func NewRegisterContext(ctx context.Context, opts Options) (*synccontext.Registe
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: events.Events("")})
 	return &synccontext.RegisterContext{
 		Context:                ctx,
-		Options:                &synccontext.Options{Name: opts.Name, Workers: opts.Workers},
+		Options:                &synccontext.Options{Name: opts.Name, Workers: opts.Workers, Policy: opts.Policy},
 		TargetNamespace:        opts.TargetNamespace,
 		CurrentNamespace:       opts.CurrentNamespace,
 		CurrentNamespaceClient: currentClient,

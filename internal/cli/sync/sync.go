@@ -15,6 +15,7 @@ import (
 	"github.com/podkit-dev/podkit/internal/cli/common"
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
 
@@ -27,6 +28,7 @@ type flags struct {
 	targetNamespace   string
 	name              string
 	sync              []string
+	allow             []string
 	workers           int
 	qps               float32
 	burst             int
@@ -51,7 +53,15 @@ func newRunCommand(ctx context.Context, c *common.Common) *cobra.Command {
 
 Virtual objects are copied to the host as <name>-x-<namespace>-x-<vcluster>
 (hashed past 63 characters) and marked as managed; host objects the syncer did
-not create are never touched. Pod status, node names and events flow back up.`,
+not create are never touched. Pod status, node names and events flow back up.
+
+By default a tenant gets no more than a host namespace under Pod Security
+"baseline": privileged pods, host namespaces, hostPath, host ports, extra
+capabilities, tolerations, projected tokens and in-tree storage volumes are
+refused (a PolicyRefused event on the virtual pod names the field and the
+--allow value), NodePort/LoadBalancer Services become ClusterIP and
+externalIPs are cleared, and only ConfigMaps and Secrets that synced pods use
+are copied. Tenant label keys are rewritten (app -> label.podkit.dev/app).`,
 		Example: `  podkit sync run --virtual-kubeconfig virtual.kubeconfig \
     --host-kubeconfig host.kubeconfig --target-namespace vc1 --sync configmaps,secrets,pods`,
 		Args: cobra.NoArgs,
@@ -64,6 +74,7 @@ not create are never touched. Pod status, node names and events flow back up.`,
 	fs.StringVar(&f.targetNamespace, "target-namespace", "", "host namespace that receives synced objects (required)")
 	fs.StringVar(&f.name, "name", syncer.DefaultName, "virtual cluster name, the suffix of host object names")
 	fs.StringSliceVar(&f.sync, "sync", defaultSync, "syncers to enable: "+strings.Join(resources.Names(), ", ")+", or gvk:Kind.version.group[+status]")
+	fs.StringSliceVar(&f.allow, "allow", nil, "host-level settings virtual objects may carry to the host (default: none): "+strings.Join(permissionNames(), ", "))
 	fs.IntVar(&f.workers, "workers", syncer.DefaultWorkers, "concurrent reconciles per syncer")
 	fs.Float32Var(&f.qps, "qps", syncer.DefaultQPS, "client requests per second, per cluster")
 	fs.IntVar(&f.burst, "burst", syncer.DefaultBurst, "client request burst, per cluster")
@@ -85,6 +96,9 @@ func (f *flags) validate() error {
 	}
 	if err := resources.Validate(f.sync); err != nil {
 		return clierr.Usagef("--sync: %v", err)
+	}
+	if _, err := synccontext.ParsePolicy(f.allow); err != nil {
+		return clierr.Usagef("--allow: %v", err)
 	}
 	if f.workers < 1 {
 		return clierr.Usagef("--workers %d: want at least 1", f.workers)
@@ -111,6 +125,7 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 	} else if hostCfg, err = c.RESTConfig(); err != nil {
 		return fmt.Errorf("host cluster: %w", err)
 	}
+	policy, _ := synccontext.ParsePolicy(f.allow) // validated above
 	logger := logr.FromSlogHandler(c.Logger.Handler())
 	ctrllog.SetLogger(logger)
 	rc, err := syncer.NewRegisterContext(ctx, syncer.Options{
@@ -122,6 +137,7 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 		QPS:             f.qps,
 		Burst:           f.burst,
 		Logger:          logger,
+		Policy:          policy,
 	})
 	if err != nil {
 		return err
@@ -130,6 +146,14 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 	if err != nil {
 		return err
 	}
-	c.Logger.Info("syncer running", "virtual", virtualCfg.Host, "host", hostCfg.Host, "targetNamespace", f.targetNamespace, "sync", strings.Join(f.sync, ","), "workers", f.workers)
+	c.Logger.Info("syncer running", "virtual", virtualCfg.Host, "host", hostCfg.Host, "targetNamespace", f.targetNamespace, "sync", strings.Join(f.sync, ","), "allow", strings.Join(f.allow, ","), "workers", f.workers)
 	return syncer.Start(rc, plugins...)
+}
+
+func permissionNames() []string {
+	var out []string
+	for _, p := range synccontext.Permissions() {
+		out = append(out, string(p))
+	}
+	return out
 }

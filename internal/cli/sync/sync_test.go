@@ -73,6 +73,7 @@ func TestBadInputFailsWithOneLineNamingTheFlagOrCluster(t *testing.T) {
 		wantErr  string
 	}{
 		{"unknown resource in --sync", []string{"--virtual-kubeconfig", virtual.Kubeconfig, "--target-namespace", "t", "--sync", "configmaps,deployments"}, clierr.CodeUsage, `--sync: unknown syncer "deployments"`},
+		{"unknown permission in --allow", []string{"--virtual-kubeconfig", virtual.Kubeconfig, "--target-namespace", "t", "--allow", "root"}, clierr.CodeUsage, `--allow: unknown permission "root"; choose from host-namespaces,`},
 		{"missing target namespace", []string{"--virtual-kubeconfig", virtual.Kubeconfig}, clierr.CodeUsage, "--target-namespace is required"},
 		{"missing virtual kubeconfig", []string{"--target-namespace", "t"}, clierr.CodeUsage, "--virtual-kubeconfig is required"},
 		{"bad virtual cluster name", []string{"--virtual-kubeconfig", virtual.Kubeconfig, "--target-namespace", "t", "--name", "Bad_Name"}, clierr.CodeUsage, "--name: virtual cluster name"},
@@ -104,7 +105,7 @@ func TestRunSyncsUntilCancelled(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		_, err := run(ctx, "--virtual-kubeconfig", virtual.Kubeconfig, "--host-kubeconfig", host.Kubeconfig,
-			"--target-namespace", target, "--name", "cli", "--sync", "configmaps", "--workers", "2")
+			"--target-namespace", target, "--name", "cli", "--sync", "configmaps", "--workers", "2", "--allow", "all-configmaps")
 		done <- err
 	}()
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "hello"}, Data: map[string]string{"k": "v"}}

@@ -29,6 +29,10 @@ func TestMain(m *testing.M) { os.Exit(syncertest.Main(m, &clusters)) }
 
 const waitTimeout = 30 * time.Second
 
+// syncAll syncs every ConfigMap and Secret, as the tests of the engine's
+// mechanics need; the default policy syncs only those synced pods use.
+var syncAll = synccontext.Policy{Allow: []synccontext.Permission{synccontext.AllowAllConfigMaps, synccontext.AllowAllSecrets}}
+
 func builtins(names ...string) func(*synccontext.RegisterContext) ([]syncer.Base, error) {
 	return func(rc *synccontext.RegisterContext) ([]syncer.Base, error) { return resources.New(rc, names) }
 }
@@ -78,7 +82,7 @@ func barrier(t *testing.T, run *syncertest.Run, vns string) {
 }
 
 func TestConfigMapRoundTrip(t *testing.T) {
-	run := clusters.Start(t, syncertest.Options{}, builtins("configmaps"))
+	run := clusters.Start(t, syncertest.Options{Policy: syncAll}, builtins("configmaps"))
 	vns := clusters.Virtual.Namespace(t)
 	ctx := context.Background()
 	v := configMap(vns, "settings", map[string]string{"k": "v1"})
@@ -90,7 +94,7 @@ func TestConfigMapRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(map[string]string{"k": "v1"}, p.Data); diff != "" {
 		t.Errorf("host data (-want +got):\n%s", diff)
 	}
-	wantLabels := map[string]string{"app": "web", translator.LabelManagedBy: syncertest.VirtualClusterName, translator.LabelNamespace: vns}
+	wantLabels := map[string]string{translator.HostLabelKey("app"): "web", translator.LabelManagedBy: syncertest.VirtualClusterName, translator.LabelNamespace: vns}
 	if diff := cmp.Diff(wantLabels, p.Labels); diff != "" {
 		t.Errorf("host labels (-want +got):\n%s", diff)
 	}
@@ -114,7 +118,7 @@ func TestConfigMapRoundTrip(t *testing.T) {
 }
 
 func TestSecretRoundTripAndImmutableRecreate(t *testing.T) {
-	run := clusters.Start(t, syncertest.Options{}, builtins("configmaps", "secrets"))
+	run := clusters.Start(t, syncertest.Options{Policy: syncAll}, builtins("configmaps", "secrets"))
 	vns := clusters.Virtual.Namespace(t)
 	ctx := context.Background()
 	v := &corev1.Secret{
@@ -158,7 +162,7 @@ func TestSecretRoundTripAndImmutableRecreate(t *testing.T) {
 }
 
 func TestUnmanagedHostObjectWithCollidingNameIsNeverTouched(t *testing.T) {
-	run := clusters.Start(t, syncertest.Options{}, builtins("configmaps"))
+	run := clusters.Start(t, syncertest.Options{Policy: syncAll}, builtins("configmaps"))
 	vns := clusters.Virtual.Namespace(t)
 	ctx := context.Background()
 
@@ -203,7 +207,7 @@ func TestUnmanagedHostObjectWithCollidingNameIsNeverTouched(t *testing.T) {
 }
 
 func TestLongNamesAreHashedOnTheHost(t *testing.T) {
-	run := clusters.Start(t, syncertest.Options{}, builtins("configmaps"))
+	run := clusters.Start(t, syncertest.Options{Policy: syncAll}, builtins("configmaps"))
 	vns := clusters.Virtual.Namespace(t)
 	long := strings.Repeat("very-long-name-", 12) + "end"
 	create(t, clusters.Virtual.Client, configMap(vns, long, map[string]string{"k": "v"}))
@@ -232,7 +236,7 @@ func TestLongNamesAreHashedOnTheHost(t *testing.T) {
 }
 
 func TestOrphanedManagedHostObjectsAreDeleted(t *testing.T) {
-	run := clusters.Start(t, syncertest.Options{}, builtins("configmaps"))
+	run := clusters.Start(t, syncertest.Options{Policy: syncAll}, builtins("configmaps"))
 	vns := clusters.Virtual.Namespace(t)
 	ctx := context.Background()
 
@@ -255,7 +259,7 @@ func TestOrphanedManagedHostObjectsAreDeleted(t *testing.T) {
 	if err := clusters.Virtual.Client.Delete(ctx, v); err != nil {
 		t.Fatal(err)
 	}
-	clusters.Start(t, syncertest.Options{TargetNamespace: run.TargetNamespace}, builtins("configmaps"))
+	clusters.Start(t, syncertest.Options{TargetNamespace: run.TargetNamespace, Policy: syncAll}, builtins("configmaps"))
 	waitGone(t, clusters.Host.Client, p, "host ConfigMap deleted after the syncer restarted")
 }
 
@@ -284,7 +288,7 @@ func waitConverged(t *testing.T, target, vns string, want map[string]bool) {
 }
 
 func TestRestartingTheSyncerMidWorkConverges(t *testing.T) {
-	run := clusters.Start(t, syncertest.Options{}, builtins("configmaps"))
+	run := clusters.Start(t, syncertest.Options{Policy: syncAll}, builtins("configmaps"))
 	vns := clusters.Virtual.Namespace(t)
 	ctx := context.Background()
 	want := map[string]bool{}
@@ -303,12 +307,12 @@ func TestRestartingTheSyncerMidWorkConverges(t *testing.T) {
 		}
 		delete(want, name)
 	}
-	clusters.Start(t, syncertest.Options{TargetNamespace: run.TargetNamespace}, builtins("configmaps"))
+	clusters.Start(t, syncertest.Options{TargetNamespace: run.TargetNamespace, Policy: syncAll}, builtins("configmaps"))
 	waitConverged(t, run.TargetNamespace, vns, want)
 }
 
 func TestAPIServerRestartsConverge(t *testing.T) {
-	run := clusters.Start(t, syncertest.Options{}, builtins("configmaps"))
+	run := clusters.Start(t, syncertest.Options{Policy: syncAll}, builtins("configmaps"))
 	vns := clusters.Virtual.Namespace(t)
 	want := map[string]bool{}
 	add := func(prefix string, n int) {

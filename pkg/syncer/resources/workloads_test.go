@@ -15,6 +15,7 @@ import (
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/syncer/internal/syncertest"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/pods"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
 
@@ -30,7 +31,8 @@ func waitVirtual[T client.Object](t *testing.T, obj T, nn types.NamespacedName, 
 }
 
 func TestServiceSpecDownLoadBalancerStatusUp(t *testing.T) {
-	run := clusters.Start(t, syncertest.Options{}, builtins("services"))
+	exposure := synccontext.Policy{Allow: []synccontext.Permission{synccontext.AllowServiceExposure}}
+	run := clusters.Start(t, syncertest.Options{Policy: exposure}, builtins("services"))
 	vns := clusters.Virtual.Namespace(t)
 	ctx := context.Background()
 	v := &corev1.Service{
@@ -45,7 +47,7 @@ func TestServiceSpecDownLoadBalancerStatusUp(t *testing.T) {
 	pNN := types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("web", vns)}
 	p := &corev1.Service{}
 	waitHost(t, p, pNN, "host Service created", nil)
-	wantSelector := map[string]string{"app": "web", translator.LabelManagedBy: syncertest.VirtualClusterName, translator.LabelNamespace: vns}
+	wantSelector := map[string]string{translator.HostLabelKey("app"): "web", translator.LabelManagedBy: syncertest.VirtualClusterName, translator.LabelNamespace: vns}
 	if diff := cmp.Diff(wantSelector, p.Spec.Selector); diff != "" {
 		t.Errorf("host selector (-want +got):\n%s", diff)
 	}

@@ -16,6 +16,9 @@ type Options struct {
 	Name string
 	// Workers is how many reconciles each syncer's controller runs at once.
 	Workers int
+	// Policy says which host-level settings virtual objects may carry to the
+	// host. The zero value withholds them all.
+	Policy Policy
 }
 
 // RegisterContext is handed to syncers while they register. The managers are

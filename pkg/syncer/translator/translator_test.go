@@ -76,8 +76,11 @@ func TestTranslateMetadataRoundTrip(t *testing.T) {
 	pObj := tr.TranslateMetadata(vObj)
 	want := metav1.ObjectMeta{
 		Name: "cfg-x-team-x-vc1", Namespace: "host-ns",
-		Labels:      map[string]string{"app": "web", LabelManagedBy: "vc1", LabelNamespace: "team"},
-		Annotations: map[string]string{"note": "x", AnnotationName: "cfg", AnnotationNamespace: "team"},
+		Labels: map[string]string{
+			"label.podkit.dev/app": "web", "podkit.dev.label.podkit.dev/managed-by": "someone-else",
+			LabelManagedBy: "vc1", LabelNamespace: "team",
+		},
+		Annotations: map[string]string{"note": "x", AnnotationName: "cfg", AnnotationNamespace: "team", AnnotationManagedAnnotations: "note"},
 	}
 	if diff := cmp.Diff(want, pObj.(*corev1.ConfigMap).ObjectMeta); diff != "" {
 		t.Fatalf("host metadata (-want +got):\n%s", diff)
@@ -92,7 +95,7 @@ func TestTranslateMetadataRoundTrip(t *testing.T) {
 	if got := tr.PhysicalToVirtual(pObj); got != (types.NamespacedName{Namespace: "team", Name: "cfg"}) {
 		t.Fatalf("PhysicalToVirtual = %v", got)
 	}
-	if diff := cmp.Diff(map[string]string{"app": "web"}, VirtualLabels(pObj.GetLabels())); diff != "" {
+	if diff := cmp.Diff(vObj.Labels, VirtualLabels(pObj.GetLabels())); diff != "" {
 		t.Fatalf("VirtualLabels (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(map[string]string{"note": "x"}, VirtualAnnotations(pObj.GetAnnotations())); diff != "" {

@@ -64,6 +64,8 @@ type Run struct {
 type Options struct {
 	TargetNamespace string
 	Workers         int
+	// Policy is the syncer's policy; the zero value withholds everything.
+	Policy synccontext.Policy
 }
 
 // Start runs a syncer with the plug-ins built by plugins on a fresh host
@@ -81,6 +83,7 @@ func (c *Clusters) Start(t testing.TB, opts Options, plugins func(*synccontext.R
 		TargetNamespace: target,
 		Name:            VirtualClusterName,
 		Workers:         opts.Workers,
+		Policy:          opts.Policy,
 		Logger:          testr.NewWithInterface(t, testr.Options{Verbosity: 0}),
 	})
 	if err != nil {

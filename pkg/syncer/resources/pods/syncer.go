@@ -2,11 +2,13 @@ package pods
 
 import (
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -19,9 +21,13 @@ import (
 // Name is the syncer's name, as --sync spells it.
 const Name = "pods"
 
-// Syncer syncs Pods: spec down, status and node binding up.
+// Syncer syncs Pods: spec down, status and node binding up. A virtual pod
+// with a setting its policy refuses (see Check) is not created on the host;
+// it gets a Warning event with reason syncer.ReasonPolicyRefused instead.
 type Syncer struct {
 	*translator.Namespaced
+	policy   synccontext.Policy
+	recorder record.EventRecorder
 }
 
 var _ syncer.Syncer = (*Syncer)(nil)
@@ -32,7 +38,7 @@ func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s translator: %w", Name, err)
 	}
-	return &Syncer{Namespaced: t}, nil
+	return &Syncer{Namespaced: t, policy: ctx.Options.Policy, recorder: hostsync.Recorder(ctx, Name)}, nil
 }
 
 // Name implements syncer.Base.
@@ -53,6 +59,15 @@ func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctr
 			return ctrl.Result{}, fmt.Errorf("delete virtual pod %s/%s: %w", vPod.Namespace, vPod.Name, err)
 		}
 		return ctrl.Result{}, nil
+	}
+	if violations := Check(s.policy, vPod); len(violations) > 0 {
+		msgs := make([]string, len(violations))
+		for i, v := range violations {
+			msgs[i] = v.String()
+		}
+		ctx.Log.Info("virtual pod refused by the syncer policy; not created on the host", "violations", msgs)
+		s.recorder.Eventf(vPod, corev1.EventTypeWarning, syncer.ReasonPolicyRefused, "not created on the host: %s", strings.Join(msgs, "; "))
+		return ctrl.Result{}, nil // a change of the virtual pod or of the policy (a restart) brings it back
 	}
 	return hostsync.Create(ctx, translatePod(s.Namespaced, vPod))
 }

@@ -14,7 +14,15 @@ import (
 // server injects; the host pod runs without it.
 const tokenVolumePrefix = "kube-api-access-"
 
-// translatePod returns the host pod for vPod.
+// isTokenVolume reports whether a volume (or a mount of it) is the injected
+// service account token volume, which is dropped on the host. A tenant's own
+// volume with such a name is dropped too: that takes nothing from the host.
+func isTokenVolume(name string) bool { return strings.HasPrefix(name, tokenVolumePrefix) }
+
+// translatePod returns the host pod for vPod: metadata translated (label
+// keys rewritten), every reference to a virtual object renamed to its host
+// copy, no service account, token or service links of the host, and
+// scheduling left to the host. It does not check the policy: see Check.
 func translatePod(t *translator.Namespaced, vPod *corev1.Pod) *corev1.Pod {
 	pPod := t.TranslateMetadata(vPod).(*corev1.Pod)
 	ns := vPod.Namespace
@@ -24,6 +32,7 @@ func translatePod(t *translator.Namespaced, vPod *corev1.Pod) *corev1.Pod {
 	spec.ServiceAccountName = ""
 	spec.DeprecatedServiceAccount = ""
 	spec.AutomountServiceAccountToken = ptr.To(false)
+	spec.EnableServiceLinks = ptr.To(false) // host Services are none of the tenant's business
 	spec.PriorityClassName = ""
 	spec.Priority = nil
 	spec.PreemptionPolicy = nil
@@ -32,31 +41,25 @@ func translatePod(t *translator.Namespaced, vPod *corev1.Pod) *corev1.Pod {
 		spec.Hostname = vPod.Name
 	}
 	spec.Subdomain = ""
+	if spec.Affinity != nil {
+		translateAffinity(t, spec.Affinity, ns)
+	}
+	for i := range spec.TopologySpreadConstraints {
+		c := &spec.TopologySpreadConstraints[i]
+		c.LabelSelector = t.TranslateLabelSelector(c.LabelSelector, ns)
+		for j, k := range c.MatchLabelKeys {
+			c.MatchLabelKeys[j] = translator.HostLabelKey(k)
+		}
+	}
 	for i := range spec.ImagePullSecrets {
 		spec.ImagePullSecrets[i].Name = name(spec.ImagePullSecrets[i].Name)
 	}
 	volumes := spec.Volumes[:0]
 	for _, v := range spec.Volumes {
-		if strings.HasPrefix(v.Name, tokenVolumePrefix) {
+		if isTokenVolume(v.Name) {
 			continue
 		}
-		if v.ConfigMap != nil {
-			v.ConfigMap.Name = name(v.ConfigMap.Name)
-		}
-		if v.Secret != nil {
-			v.Secret.SecretName = name(v.Secret.SecretName)
-		}
-		if v.Projected != nil {
-			for j := range v.Projected.Sources {
-				s := &v.Projected.Sources[j]
-				if s.ConfigMap != nil {
-					s.ConfigMap.Name = name(s.ConfigMap.Name)
-				}
-				if s.Secret != nil {
-					s.Secret.Name = name(s.Secret.Name)
-				}
-			}
-		}
+		translateVolume(&v.VolumeSource, name)
 		volumes = append(volumes, v)
 	}
 	spec.Volumes = volumes
@@ -74,10 +77,91 @@ func translatePod(t *translator.Namespaced, vPod *corev1.Pod) *corev1.Pod {
 	return pPod
 }
 
+// translateAffinity rewrites the label selectors of pod (anti-)affinity
+// terms so they select the host copies of pods of the same virtual namespace.
+func translateAffinity(t *translator.Namespaced, a *corev1.Affinity, ns string) {
+	terms := func(req []corev1.PodAffinityTerm, pref []corev1.WeightedPodAffinityTerm) {
+		all := make([]*corev1.PodAffinityTerm, 0, len(req)+len(pref))
+		for i := range req {
+			all = append(all, &req[i])
+		}
+		for i := range pref {
+			all = append(all, &pref[i].PodAffinityTerm)
+		}
+		for _, term := range all {
+			term.LabelSelector = t.TranslateLabelSelector(term.LabelSelector, ns)
+			term.Namespaces, term.NamespaceSelector = nil, nil // the target namespace only
+			for j, k := range term.MatchLabelKeys {
+				term.MatchLabelKeys[j] = translator.HostLabelKey(k)
+			}
+			for j, k := range term.MismatchLabelKeys {
+				term.MismatchLabelKeys[j] = translator.HostLabelKey(k)
+			}
+		}
+	}
+	if a.PodAffinity != nil {
+		terms(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution, a.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
+	}
+	if a.PodAntiAffinity != nil {
+		terms(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution, a.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
+	}
+}
+
+// translateVolume renames every virtual object a volume source names: the
+// ConfigMaps, Secrets and PersistentVolumeClaims of the virtual namespace,
+// and the secret references of CSI and in-tree volumes (vcluster's pod
+// translator renames the same set, see loft-sh/vcluster
+// pkg/controllers/resources/pods/translate/translator.go translateVolumes).
+func translateVolume(v *corev1.VolumeSource, name func(string) string) {
+	ref := func(r *corev1.LocalObjectReference) {
+		if r != nil && r.Name != "" {
+			r.Name = name(r.Name)
+		}
+	}
+	switch {
+	case v.ConfigMap != nil:
+		v.ConfigMap.Name = name(v.ConfigMap.Name)
+	case v.Secret != nil:
+		v.Secret.SecretName = name(v.Secret.SecretName)
+	case v.PersistentVolumeClaim != nil:
+		v.PersistentVolumeClaim.ClaimName = name(v.PersistentVolumeClaim.ClaimName)
+	case v.CSI != nil:
+		ref(v.CSI.NodePublishSecretRef)
+	case v.Projected != nil:
+		for j := range v.Projected.Sources {
+			s := &v.Projected.Sources[j]
+			if s.ConfigMap != nil {
+				s.ConfigMap.Name = name(s.ConfigMap.Name)
+			}
+			if s.Secret != nil {
+				s.Secret.Name = name(s.Secret.Name)
+			}
+		}
+	case v.ISCSI != nil:
+		ref(v.ISCSI.SecretRef)
+	case v.RBD != nil:
+		ref(v.RBD.SecretRef)
+	case v.CephFS != nil:
+		ref(v.CephFS.SecretRef)
+	case v.FlexVolume != nil:
+		ref(v.FlexVolume.SecretRef)
+	case v.Cinder != nil:
+		ref(v.Cinder.SecretRef)
+	case v.ScaleIO != nil:
+		ref(v.ScaleIO.SecretRef)
+	case v.StorageOS != nil:
+		ref(v.StorageOS.SecretRef)
+	case v.AzureFile != nil && v.AzureFile.SecretName != "":
+		v.AzureFile.SecretName = name(v.AzureFile.SecretName)
+	case v.Glusterfs != nil:
+		v.Glusterfs.EndpointsName = name(v.Glusterfs.EndpointsName)
+	}
+}
+
 func translateContainer(c *corev1.Container, name func(string) string) {
 	mounts := c.VolumeMounts[:0]
 	for _, m := range c.VolumeMounts {
-		if !strings.HasPrefix(m.Name, tokenVolumePrefix) {
+		if !isTokenVolume(m.Name) {
 			mounts = append(mounts, m)
 		}
 	}

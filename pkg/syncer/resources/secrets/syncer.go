@@ -6,10 +6,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/internal/hostsync"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/internal/referenced"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/pods"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
@@ -18,11 +21,20 @@ import (
 const Name = "secrets"
 
 // Syncer syncs Secrets down.
+//
+// By default only Secrets that synced pods use reach the host (vcluster's
+// default too: sync.toHost.secrets.all is false); a host copy nobody uses
+// any more is deleted. synccontext.AllowAllSecrets syncs them all.
 type Syncer struct {
 	*translator.Namespaced
+	gate referenced.Gate
 }
 
-var _ syncer.Syncer = (*Syncer)(nil)
+var (
+	_ syncer.Syncer             = (*Syncer)(nil)
+	_ syncer.IndicesRegisterer  = (*Syncer)(nil)
+	_ syncer.ControllerModifier = (*Syncer)(nil)
+)
 
 // New returns the Secret syncer for ctx's virtual cluster and target namespace.
 func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
@@ -30,7 +42,31 @@ func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s translator: %w", Name, err)
 	}
-	return &Syncer{Namespaced: t}, nil
+	policy := ctx.Options.Policy
+	gate := referenced.Gate{
+		Index: "podkit.dev/pod-secrets",
+		All:   policy.Allows(synccontext.AllowAllSecrets),
+		Refs: func(vPod *corev1.Pod) []string {
+			if len(pods.Check(policy, vPod)) > 0 {
+				return nil // not synced, so it uses nothing on the host
+			}
+			_, names := pods.References(vPod)
+			return names
+		},
+	}
+	return &Syncer{Namespaced: t, gate: gate}, nil
+}
+
+// RegisterIndices implements syncer.IndicesRegisterer: virtual pods by the
+// Secrets they use.
+func (s *Syncer) RegisterIndices(ctx *synccontext.RegisterContext) error {
+	return s.gate.RegisterIndex(ctx)
+}
+
+// ModifyController implements syncer.ControllerModifier: a pod change
+// re-queues the Secrets it uses.
+func (s *Syncer) ModifyController(_ *synccontext.RegisterContext, b *builder.Builder) (*builder.Builder, error) {
+	return s.gate.Watch(b), nil
 }
 
 // Name implements syncer.Base.
@@ -45,12 +81,20 @@ func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctr
 	if vObj.GetDeletionTimestamp() != nil || vSecret.Type == corev1.SecretTypeServiceAccountToken {
 		return ctrl.Result{}, nil
 	}
+	if wanted, err := s.gate.Wanted(ctx, vSecret); err != nil || !wanted {
+		return ctrl.Result{}, err
+	}
 	return hostsync.Create(ctx, s.TranslateMetadata(vSecret))
 }
 
-// Sync implements syncer.Syncer: the host Secret is made equal to the
-// virtual one; an immutable one whose data must change is recreated.
+// Sync implements syncer.Syncer: a host Secret no synced pod uses any more is
+// deleted; otherwise it is made equal to the virtual one; an immutable one whose data must change is recreated.
 func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (ctrl.Result, error) {
+	if wanted, err := s.gate.Wanted(ctx, vObj); err != nil {
+		return ctrl.Result{}, err
+	} else if !wanted {
+		return syncer.DeleteObject(ctx, pObj)
+	}
 	want := s.TranslateMetadata(vObj).(*corev1.Secret)
 	pSecret := pObj.(*corev1.Secret).DeepCopy()
 	changed := hostsync.MetadataChanged(pSecret, want)

@@ -2,9 +2,11 @@ package services
 
 import (
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -17,12 +19,21 @@ import (
 // Name is the syncer's name, as --sync spells it.
 const Name = "services"
 
-// Syncer syncs Services: spec down, load-balancer status up.
+// Syncer syncs Services: spec down, load-balancer status up. Settings that
+// expose the host (NodePort and LoadBalancer types, externalIPs, …) are
+// cleared on the host unless the policy allows them; the virtual Service
+// then gets a Warning event with reason syncer.ReasonPolicyRefused.
 type Syncer struct {
 	*translator.Namespaced
+	policy   synccontext.Policy
+	recorder record.EventRecorder
 }
 
 var _ syncer.Syncer = (*Syncer)(nil)
+
+// AnnotationRefused, on a host Service, lists the virtual settings the
+// policy cleared; a change of it is reported once as an event.
+const AnnotationRefused = "podkit.dev/refused"
 
 // New returns the Service syncer for ctx's virtual cluster and target namespace.
 func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
@@ -30,7 +41,7 @@ func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s translator: %w", Name, err)
 	}
-	return &Syncer{Namespaced: t}, nil
+	return &Syncer{Namespaced: t, policy: ctx.Options.Policy, recorder: hostsync.Recorder(ctx, Name)}, nil
 }
 
 // Name implements syncer.Base.
@@ -40,21 +51,57 @@ func (s *Syncer) Name() string { return Name }
 func (s *Syncer) Resource() client.Object { return &corev1.Service{} }
 
 // translate returns the host Service for vSvc: metadata translated, the
-// selector scoped to the virtual namespace, addresses and node ports left
-// for the host to allocate (a headless Service stays headless).
+// selector's keys rewritten and scoped to the virtual namespace, addresses
+// and node ports left for the host to allocate (a headless Service stays
+// headless), and host exposure cleared unless the policy allows it. The
+// cleared settings are listed in AnnotationRefused.
 func (s *Syncer) translate(vSvc *corev1.Service) *corev1.Service {
 	pSvc := s.TranslateMetadata(vSvc).(*corev1.Service)
-	pSvc.Spec.Selector = s.TranslateSelector(vSvc.Spec.Selector, vSvc.Namespace)
-	if pSvc.Spec.ClusterIP != corev1.ClusterIPNone {
-		pSvc.Spec.ClusterIP = ""
-		pSvc.Spec.ClusterIPs = nil
+	spec := &pSvc.Spec
+	spec.Selector = s.TranslateSelector(vSvc.Spec.Selector, vSvc.Namespace)
+	if spec.ClusterIP != corev1.ClusterIPNone {
+		spec.ClusterIP = ""
+		spec.ClusterIPs = nil
 	}
-	for i := range pSvc.Spec.Ports {
-		pSvc.Spec.Ports[i].NodePort = 0
+	for i := range spec.Ports {
+		spec.Ports[i].NodePort = 0
 	}
-	pSvc.Spec.HealthCheckNodePort = 0
+	spec.HealthCheckNodePort = 0
+	var refused []string
+	refuse := func(field string, perm synccontext.Permission) {
+		refused = append(refused, field+" cleared on the host; "+perm.Hint())
+	}
+	if len(spec.ExternalIPs) > 0 && !s.policy.Allows(synccontext.AllowExternalIPs) {
+		refuse("spec.externalIPs", synccontext.AllowExternalIPs)
+		spec.ExternalIPs = nil
+	}
+	if !s.policy.Allows(synccontext.AllowServiceExposure) {
+		if spec.Type == corev1.ServiceTypeNodePort || spec.Type == corev1.ServiceTypeLoadBalancer {
+			refused = append(refused, fmt.Sprintf("spec.type %s is ClusterIP on the host; %s", spec.Type, synccontext.AllowServiceExposure.Hint()))
+			spec.Type = corev1.ServiceTypeClusterIP
+		}
+		if spec.LoadBalancerIP != "" {
+			refuse("spec.loadBalancerIP", synccontext.AllowServiceExposure)
+		}
+		if len(spec.LoadBalancerSourceRanges) > 0 {
+			refuse("spec.loadBalancerSourceRanges", synccontext.AllowServiceExposure)
+		}
+		spec.LoadBalancerIP, spec.LoadBalancerSourceRanges, spec.LoadBalancerClass = "", nil, nil
+		spec.AllocateLoadBalancerNodePorts, spec.ExternalTrafficPolicy = nil, ""
+	}
+	if len(refused) > 0 {
+		pSvc.Annotations[AnnotationRefused] = strings.Join(refused, "\n")
+	}
 	pSvc.Status = corev1.ServiceStatus{}
 	return pSvc
+}
+
+// report records the settings the policy cleared as a Warning event on vSvc.
+func (s *Syncer) report(ctx *synccontext.SyncContext, vSvc *corev1.Service, pSvc *corev1.Service) {
+	if msg := pSvc.Annotations[AnnotationRefused]; msg != "" {
+		ctx.Log.Info("virtual Service settings refused by the syncer policy", "refused", msg)
+		s.recorder.Eventf(vSvc, corev1.EventTypeWarning, syncer.ReasonPolicyRefused, "%s", strings.ReplaceAll(msg, "\n", "; "))
+	}
 }
 
 // SyncDown implements syncer.Syncer: it creates the host Service.
@@ -62,7 +109,10 @@ func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctr
 	if vObj.GetDeletionTimestamp() != nil {
 		return ctrl.Result{}, nil
 	}
-	return hostsync.Create(ctx, s.translate(vObj.(*corev1.Service)))
+	vSvc := vObj.(*corev1.Service)
+	pSvc := s.translate(vSvc)
+	s.report(ctx, vSvc, pSvc)
+	return hostsync.Create(ctx, pSvc)
 }
 
 // Sync implements syncer.Syncer: ports, selector, type and metadata flow
@@ -82,6 +132,9 @@ func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (c
 	}
 	next := pSvc.DeepCopy()
 	changed := hostsync.MetadataChanged(next, want)
+	if next.Annotations[AnnotationRefused] != pSvc.Annotations[AnnotationRefused] {
+		s.report(ctx, vSvc, want)
+	}
 	ports := make([]corev1.ServicePort, len(want.Spec.Ports))
 	for i, p := range want.Spec.Ports {
 		if i < len(next.Spec.Ports) && next.Spec.Ports[i].Name == p.Name {
@@ -93,10 +146,15 @@ func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (c
 		!equality.Semantic.DeepEqual(next.Spec.Selector, want.Spec.Selector) ||
 		next.Spec.SessionAffinity != want.Spec.SessionAffinity ||
 		next.Spec.ExternalName != want.Spec.ExternalName ||
-		next.Spec.PublishNotReadyAddresses != want.Spec.PublishNotReadyAddresses {
+		next.Spec.PublishNotReadyAddresses != want.Spec.PublishNotReadyAddresses ||
+		!equality.Semantic.DeepEqual(next.Spec.ExternalIPs, want.Spec.ExternalIPs) ||
+		!equality.Semantic.DeepEqual(next.Spec.LoadBalancerSourceRanges, want.Spec.LoadBalancerSourceRanges) ||
+		next.Spec.LoadBalancerIP != want.Spec.LoadBalancerIP {
 		next.Spec.Ports, next.Spec.Selector = ports, want.Spec.Selector
 		next.Spec.SessionAffinity, next.Spec.ExternalName = want.Spec.SessionAffinity, want.Spec.ExternalName
 		next.Spec.PublishNotReadyAddresses = want.Spec.PublishNotReadyAddresses
+		next.Spec.ExternalIPs, next.Spec.LoadBalancerSourceRanges = want.Spec.ExternalIPs, want.Spec.LoadBalancerSourceRanges
+		next.Spec.LoadBalancerIP = want.Spec.LoadBalancerIP
 		changed = true
 	}
 	if !changed {

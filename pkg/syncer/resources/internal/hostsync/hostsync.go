@@ -7,12 +7,25 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
+	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
+
+// Recorder returns an event recorder for the virtual cluster, with the same
+// source as the engine's events ("podkit-syncer/<name>"); a discarding one
+// when ctx has no broadcaster.
+func Recorder(ctx *synccontext.RegisterContext, name string) record.EventRecorder {
+	if ctx.EventBroadcaster == nil {
+		return &record.FakeRecorder{}
+	}
+	return ctx.EventBroadcaster.NewRecorder(ctx.VirtualManager.GetScheme(), corev1.EventSource{Component: "podkit-syncer/" + name})
+}
 
 // conflictRetry is how soon a reconcile that lost a write race runs again.
 const conflictRetry = 20 * time.Millisecond
@@ -63,16 +76,18 @@ func Result(err error, what string) (ctrl.Result, error) {
 	}
 }
 
-// MetadataChanged copies the wanted labels and annotations onto pObj and
-// reports whether that changed anything.
+// MetadataChanged merges the wanted labels and annotations into pObj and
+// reports whether that changed anything. Only keys podkit owns (and tenant
+// annotations it wrote before) are replaced or removed; keys others wrote on
+// the host object (webhooks, the CNI) are kept (see translator.MergeLabels).
 func MetadataChanged(pObj, want client.Object) bool {
 	changed := false
-	if !equalMaps(pObj.GetLabels(), want.GetLabels()) {
-		pObj.SetLabels(want.GetLabels())
+	if labels := translator.MergeLabels(pObj.GetLabels(), want.GetLabels()); !equalMaps(pObj.GetLabels(), labels) {
+		pObj.SetLabels(labels)
 		changed = true
 	}
-	if !equalMaps(pObj.GetAnnotations(), want.GetAnnotations()) {
-		pObj.SetAnnotations(want.GetAnnotations())
+	if annotations := translator.MergeAnnotations(pObj.GetAnnotations(), want.GetAnnotations()); !equalMaps(pObj.GetAnnotations(), annotations) {
+		pObj.SetAnnotations(annotations)
 		changed = true
 	}
 	return changed
