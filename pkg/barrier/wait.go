@@ -232,7 +232,7 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 					if obj.Annotations[AnnotationRelease] == w.published {
 						continue // a status write that does not change the release state
 					}
-					if f, err = w.client.get(ctx); err != nil {
+					if f, err = w.client.get(ctx, rv); err != nil {
 						// Resume from before this event, so that it is
 						// seen (and the Framework read) again.
 						return nil, prev, err
