@@ -1,0 +1,376 @@
+package resources_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/podkit-dev/podkit/internal/testenv"
+	"github.com/podkit-dev/podkit/pkg/syncer"
+	"github.com/podkit-dev/podkit/pkg/syncer/internal/syncertest"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
+	"github.com/podkit-dev/podkit/pkg/syncer/translator"
+)
+
+// Each escape of issue #17 tried against the real host API server: the
+// syncer runs with the default policy, as `podkit sync run` does.
+
+func pod(ns, name string, mutate func(*corev1.Pod)) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "registry.example/app:1"}}},
+	}
+	if mutate != nil {
+		mutate(p)
+	}
+	return p
+}
+
+// waitRefused waits for the PolicyRefused event on the virtual object and
+// returns its message.
+func waitRefused(t *testing.T, vns, name string) string {
+	t.Helper()
+	var msg string
+	testenv.WaitFor(t, waitTimeout, "PolicyRefused event on virtual "+name, func(ctx context.Context) (bool, error) {
+		events := &corev1.EventList{}
+		if err := clusters.Virtual.Client.List(ctx, events, client.InNamespace(vns)); err != nil {
+			return false, nil
+		}
+		for _, e := range events.Items {
+			if e.InvolvedObject.Name == name && e.Reason == syncer.ReasonPolicyRefused && e.Type == corev1.EventTypeWarning {
+				msg = e.Message
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return msg
+}
+
+func TestEscapesThroughPodSpecsAreRefusedWithAnEvent(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("pods", "secrets"))
+	vns := clusters.Virtual.Namespace(t)
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		mutate    func(*corev1.Pod)
+		wantField string
+		wantAllow string // empty: refused whatever the policy
+	}{
+		{"privileged", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+		}, "spec.containers[0].securityContext.privileged", "--allow=privileged"},
+		{"host-path", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+		}, "spec.volumes[0].hostPath", "--allow=host-path"},
+		{"host-network", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, "spec.hostNetwork", "--allow=host-namespaces"},
+		{"sys-admin", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_ADMIN"}}}
+		}, "spec.containers[0].securityContext.capabilities.add[0]", "--allow=capabilities"},
+		{"token-projection", func(p *corev1.Pod) {
+			p.Spec.ServiceAccountName = "default"
+			p.Spec.Volumes = []corev1.Volume{{Name: "tok", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", Audience: "host-vault"}},
+			}}}}}
+		}, "spec.volumes[0].projected.sources[0].serviceAccountToken", ""},
+		{"control-plane-toleration", func(p *corev1.Pod) {
+			p.Spec.Tolerations = []corev1.Toleration{{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+		}, "spec.tolerations[0]", "--allow=tolerations"},
+	}
+	for _, tt := range tests {
+		create(t, clusters.Virtual.Client, pod(vns, tt.name, tt.mutate))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := waitRefused(t, vns, tt.name)
+			if !strings.Contains(msg, tt.wantField) || !strings.Contains(msg, tt.wantAllow) {
+				t.Errorf("event message %q: want it to name %s and %q", msg, tt.wantField, tt.wantAllow)
+			}
+			err := clusters.Host.Client.Get(ctx, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName(tt.name, vns)}, &corev1.Pod{})
+			if !apierrors.IsNotFound(err) {
+				t.Fatalf("refused pod reached the host: %v", err)
+			}
+		})
+	}
+}
+
+func TestHostPVCAndSecretsCannotBeMountedByName(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("pods", "secrets"))
+	vns := clusters.Virtual.Namespace(t)
+	// The host's own objects in the target namespace, which a tenant names.
+	create(t, clusters.Host.Client, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: run.TargetNamespace, Name: "host-data"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	})
+	create(t, clusters.Host.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: run.TargetNamespace, Name: "host-creds"}, StringData: map[string]string{"key": "host"}})
+	create(t, clusters.Virtual.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "host-creds"}, StringData: map[string]string{"key": "tenant"}})
+	create(t, clusters.Virtual.Client, pod(vns, "thief", func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{
+			{Name: "pvc", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "host-data"}}},
+			{Name: "csi", VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: "secrets-store.csi.k8s.io", NodePublishSecretRef: &corev1.LocalObjectReference{Name: "host-creds"}}}},
+		}
+	}))
+
+	p := &corev1.Pod{}
+	waitHost(t, p, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("thief", vns)}, "host pod created", nil)
+	for _, v := range p.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName != hostName("host-data", vns) {
+			t.Errorf("host pod mounts PVC %q, want the tenant's own %q", v.PersistentVolumeClaim.ClaimName, hostName("host-data", vns))
+		}
+		if v.CSI != nil && v.CSI.NodePublishSecretRef.Name != hostName("host-creds", vns) {
+			t.Errorf("host pod's CSI secret is %q, want the tenant's own %q", v.CSI.NodePublishSecretRef.Name, hostName("host-creds", vns))
+		}
+	}
+	// The name it gets is a copy of the tenant's Secret, not the host's.
+	s := &corev1.Secret{}
+	waitHost(t, s, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("host-creds", vns)}, "tenant Secret copied for the pod", nil)
+	if string(s.Data["key"]) != "tenant" {
+		t.Errorf("host copy holds %q, want the tenant's data", s.Data["key"])
+	}
+}
+
+func TestHostPodsGetNoServiceAccountToken(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("pods"))
+	vns := clusters.Virtual.Namespace(t)
+	create(t, clusters.Virtual.Client, pod(vns, "plain", func(p *corev1.Pod) { p.Spec.ServiceAccountName = "default" }))
+	p := &corev1.Pod{}
+	waitHost(t, p, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("plain", vns)}, "host pod created", nil)
+	if p.Spec.AutomountServiceAccountToken == nil || *p.Spec.AutomountServiceAccountToken {
+		t.Errorf("host pod automountServiceAccountToken = %v, want false", p.Spec.AutomountServiceAccountToken)
+	}
+	for _, v := range p.Spec.Volumes {
+		if v.Projected != nil {
+			for _, s := range v.Projected.Sources {
+				if s.ServiceAccountToken != nil {
+					t.Errorf("host pod projects a service account token in volume %s", v.Name)
+				}
+			}
+		}
+	}
+	if p.Spec.EnableServiceLinks == nil || *p.Spec.EnableServiceLinks {
+		t.Error("host pod gets the host's service links")
+	}
+}
+
+func TestHostServiceCannotSelectTenantPodsByLabel(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("pods", "services"))
+	vns := clusters.Virtual.Namespace(t)
+	ctx := context.Background()
+	// A Service of the host in the target namespace: its selector must not pick up tenant pods.
+	create(t, clusters.Host.Client, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: run.TargetNamespace, Name: "host-web"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80}}},
+	})
+	create(t, clusters.Virtual.Client, pod(vns, "impostor", func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web"} }))
+	create(t, clusters.Virtual.Client, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "web"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	})
+	waitHost(t, &corev1.Pod{}, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("impostor", vns)}, "host pod created", nil)
+	vSvcCopy := &corev1.Service{}
+	waitHost(t, vSvcCopy, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("web", vns)}, "host Service created", nil)
+
+	// The host API server's own label selection is the check: what the host
+	// Service selects, the endpoints controller would route to.
+	selected := func(sel map[string]string) []string {
+		t.Helper()
+		list := &corev1.PodList{}
+		if err := clusters.Host.Client.List(ctx, list, client.InNamespace(run.TargetNamespace), client.MatchingLabels(sel)); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, p := range list.Items {
+			names = append(names, p.Name)
+		}
+		return names
+	}
+	if got := selected(map[string]string{"app": "web"}); len(got) != 0 {
+		t.Errorf("host Service selector app=web selects tenant pods %v", got)
+	}
+	if got := selected(vSvcCopy.Spec.Selector); len(got) != 1 || got[0] != hostName("impostor", vns) {
+		t.Errorf("the virtual Service's host copy selects %v, want the tenant's own pod", got)
+	}
+}
+
+func TestServiceHostExposureIsClearedWithAnEvent(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("services"))
+	vns := clusters.Virtual.Namespace(t)
+	ctx := context.Background()
+	v := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "mitm"},
+		Spec: corev1.ServiceSpec{
+			Type:                     corev1.ServiceTypeLoadBalancer,
+			ExternalIPs:              []string{"203.0.113.10"}, // CVE-2020-8554: intercept traffic to this address
+			LoadBalancerSourceRanges: []string{"0.0.0.0/0"},
+			Selector:                 map[string]string{"app": "web"},
+			Ports:                    []corev1.ServicePort{{Port: 443}},
+		},
+	}
+	create(t, clusters.Virtual.Client, v)
+	msg := waitRefused(t, vns, "mitm")
+	for _, want := range []string{"spec.externalIPs", "--allow=external-ips", "spec.type LoadBalancer", "--allow=service-exposure", "spec.loadBalancerSourceRanges"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("event message %q does not mention %q", msg, want)
+		}
+	}
+	p := &corev1.Service{}
+	waitHost(t, p, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("mitm", vns)}, "host Service created", nil)
+	if len(p.Spec.ExternalIPs) != 0 || p.Spec.Type != corev1.ServiceTypeClusterIP || len(p.Spec.LoadBalancerSourceRanges) != 0 {
+		t.Fatalf("host Service type %s externalIPs %v sourceRanges %v; want ClusterIP without them", p.Spec.Type, p.Spec.ExternalIPs, p.Spec.LoadBalancerSourceRanges)
+	}
+	for _, port := range p.Spec.Ports {
+		if port.NodePort != 0 {
+			t.Fatalf("host Service opens node port %d", port.NodePort)
+		}
+	}
+
+	// Adding externalIPs later does not reach the host either.
+	if err := clusters.Virtual.Client.Get(ctx, client.ObjectKeyFromObject(v), v); err != nil {
+		t.Fatal(err)
+	}
+	v.Spec.Type = corev1.ServiceTypeClusterIP
+	v.Spec.LoadBalancerSourceRanges = nil
+	v.Spec.ExternalTrafficPolicy = ""
+	v.Spec.AllocateLoadBalancerNodePorts = nil
+	for i := range v.Spec.Ports {
+		v.Spec.Ports[i].NodePort = 0
+	}
+	v.Spec.ExternalIPs = []string{"203.0.113.11"}
+	v.Spec.Ports[0].Port = 8443
+	if err := clusters.Virtual.Client.Update(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	waitHost(t, p, client.ObjectKeyFromObject(p), "port change flows down", func(s *corev1.Service) bool { return s.Spec.Ports[0].Port == 8443 })
+	if len(p.Spec.ExternalIPs) != 0 {
+		t.Fatalf("host Service externalIPs %v after an update, want none", p.Spec.ExternalIPs)
+	}
+}
+
+func TestServiceExposureWhenAllowed(t *testing.T) {
+	allow := synccontext.Policy{Allow: []synccontext.Permission{synccontext.AllowServiceExposure, synccontext.AllowExternalIPs}}
+	run := clusters.Start(t, syncertest.Options{Policy: allow}, builtins("services"))
+	vns := clusters.Virtual.Namespace(t)
+	create(t, clusters.Virtual.Client, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "public"},
+		Spec: corev1.ServiceSpec{
+			Type: corev1.ServiceTypeNodePort, ExternalIPs: []string{"203.0.113.12"},
+			Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80}},
+		},
+	})
+	waitHost(t, &corev1.Service{}, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("public", vns)}, "NodePort Service with externalIPs on the host", func(s *corev1.Service) bool {
+		return s.Spec.Type == corev1.ServiceTypeNodePort && len(s.Spec.ExternalIPs) == 1
+	})
+}
+
+func TestOnlySecretsThatSyncedPodsUseReachTheHost(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("pods", "secrets", "configmaps"))
+	vns := clusters.Virtual.Namespace(t)
+	ctx := context.Background()
+	for _, name := range []string{"used", "unused", "used-by-refused-pod"} {
+		create(t, clusters.Virtual.Client, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: name}, StringData: map[string]string{"k": name}})
+	}
+	// A bootstrap token, as kube-system of a cluster holds: never copied unless a pod uses it.
+	create(t, clusters.Virtual.Client, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "bootstrap-token-abcdef"},
+		Type:       corev1.SecretTypeBootstrapToken,
+		StringData: map[string]string{"token-id": "abcdef", "token-secret": "0123456789abcdef"},
+	})
+	create(t, clusters.Virtual.Client, configMap(vns, "unused-cm", nil))
+	envFrom := func(secret string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: secret}}}}
+		}
+	}
+	user := pod(vns, "user", envFrom("used"))
+	create(t, clusters.Virtual.Client, user)
+	create(t, clusters.Virtual.Client, pod(vns, "refused", func(p *corev1.Pod) {
+		envFrom("used-by-refused-pod")(p)
+		p.Spec.HostPID = true
+	}))
+	used := &corev1.Secret{}
+	waitHost(t, used, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("used", vns)}, "Secret used by a pod copied", nil)
+	waitRefused(t, vns, "refused")
+	// The used Secret and the refusal are there, so the syncers have seen
+	// every object of this test (a barrier ConfigMap is not available: unused
+	// ConfigMaps are not copied either). The virtual cluster keeps other
+	// tests' namespaces, whose objects this syncer copies too: look at vns only.
+	list := &corev1.SecretList{}
+	if err := clusters.Host.Client.List(ctx, list, client.InNamespace(run.TargetNamespace), client.MatchingLabels{translator.LabelNamespace: vns}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list.Items {
+		if s.Name != used.Name {
+			t.Errorf("host Secret %s (virtual %s) copied though no synced pod uses it", s.Name, s.Annotations[translator.AnnotationName])
+		}
+	}
+	if err := clusters.Host.Client.Get(ctx, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("unused-cm", vns)}, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
+		t.Errorf("unused ConfigMap copied to the host: %v", err)
+	}
+
+	// Once no pod uses it, the host copy goes.
+	if err := clusters.Virtual.Client.Delete(ctx, user, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, clusters.Host.Client, used, "host Secret deleted once no pod uses it")
+}
+
+func TestHostLabelsAndAnnotationsWrittenByOthersSurviveASync(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("pods"))
+	vns := clusters.Virtual.Namespace(t)
+	ctx := context.Background()
+	v := pod(vns, "annotated", func(p *corev1.Pod) {
+		p.Labels = map[string]string{"app": "web"}
+		p.Annotations = map[string]string{"team.example.com/owner": "a"}
+	})
+	create(t, clusters.Virtual.Client, v)
+	pNN := types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("annotated", vns)}
+	p := &corev1.Pod{}
+	waitHost(t, p, pNN, "host pod created", nil)
+
+	// A webhook and the CNI write their own keys on the host pod.
+	p.Annotations["webhook.example.com/injected"] = "sidecar-v1"
+	p.Labels["cni.example.com/network"] = "blue"
+	if err := clusters.Host.Client.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	// The tenant changes its metadata: the syncer updates the host pod.
+	if err := clusters.Virtual.Client.Get(ctx, client.ObjectKeyFromObject(v), v); err != nil {
+		t.Fatal(err)
+	}
+	v.Annotations = map[string]string{"team.example.com/owner": "b"}
+	v.Labels["tier"] = "front"
+	if err := clusters.Virtual.Client.Update(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	waitHost(t, p, pNN, "tenant metadata change flows down", func(p *corev1.Pod) bool {
+		return p.Annotations["team.example.com/owner"] == "b" && p.Labels[translator.HostLabelKey("tier")] == "front"
+	})
+	if p.Annotations["webhook.example.com/injected"] != "sidecar-v1" || p.Labels["cni.example.com/network"] != "blue" {
+		t.Fatalf("keys written on the host by others were lost: labels %v annotations %v", p.Labels, p.Annotations)
+	}
+
+	// A tenant annotation removed in the virtual cluster goes from the host; the webhook's stays.
+	v.Annotations = nil
+	if err := clusters.Virtual.Client.Update(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	waitHost(t, p, pNN, "tenant annotation removed on the host", func(p *corev1.Pod) bool {
+		_, ok := p.Annotations["team.example.com/owner"]
+		return !ok
+	})
+	if p.Annotations["webhook.example.com/injected"] != "sidecar-v1" {
+		t.Fatalf("webhook annotation lost when a tenant annotation was removed: %v", p.Annotations)
+	}
+}
