@@ -256,7 +256,7 @@ func scenario(ctx context.Context, log *slog.Logger, env *testenv.Env, o options
 	held := slices.Clone(ips[o.tasks-1-hold : o.tasks-1])
 	clear(ips[o.tasks-1-hold : o.tasks-1])
 	// "published": what podkit's controller does after each status write
-	// (barrier.AnnotationRelease). "watch" and "poll": a Framework
+	// (v1alpha1.AnnotationBarrierRelease). "watch" and "poll": a Framework
 	// without it, as FrameworkController's controller leaves it.
 	published := ""
 	write := func() error {
@@ -395,15 +395,15 @@ func createFramework(ctx context.Context, env *testenv.Env, ns, name string, tas
 	return f, nil
 }
 
-// publish sets barrier.AnnotationRelease to the release state of f's status
+// publish sets v1alpha1.AnnotationBarrierRelease to the release state of f's status
 // when it changed, with a merge patch, as podkit's Framework controller
 // does after a status write (pkg/framework publishRelease).
 func publish(ctx context.Context, env *testenv.Env, f *v1alpha1.Framework, last *string) error {
-	want := barrier.ReleaseState(f)
+	want := v1alpha1.BarrierReleaseState(f)
 	if want == *last {
 		return nil
 	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{barrier.AnnotationRelease: want}}})
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{v1alpha1.AnnotationBarrierRelease: want}}})
 	if err != nil {
 		return err
 	}

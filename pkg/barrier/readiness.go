@@ -37,32 +37,6 @@ func (p Progress) String() string {
 	return s + "; waiting for " + strings.Join(names, ", ") + more
 }
 
-// podIP returns the pod IP of task index of role rs, or "".
-func podIP(rs *v1alpha1.TaskRoleStatus, index int) string {
-	if rs == nil {
-		return ""
-	}
-	ts := rs.TaskStatuses
-	var t *v1alpha1.TaskStatus
-	if index < len(ts) && int(ts[index].Index) == index {
-		t = &ts[index]
-	} else {
-		for i := range ts {
-			if int(ts[i].Index) == index {
-				t = &ts[i]
-				break
-			}
-		}
-	}
-	// A task marked DeletionPending is going away (a scale down, or its
-	// attempt is completing): its address is not a peer's, as FC's
-	// manual asks of every reader of the status.
-	if t == nil || t.DeletionPending || t.AttemptStatus.PodIP == nil {
-		return ""
-	}
-	return *t.AttemptStatus.PodIP
-}
-
 // roleStatus returns the status of role, or nil.
 func roleStatus(f *v1alpha1.Framework, role string) *v1alpha1.TaskRoleStatus {
 	if f.Status == nil {
@@ -79,7 +53,7 @@ func ProgressOf(f *v1alpha1.Framework) Progress {
 		rs := roleStatus(f, r.Name)
 		for i := 0; i < int(r.TaskNumber); i++ {
 			p.Total++
-			if podIP(rs, i) != "" {
+			if rs.TaskPodIP(int32(i)) != "" {
 				p.Ready++
 			} else {
 				p.Waiting = append(p.Waiting, fmt.Sprintf("%s-%d", r.Name, i))
@@ -97,7 +71,7 @@ func PeersOf(f *v1alpha1.Framework) ([]RolePeers, error) {
 		rs := roleStatus(f, r.Name)
 		peers := RolePeers{Name: r.Name, IPs: make([]string, 0, r.TaskNumber)}
 		for i := 0; i < int(r.TaskNumber); i++ {
-			ip := podIP(rs, i)
+			ip := rs.TaskPodIP(int32(i))
 			if ip == "" {
 				return nil, fmt.Errorf("task %s-%d of framework %s/%s has no pod IP yet", r.Name, i, f.Namespace, f.Name)
 			}

@@ -52,7 +52,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *waitOptions) { o.logger 
 //
 // It lists the one Framework (field selector metadata.name) and then watches
 // it from the list's resource version, and releases as soon as the apiserver
-// sends the update. When the Framework carries AnnotationRelease (podkit's
+// sends the update. When the Framework carries v1alpha1.AnnotationBarrierRelease (podkit's
 // controller publishes it), the watch is of metadata only and the whole
 // Framework is read once more when the annotation says released: three
 // requests however long the wait, and status writes cost the apiserver a
@@ -116,7 +116,7 @@ type waiter struct {
 	start    time.Time
 
 	uid        types.UID // of the Framework first seen; "" before
-	published  string    // AnnotationRelease as last read; "" when not published
+	published  string    // v1alpha1.AnnotationBarrierRelease as last read; "" when not published
 	distrusted bool      // the annotation said released when the status did not
 	last       *Progress // last progress computed; nil before the first
 	lastErr    error     // last list/watch failure, for the timeout message
@@ -158,7 +158,7 @@ func (w *waiter) run(ctx context.Context) (*v1alpha1.Framework, error) {
 			if done {
 				return f, nil
 			}
-			w.published = f.Annotations[AnnotationRelease]
+			w.published = f.Annotations[v1alpha1.AnnotationBarrierRelease]
 			if unbacked(w.published) {
 				w.distrusted = true
 			}
@@ -193,7 +193,7 @@ func (w *waiter) run(ctx context.Context) (*v1alpha1.Framework, error) {
 // resource version to resume from with the error that ended the watch (nil
 // when the server closed it or the watch mode must change).
 //
-// When the Framework carries AnnotationRelease (w.published is set), the
+// When the Framework carries v1alpha1.AnnotationBarrierRelease (w.published is set), the
 // watch is of the Framework's metadata only, and the whole Framework is read
 // once each time the annotation changes; otherwise every event carries the
 // whole Framework.
@@ -229,7 +229,7 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 					if w.uid != "" && obj.UID != w.uid {
 						return nil, rv, fmt.Errorf("%w: %s/%s was deleted and created again while waiting", ErrFrameworkNotFound, obj.Namespace, obj.Name)
 					}
-					if obj.Annotations[AnnotationRelease] == w.published {
+					if obj.Annotations[v1alpha1.AnnotationBarrierRelease] == w.published {
 						continue // a status write that does not change the release state
 					}
 					if f, err = w.client.get(ctx, rv); err != nil {
@@ -243,7 +243,7 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 				if done, err := w.observe(f); done || err != nil {
 					return f, rv, err
 				}
-				published := f.Annotations[AnnotationRelease]
+				published := f.Annotations[v1alpha1.AnnotationBarrierRelease]
 				if metaOnly && unbacked(published) {
 					// A release the status does not back (forged, or
 					// the status went back): the hint cannot be trusted,
@@ -282,7 +282,7 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 // unbacked reports whether a release annotation says released; it is
 // called on a Framework that observe found not released.
 func unbacked(published string) bool {
-	return strings.HasSuffix(published, "/"+ReleaseReleased)
+	return strings.HasSuffix(published, "/"+v1alpha1.BarrierReleased)
 }
 
 func metaAccessor(obj any) (metav1.Object, error) {

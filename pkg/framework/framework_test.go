@@ -203,11 +203,19 @@ func TestRunningPodsCarryIdentityAndStopCompletesTheFramework(t *testing.T) {
 		}
 	}
 
+	// Barriers are told through the release annotation (pkg/barrier).
+	waitState(t, fw, "release published", 30*time.Second, func(fw *v1.Framework) bool {
+		return fw.Annotations[v1.AnnotationBarrierRelease] == "0/"+v1.BarrierReleased
+	})
+
 	stopFramework(t, ctx, got)
 	got = waitState(t, fw, "stopped framework Completed", 2*time.Minute, completed)
 	if cs := got.Status.AttemptStatus.CompletionStatus; cs == nil || cs.Code != v1.CompletionCodeStopFrameworkRequested {
 		t.Fatalf("completion = %+v, want code %d", cs, v1.CompletionCodeStopFrameworkRequested)
 	}
+	waitState(t, fw, "completion published", 30*time.Second, func(fw *v1.Framework) bool {
+		return fw.Annotations[v1.AnnotationBarrierRelease] == v1.BarrierCompleted
+	})
 	if n := len(podsOf(t, ctx, got)); n != 0 {
 		t.Errorf("%d pods left after Stop, want 0", n)
 	}

@@ -26,7 +26,6 @@ import (
 
 	"github.com/podkit-dev/podkit/api/fcv1"
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
-	"github.com/podkit-dev/podkit/pkg/barrier"
 )
 
 // ControllerName names the controller in logs, metrics and events.
@@ -362,20 +361,20 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *syncState, urgent bool)
 	return reconcile.Result{}, false, nil
 }
 
-// publishRelease keeps the Framework's barrier.AnnotationRelease equal to
+// publishRelease keeps the Framework's v1.AnnotationBarrierRelease equal to
 // the release state of written, the status last persisted, so that barriers
-// read the whole Framework only when it changes (see pkg/barrier). It writes
+// read the whole Framework only when it changes (pkg/barrier). It writes
 // only when the value changes: about twice per attempt.
 func (r *Reconciler) publishRelease(ctx context.Context, fw *v1.Framework, written *v1.FrameworkStatus) error {
 	persisted := *fw
 	persisted.Status = written
-	want := barrier.ReleaseState(&persisted)
-	if want == "" || fw.Annotations[barrier.AnnotationRelease] == want {
+	want := v1.BarrierReleaseState(&persisted)
+	if want == "" || fw.Annotations[v1.AnnotationBarrierRelease] == want {
 		return nil
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
 		"uid":         fw.UID, // refused if the Framework was replaced
-		"annotations": map[string]string{barrier.AnnotationRelease: want},
+		"annotations": map[string]string{v1.AnnotationBarrierRelease: want},
 	}})
 	if err != nil {
 		return fmt.Errorf("encode release annotation: %w", err)

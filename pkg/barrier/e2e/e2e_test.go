@@ -158,11 +158,11 @@ func TestBarrierProcessesOfEveryTaskReleaseTogether(t *testing.T) {
 			t.Errorf("barrier for %s: decode framework.json: %v", c.pod, err)
 			continue
 		}
-		// The controller published the release (barrier.AnnotationRelease),
+		// The controller published the release (v1alpha1.AnnotationBarrierRelease),
 		// and the barrier read the Framework after it: the metadata-only
 		// path, not a whole-object event of the status write before it.
-		if got := f.Annotations[barrier.AnnotationRelease]; got != "0/"+barrier.ReleaseReleased {
-			t.Errorf("barrier for %s released on a Framework whose %s is %q, want 0/released", c.pod, barrier.AnnotationRelease, got)
+		if got := f.Annotations[v1alpha1.AnnotationBarrierRelease]; got != "0/"+v1alpha1.BarrierReleased {
+			t.Errorf("barrier for %s released on a Framework whose %s is %q, want 0/released", c.pod, v1alpha1.AnnotationBarrierRelease, got)
 		}
 		got, err := barrier.PeersOf(&f)
 		if err != nil {

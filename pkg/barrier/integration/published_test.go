@@ -21,7 +21,7 @@ import (
 )
 
 // publish does what podkit's Framework controller does after a status
-// write: it sets barrier.AnnotationRelease to the release state of the
+// write: it sets v1alpha1.AnnotationBarrierRelease to the release state of the
 // status, with a merge patch (pkg/framework's publishRelease; the
 // controller-level test is in pkg/barrier/e2e).
 func publish(t *testing.T, nn types.NamespacedName) string {
@@ -30,9 +30,9 @@ func publish(t *testing.T, nn types.NamespacedName) string {
 	if err := env.Client.Get(context.Background(), nn, &f); err != nil {
 		t.Fatal(err)
 	}
-	state := barrier.ReleaseState(&f)
+	state := v1alpha1.BarrierReleaseState(&f)
 	if state == "" {
-		state = "0/" + barrier.ReleaseWaiting
+		state = "0/" + v1alpha1.BarrierWaiting
 	}
 	annotate(t, nn, state)
 	return state
@@ -45,7 +45,7 @@ func annotate(t *testing.T, nn types.NamespacedName, value string) {
 	if value == "" {
 		v = nil
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{barrier.AnnotationRelease: v}}})
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{v1alpha1.AnnotationBarrierRelease: v}}})
 	f := &v1alpha1.Framework{}
 	f.Namespace, f.Name = nn.Namespace, nn.Name
 	if err := env.Client.Patch(context.Background(), f, client.RawPatch(types.MergePatchType, patch)); err != nil {
@@ -226,8 +226,8 @@ func TestPublishedWaitFailsWhenFrameworkCompletes(t *testing.T) {
 	if err := env.Client.Status().Update(context.Background(), &f); err != nil {
 		t.Fatal(err)
 	}
-	if got := publish(t, nn); got != barrier.ReleaseCompleted {
-		t.Fatalf("published %q, want %q", got, barrier.ReleaseCompleted)
+	if got := publish(t, nn); got != v1alpha1.BarrierCompleted {
+		t.Fatalf("published %q, want %q", got, v1alpha1.BarrierCompleted)
 	}
 	r := await(t, done, generous)
 	if !errors.Is(r.err, barrier.ErrFrameworkCompleted) {
