@@ -66,6 +66,12 @@ func TestCheckRefusesHostLevelSettingsUnlessAllowed(t *testing.T) {
 		{"AppArmor annotation unconfined", func(p *corev1.Pod) {
 			p.Annotations = map[string]string{apparmorAnnotationPrefix + "main": "unconfined"}
 		}, "metadata.annotations[" + apparmorAnnotationPrefix + "main]", synccontext.AllowUnconfined},
+		{"AppArmor Unconfined", func(p *corev1.Pod) {
+			secCtx(p).AppArmorProfile = &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}
+		}, "spec.containers[0].securityContext.appArmorProfile", synccontext.AllowUnconfined},
+		{"Windows host process", func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{WindowsOptions: &corev1.WindowsSecurityContextOptions{HostProcess: ptr.To(true)}}
+		}, "spec.securityContext.windowsOptions.hostProcess", synccontext.AllowUnconfined},
 		{"SELinux type spc_t", func(p *corev1.Pod) { secCtx(p).SELinuxOptions = &corev1.SELinuxOptions{Type: "spc_t"} }, "spec.containers[0].securityContext.seLinuxOptions", synccontext.AllowUnconfined},
 		{"unsafe sysctl", func(p *corev1.Pod) {
 			p.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: "kernel.msgmax", Value: "1"}}}
@@ -100,6 +106,11 @@ func TestCheckRefusesHostLevelSettingsUnlessAllowed(t *testing.T) {
 				VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{Spec: corev1.PersistentVolumeClaimSpec{DataSource: &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "host-data"}}},
 			}}}}
 		}, "spec.volumes[0].ephemeral.volumeClaimTemplate.spec.dataSource", ""},
+		{"projected pod certificate", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "pc", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+				{PodCertificate: &corev1.PodCertificateProjection{SignerName: "host.example.com/signer"}},
+			}}}}}
+		}, "spec.volumes[0].projected.sources[0].podCertificate", ""},
 		{"host ResourceClaim", func(p *corev1.Pod) {
 			p.Spec.ResourceClaims = []corev1.PodResourceClaim{{Name: "gpu", ResourceClaimName: ptr.To("host-gpu")}}
 		}, "spec.resourceClaims", ""},
@@ -107,8 +118,14 @@ func TestCheckRefusesHostLevelSettingsUnlessAllowed(t *testing.T) {
 			p.Spec.SchedulingGroup = &corev1.PodSchedulingGroup{PodGroupName: ptr.To("host-gang")}
 		}, "spec.schedulingGroup", ""},
 	}
-	if got := Check(synccontext.Policy{}, basePod()); len(got) != 0 {
-		t.Fatalf("Check(base pod) = %v, want no violations", got)
+	narrowed := basePod() // nodeSelector and node affinity only narrow where the host schedules
+	narrowed.Spec.NodeSelector = map[string]string{"kubernetes.io/os": "linux"}
+	narrowed.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"a"}}}}},
+	}}}
+	narrowed.Spec.Tolerations = append(narrowed.Spec.Tolerations, corev1.Toleration{Key: corev1.TaintNodeMemoryPressure, Operator: corev1.TolerationOpExists})
+	if got := Check(synccontext.Policy{}, narrowed); len(got) != 0 {
+		t.Fatalf("Check(pod with nodeSelector, node affinity, condition tolerations) = %v, want no violations", got)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,6 +203,11 @@ func TestTranslatePodRenamesEveryReferenceAndGivesNoHostToken(t *testing.T) {
 			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "pcm"}}},
 		}}}},
 	}
+	web := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
+	v.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{
+		{LabelSelector: web, TopologyKey: "kubernetes.io/hostname", Namespaces: []string{"kube-system"}},
+	}}}
+	v.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "zone", LabelSelector: web, MatchLabelKeys: []string{"pod-template-hash"}}}
 	v.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "kube-api-access-abcde", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}, {Name: "pvc", MountPath: "/data"}}
 	p := translatePod(tr, v)
 
@@ -235,6 +257,15 @@ func TestTranslatePodRenamesEveryReferenceAndGivesNoHostToken(t *testing.T) {
 	}
 	if _, ok := p.Labels["app"]; ok || p.Labels[translator.HostLabelKey("app")] != "web" {
 		t.Errorf("host pod labels %v: want the tenant key rewritten", p.Labels)
+	}
+	wantSelector := tr.TranslateLabelSelector(web, "team")
+	term := p.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0]
+	if diff := cmp.Diff(wantSelector, term.LabelSelector); diff != "" || term.Namespaces != nil {
+		t.Errorf("anti-affinity term selects (-want +got):\n%s namespaces %v; want the tenant's own pods only", diff, term.Namespaces)
+	}
+	spread := p.Spec.TopologySpreadConstraints[0]
+	if diff := cmp.Diff(wantSelector, spread.LabelSelector); diff != "" || spread.MatchLabelKeys[0] != translator.HostLabelKey("pod-template-hash") {
+		t.Errorf("topology spread selects (-want +got):\n%s matchLabelKeys %v", diff, spread.MatchLabelKeys)
 	}
 	if v.Spec.Volumes[1].PersistentVolumeClaim.ClaimName != "data" {
 		t.Error("translatePod modified the virtual pod")
