@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -175,9 +176,9 @@ func (r *syncerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	switch {
 	case vObj != nil && pObj == nil:
-		return r.syncer.SyncDown(sctx, vObj)
+		return r.reportError(vObj)(r.syncer.SyncDown(sctx, vObj))
 	case vObj != nil:
-		return r.syncer.Sync(sctx, pObj, vObj)
+		return r.reportError(vObj)(r.syncer.Sync(sctx, pObj, vObj))
 	case pObj != nil:
 		if up, ok := r.syncer.(UpSyncer); ok {
 			return up.SyncUp(sctx, pObj)
@@ -185,6 +186,19 @@ func (r *syncerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return DeleteObject(sctx, pObj)
 	}
 	return ctrl.Result{}, nil
+}
+
+// reportError returns a pass-through for a sync step's result that records
+// a failure as a ReasonSyncError event on vObj, with the error (and so the
+// host API server's message, e.g. a quota or Pod Security rejection): a
+// virtual object the host refuses no longer waits without a word.
+func (r *syncerReconciler) reportError(vObj client.Object) func(ctrl.Result, error) (ctrl.Result, error) {
+	return func(res ctrl.Result, err error) (ctrl.Result, error) {
+		if err != nil {
+			r.recorder.Eventf(vObj, corev1.EventTypeWarning, ReasonSyncError, "%v", err)
+		}
+		return res, err
+	}
 }
 
 type fakeReconciler struct {

@@ -374,3 +374,37 @@ func TestHostLabelsAndAnnotationsWrittenByOthersSurviveASync(t *testing.T) {
 		t.Fatalf("webhook annotation lost when a tenant annotation was removed: %v", p.Annotations)
 	}
 }
+
+func TestHostRejectionIsReportedOnTheVirtualPod(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("pods"))
+	vns := clusters.Virtual.Namespace(t)
+	ctx := context.Background()
+	quota := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Namespace: run.TargetNamespace, Name: "no-pods"},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}},
+	}
+	create(t, clusters.Host.Client, quota)
+	// No quota controller runs here: publish the usage it would.
+	quota.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}}
+	if err := clusters.Host.Client.Status().Update(ctx, quota); err != nil {
+		t.Fatal(err)
+	}
+	create(t, clusters.Virtual.Client, pod(vns, "over-quota", nil))
+	var msg string
+	testenv.WaitFor(t, waitTimeout, "SyncError event on the virtual pod", func(ctx context.Context) (bool, error) {
+		events := &corev1.EventList{}
+		if err := clusters.Virtual.Client.List(ctx, events, client.InNamespace(vns)); err != nil {
+			return false, nil
+		}
+		for _, e := range events.Items {
+			if e.InvolvedObject.Name == "over-quota" && e.Reason == syncer.ReasonSyncError {
+				msg = e.Message
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if !strings.Contains(msg, "exceeded quota") || !strings.Contains(msg, hostName("over-quota", vns)) {
+		t.Fatalf("event message %q: want the host's rejection naming the host pod", msg)
+	}
+}
