@@ -164,6 +164,41 @@ func TestHostPodsGetNoServiceAccountToken(t *testing.T) {
 	}
 }
 
+func TestDownwardAPIShowsVirtualNameNamespaceAndLabels(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("pods"))
+	vns := clusters.Virtual.Namespace(t)
+	create(t, clusters.Virtual.Client, pod(vns, "self", func(p *corev1.Pod) {
+		p.Labels = map[string]string{"app": "web"}
+		field := func(path string) *corev1.EnvVarSource {
+			return &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}
+		}
+		p.Spec.Containers[0].Env = []corev1.EnvVar{
+			{Name: "POD_NAME", ValueFrom: field("metadata.name")},
+			{Name: "POD_NAMESPACE", ValueFrom: field("metadata.namespace")},
+			{Name: "APP", ValueFrom: field("metadata.labels['app']")},
+		}
+	}))
+	// The host API server accepts the rewritten field paths, and what they
+	// read holds the virtual values (the kubelet resolves them from these).
+	p := &corev1.Pod{}
+	waitHost(t, p, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("self", vns)}, "host pod created", nil)
+	read := func(path string) string {
+		if key, ok := strings.CutPrefix(path, "metadata.annotations['"); ok {
+			return p.Annotations[strings.TrimSuffix(key, "']")]
+		}
+		if key, ok := strings.CutPrefix(path, "metadata.labels['"); ok {
+			return p.Labels[strings.TrimSuffix(key, "']")]
+		}
+		return "unresolved " + path
+	}
+	want := map[string]string{"POD_NAME": "self", "POD_NAMESPACE": vns, "APP": "web"}
+	for _, e := range p.Spec.Containers[0].Env {
+		if got := read(e.ValueFrom.FieldRef.FieldPath); got != want[e.Name] {
+			t.Errorf("%s reads %s = %q on the host, want %q", e.Name, e.ValueFrom.FieldRef.FieldPath, got, want[e.Name])
+		}
+	}
+}
+
 func TestHostServiceCannotSelectTenantPodsByLabel(t *testing.T) {
 	run := clusters.Start(t, syncertest.Options{}, builtins("pods", "services"))
 	vns := clusters.Virtual.Namespace(t)

@@ -293,3 +293,49 @@ func TestReferencesListsWhatAPodUses(t *testing.T) {
 		t.Errorf("Secrets (-want +got):\n%s", diff)
 	}
 }
+
+func TestDownwardAPIReadsVirtualValues(t *testing.T) {
+	tr, err := translator.NewNamespaced("vc", "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := func(path string) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}
+	}
+	v := basePod()
+	v.UID = "virtual-uid"
+	v.Labels = map[string]string{"app": "web", "tier": `fr"ont`}
+	v.Spec.Containers[0].Env = []corev1.EnvVar{
+		{Name: "NAME", ValueFrom: field("metadata.name")},
+		{Name: "NS", ValueFrom: field("metadata.namespace")},
+		{Name: "UID", ValueFrom: field("metadata.uid")},
+		{Name: "APP", ValueFrom: field("metadata.labels['app']")},
+		{Name: "NODE", ValueFrom: field("spec.nodeName")},
+	}
+	v.Spec.Volumes = []corev1.Volume{{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+		{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
+	}}}}}
+	p := translatePod(tr, v)
+	var got []string
+	for _, e := range p.Spec.Containers[0].Env {
+		got = append(got, e.ValueFrom.FieldRef.FieldPath)
+	}
+	got = append(got, p.Spec.Volumes[0].DownwardAPI.Items[0].FieldRef.FieldPath)
+	want := []string{
+		"metadata.annotations['podkit.dev/object-name']", "metadata.annotations['podkit.dev/object-namespace']",
+		"metadata.annotations['podkit.dev/object-uid']", "metadata.labels['label.podkit.dev/app']", "spec.nodeName",
+		"metadata.annotations['podkit.dev/labels']",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("host field paths (-want +got):\n%s", diff)
+	}
+	wantAnnotations := map[string]string{
+		translator.AnnotationName: "app", translator.AnnotationNamespace: "team",
+		AnnotationUID: "virtual-uid", AnnotationLabels: "app=\"web\"\ntier=\"fr\\\"ont\"",
+	}
+	for k, v := range wantAnnotations {
+		if p.Annotations[k] != v {
+			t.Errorf("host annotation %s = %q, want %q", k, p.Annotations[k], v)
+		}
+	}
+}

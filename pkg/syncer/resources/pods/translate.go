@@ -1,6 +1,9 @@
 package pods
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,6 +44,7 @@ func translatePod(t *translator.Namespaced, vPod *corev1.Pod) *corev1.Pod {
 		spec.Hostname = vPod.Name
 	}
 	spec.Subdomain = ""
+	translateDownwardAPI(pPod, vPod)
 	if spec.Affinity != nil {
 		translateAffinity(t, spec.Affinity, ns)
 	}
@@ -75,6 +79,92 @@ func translatePod(t *translator.Namespaced, vPod *corev1.Pod) *corev1.Pod {
 	}
 	pPod.Status = corev1.PodStatus{}
 	return pPod
+}
+
+// Annotations of host pods that hold virtual values for the downward API.
+const (
+	// AnnotationUID holds the virtual pod's UID.
+	AnnotationUID = "podkit.dev/object-uid"
+	// AnnotationLabels holds the virtual pod's labels as the downward API
+	// writes metadata.labels: sorted key="value" lines.
+	AnnotationLabels = "podkit.dev/labels"
+)
+
+// translateDownwardAPI points the downward API at virtual values: the host
+// pod's metadata.name, namespace, uid and labels are the host's, so fields
+// that read them read annotations holding the virtual ones instead, and a
+// label key is rewritten as the labels are (vcluster does the same, see
+// loft-sh/vcluster pkg/controllers/resources/pods/translate translateFieldRef).
+func translateDownwardAPI(pPod, vPod *corev1.Pod) {
+	pPod.Annotations[AnnotationUID] = string(vPod.UID)
+	pPod.Annotations[AnnotationLabels] = formatLabels(vPod.Labels)
+	ref := func(f *corev1.ObjectFieldSelector) {
+		if f == nil {
+			return
+		}
+		annotation := func(k string) string { return "metadata.annotations['" + k + "']" }
+		switch path := f.FieldPath; {
+		case path == "metadata.name":
+			f.FieldPath = annotation(translator.AnnotationName)
+		case path == "metadata.namespace":
+			f.FieldPath = annotation(translator.AnnotationNamespace)
+		case path == "metadata.uid":
+			f.FieldPath = annotation(AnnotationUID)
+		case path == "metadata.labels":
+			f.FieldPath = annotation(AnnotationLabels)
+		case strings.HasPrefix(path, "metadata.labels['") && strings.HasSuffix(path, "']"):
+			key := strings.TrimSuffix(strings.TrimPrefix(path, "metadata.labels['"), "']")
+			f.FieldPath = "metadata.labels['" + translator.HostLabelKey(key) + "']"
+		}
+	}
+	items := func(files []corev1.DownwardAPIVolumeFile) {
+		for i := range files {
+			ref(files[i].FieldRef)
+		}
+	}
+	spec := &pPod.Spec
+	for i := range spec.Volumes {
+		v := &spec.Volumes[i]
+		if v.DownwardAPI != nil {
+			items(v.DownwardAPI.Items)
+		}
+		if v.Projected != nil {
+			for j := range v.Projected.Sources {
+				if d := v.Projected.Sources[j].DownwardAPI; d != nil {
+					items(d.Items)
+				}
+			}
+		}
+	}
+	env := func(cs []corev1.Container) {
+		for i := range cs {
+			for j := range cs[i].Env {
+				if from := cs[i].Env[j].ValueFrom; from != nil {
+					ref(from.FieldRef)
+				}
+			}
+		}
+	}
+	env(spec.InitContainers)
+	env(spec.Containers)
+	for i := range spec.EphemeralContainers {
+		for j := range spec.EphemeralContainers[i].Env {
+			if from := spec.EphemeralContainers[i].Env[j].ValueFrom; from != nil {
+				ref(from.FieldRef)
+			}
+		}
+	}
+}
+
+// formatLabels renders labels as the downward API renders metadata.labels:
+// one key="value" line per label (the value quoted as Go quotes strings),
+// sorted by key.
+func formatLabels(labels map[string]string) string {
+	lines := make([]string, 0, len(labels))
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		lines = append(lines, fmt.Sprintf("%s=%q", k, labels[k]))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // translateAffinity rewrites the label selectors of pod (anti-)affinity
