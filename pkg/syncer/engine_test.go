@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,6 +22,8 @@ import (
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/internal/syncertest"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/configmaps"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/secrets"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
@@ -286,5 +289,54 @@ func TestNewRegisterContextRejectsBadInput(t *testing.T) {
 				t.Fatalf("error = %v, want one containing %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestMissingHostPermissionIsNamedInsteadOfWaitingForever(t *testing.T) {
+	target := clusters.Host.Namespace(t)
+	ctx := context.Background()
+	// A host identity that may read ConfigMaps in the target namespace, and nothing else.
+	const user = "syncer-without-secrets"
+	if err := clusters.Host.Client.Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: target, Name: "configmaps-only"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create", "update", "delete"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := clusters.Host.Client.Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: target, Name: "configmaps-only"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "configmaps-only"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hostCfg := rest.CopyConfig(clusters.Host.Config)
+	hostCfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rc, err := syncer.NewRegisterContext(runCtx, syncer.Options{
+		VirtualConfig: clusters.Virtual.Config, HostConfig: hostCfg, TargetNamespace: target, Name: syncertest.VirtualClusterName,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cms, err := configmaps.New(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs, err := secrets.New(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- syncer.Start(rc, cms, secs) }()
+	select {
+	case err = <-done:
+	case <-time.After(waitTimeout):
+		t.Fatal("Start still waits; want an error naming the missing permission")
+	}
+	want := "cannot get, list, watch secrets in namespace " + target + " (syncer secrets)"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "configmaps in") {
+		t.Fatalf("Start = %v, want an error containing %q and nothing about configmaps", err, want)
 	}
 }

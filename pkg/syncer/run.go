@@ -193,12 +193,17 @@ func reach(cfg *rest.Config, timeout time.Duration) error {
 }
 
 // Start runs plug-ins until ctx.Context is done: Init of every plug-in, then
-// RegisterIndices of every plug-in, then it starts both managers, waits for
+// RegisterIndices of every plug-in, then CheckHostAccess (a missing host
+// permission is an error naming it, not a cache that never syncs), then it
+// starts both managers, waits for
 // their caches, and registers each Syncer, FakeSyncer and ControllerStarter
 // (ModifyController runs here). It returns nil when the context ends, or the
 // first error.
 func Start(ctx *synccontext.RegisterContext, plugins ...Base) error {
 	if err := Setup(ctx, plugins...); err != nil {
+		return err
+	}
+	if err := CheckHostAccess(ctx, plugins...); err != nil {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(ctx.Context)
