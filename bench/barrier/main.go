@@ -58,6 +58,7 @@ type options struct {
 	sharedConn bool
 	wholeWatch bool
 	warmup     bool
+	minTasks   int
 }
 
 func main() {
@@ -69,6 +70,7 @@ func main() {
 	flag.IntVar(&o.updates, "updates", 3, "status updates (pod IPs arriving) spread over the formation window, before the last one")
 	flag.BoolVar(&o.sharedConn, "shared-conn", false, "let all waiters share client-go's cached transport (one HTTP/2 connection) instead of one connection each")
 	flag.BoolVar(&o.wholeWatch, "whole-watch", true, "also run podkit's barrier on a Framework whose controller does not publish the release annotation (FrameworkController's): the whole-object watch")
+	flag.IntVar(&o.minTasks, "metadata-watch-min-tasks", barrier.DefaultMetadataWatchMinTasks, "barrier.WithMetadataWatch for the published scenario: 0 always watches metadata only")
 	flag.BoolVar(&o.warmup, "warmup", true, "run a small unmeasured scenario first")
 	flag.StringVar(&o.baseline, "baseline", "measure", "measure: run the polling waiters; compute: derive the polling figures from the watch run's start times (GET latency not counted)")
 	flag.Parse()
@@ -100,17 +102,17 @@ func run(ctx context.Context, log *slog.Logger, o options) (err error) {
 		// cache, CRD handlers, connection setup): pay it outside the figures.
 		w := o
 		w.waiters, w.tasks, w.settle = min(o.waiters, 50), min(o.tasks, 50), time.Second
-		if _, err := scenario(ctx, log, env, w, "warmup", watchWaiter); err != nil {
+		if _, err := scenario(ctx, log, env, w, "warmup", watchWaiter()); err != nil {
 			return err
 		}
 	}
-	pubRes, err := scenario(ctx, log, env, o, "published", watchWaiter)
+	pubRes, err := scenario(ctx, log, env, o, "published", watchWaiter(barrier.WithMetadataWatch(o.minTasks)))
 	if err != nil {
 		return err
 	}
 	var watchRes *outcome
 	if o.wholeWatch {
-		res, err := scenario(ctx, log, env, o, "watch", watchWaiter)
+		res, err := scenario(ctx, log, env, o, "watch", watchWaiter())
 		if err != nil {
 			return err
 		}
@@ -145,11 +147,14 @@ type outcome struct {
 // waiterFunc waits for the Framework with rc and returns when it is released.
 type waiterFunc func(ctx context.Context, rc *rest.Config, ns, name string, started func()) error
 
-func watchWaiter(ctx context.Context, rc *rest.Config, ns, name string, started func()) error {
-	var once sync.Once
-	_, err := barrier.Wait(ctx, barrier.Config{FrameworkNamespace: ns, FrameworkName: name, BarrierCheckTimeoutSec: 1200},
-		barrier.WithRESTConfig(rc), barrier.WithProgress(func(barrier.Progress) { once.Do(started) }))
-	return err
+// watchWaiter is podkit's barrier.Wait with opts.
+func watchWaiter(opts ...barrier.Option) waiterFunc {
+	return func(ctx context.Context, rc *rest.Config, ns, name string, started func()) error {
+		var once sync.Once
+		opts := append([]barrier.Option{barrier.WithRESTConfig(rc), barrier.WithProgress(func(barrier.Progress) { once.Do(started) })}, opts...)
+		_, err := barrier.Wait(ctx, barrier.Config{FrameworkNamespace: ns, FrameworkName: name, BarrierCheckTimeoutSec: 1200}, opts...)
+		return err
+	}
 }
 
 // pollWaiter does what the original FrameworkBarrier does: GET the Framework,

@@ -68,6 +68,9 @@ type Options struct {
 	Progress func(Progress)
 	// Logger receives progress and reconnection logs. Default: discard.
 	Logger *slog.Logger
+	// WaitOptions are passed to Wait after the ones above (for example
+	// WithMetadataWatch).
+	WaitOptions []Option
 }
 
 // New returns a FrameworkBarrier for cfg (defaulted, then validated).
@@ -185,6 +188,7 @@ func (b *FrameworkBarrier) RunContext(ctx context.Context) error {
 	if b.opts.RESTConfig != nil {
 		opts = append(opts, WithRESTConfig(b.opts.RESTConfig))
 	}
+	opts = append(opts, b.opts.WaitOptions...)
 	f, err := Wait(ctx, b.cfg, opts...)
 	if err != nil {
 		return err

@@ -31,7 +31,23 @@ type waitOptions struct {
 	restConfig *rest.Config
 	progress   func(Progress)
 	logger     *slog.Logger
+	minTasks   int
 }
+
+// DefaultMetadataWatchMinTasks is the Framework size (tasks counted by the
+// spec) from which Wait watches metadata only when the controller publishes
+// the release. Measured with bench/barrier on one machine: at 100 tasks the
+// whole-object watch costs the control plane less CPU (the apiserver
+// serializes a changed object once for all its watchers, but converts it to
+// metadata once per watcher) and releases sooner (no patch, no extra read);
+// at 1000 tasks the metadata watch costs less CPU and half the bytes and
+// decoding per waiter.
+const DefaultMetadataWatchMinTasks = 500
+
+// WithMetadataWatch sets the Framework size from which Wait watches metadata
+// only when the controller publishes the release: 0 whenever it publishes,
+// -1 never. Default DefaultMetadataWatchMinTasks.
+func WithMetadataWatch(minTasks int) Option { return func(o *waitOptions) { o.minTasks = minTasks } }
 
 // WithRESTConfig makes Wait use c instead of building a client configuration
 // from Config's KubeConfigFilePath and KubeApiServerAddress.
@@ -72,7 +88,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *waitOptions) { o.logger 
 // ErrFrameworkCompleted if it completes first, ctx's cause if ctx is canceled,
 // and other errors (an unusable kubeconfig, forbidden) as they are.
 func Wait(ctx context.Context, cfg Config, opts ...Option) (*v1alpha1.Framework, error) {
-	o := waitOptions{}
+	o := waitOptions{minTasks: DefaultMetadataWatchMinTasks}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -103,6 +119,7 @@ func Wait(ctx context.Context, cfg Config, opts ...Option) (*v1alpha1.Framework,
 		progress: o.progress,
 		log:      o.logger.With("namespace", cfg.FrameworkNamespace, "name", cfg.FrameworkName),
 		start:    time.Now(),
+		minTasks: o.minTasks,
 	}
 	return w.run(ctx)
 }
@@ -118,6 +135,8 @@ type waiter struct {
 	uid        types.UID // of the Framework first seen; "" before
 	published  string    // v1alpha1.AnnotationBarrierRelease as last read; "" when not published
 	distrusted bool      // the annotation said released when the status did not
+	tasks      int       // tasks counted by the spec, as last read
+	minTasks   int       // metadata-only watch from this many tasks (WithMetadataWatch)
 	last       *Progress // last progress computed; nil before the first
 	lastErr    error     // last list/watch failure, for the timeout message
 }
@@ -198,7 +217,7 @@ func (w *waiter) run(ctx context.Context) (*v1alpha1.Framework, error) {
 // once each time the annotation changes; otherwise every event carries the
 // whole Framework.
 func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*v1alpha1.Framework, string, error) {
-	metaOnly := w.published != "" && !w.distrusted
+	metaOnly := w.metaOnly()
 	wi, err := w.client.watch(ctx, rv, metaOnly)
 	if err != nil {
 		if apierrors.IsGone(err) || apierrors.IsResourceExpired(err) {
@@ -255,7 +274,7 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 				}
 				if published != w.published {
 					w.published = published
-					if !w.distrusted && (published != "") != metaOnly {
+					if w.metaOnly() != metaOnly {
 						// The controller started or stopped publishing
 						// (another controller took over): change mode.
 						w.log.Debug("release annotation changed; changing watch mode", "published", published, "resourceVersion", rv)
@@ -277,6 +296,13 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 			}
 		}
 	}
+}
+
+// metaOnly reports whether to watch metadata only: the controller publishes
+// the release, the hint has not been caught lying, and the Framework is
+// large enough for that to pay.
+func (w *waiter) metaOnly() bool {
+	return w.published != "" && !w.distrusted && w.minTasks >= 0 && w.tasks >= w.minTasks
 }
 
 // unbacked reports whether a release annotation says released; it is
@@ -304,6 +330,7 @@ func (w *waiter) observe(f *v1alpha1.Framework) (bool, error) {
 		return false, fmt.Errorf("%w: %s/%s is %s", ErrFrameworkCompleted, f.Namespace, f.Name, f.Status.State)
 	}
 	p := ProgressOf(f)
+	w.tasks = p.Total
 	first := w.last == nil
 	w.last = &p
 	if first || p.Released() {

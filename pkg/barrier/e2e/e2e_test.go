@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podkit-dev/podkit/api/v1alpha1"
@@ -86,6 +88,41 @@ func TestBarrierProcessesOfEveryTaskReleaseTogether(t *testing.T) {
 		err := env.Client.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelFrameworkName: "gang"})
 		return len(pods.Items) == 6, err
 	})
+	// Beside the processes (which watch this small Framework whole), one
+	// in-process barrier takes the metadata-only path on the release the
+	// controller publishes: it must release on the same addresses, after
+	// exactly one LIST, one metadata WATCH and one GET.
+	var reqs []string
+	var reqsMu sync.Mutex
+	rc := rest.CopyConfig(env.Config)
+	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			kind := r.Method
+			if r.URL.Query().Get("watch") == "true" {
+				kind = "WATCH"
+				if strings.Contains(r.Header.Get("Accept"), "as=PartialObjectMetadata") {
+					kind = "WATCH(metadata)"
+				}
+			} else if strings.HasSuffix(r.URL.Path, "/frameworks") {
+				kind = "LIST"
+			}
+			reqsMu.Lock()
+			reqs = append(reqs, kind)
+			reqsMu.Unlock()
+			return rt.RoundTrip(r)
+		})
+	})
+	type waited struct {
+		f   *v1alpha1.Framework
+		err error
+	}
+	inProcess := make(chan waited, 1)
+	go func() {
+		f, err := barrier.Wait(ctx, barrier.Config{FrameworkNamespace: ns, FrameworkName: "gang", BarrierCheckTimeoutSec: 120},
+			barrier.WithRESTConfig(rc), barrier.WithMetadataWatch(0))
+		inProcess <- waited{f, err}
+	}()
+
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +175,26 @@ func TestBarrierProcessesOfEveryTaskReleaseTogether(t *testing.T) {
 		}
 		want = append(want, rp)
 	}
+	select {
+	case w := <-inProcess:
+		if w.err != nil {
+			t.Errorf("in-process barrier: %v", w.err)
+			break
+		}
+		if got, err := barrier.PeersOf(w.f); err != nil || !cmp.Equal(want, got) {
+			t.Errorf("in-process barrier released on peers %v (%v), want %v", got, err, want)
+		}
+		if got := w.f.Annotations[v1alpha1.AnnotationBarrierRelease]; got != "0/"+v1alpha1.BarrierReleased {
+			t.Errorf("in-process barrier released on a Framework whose %s is %q, want 0/released", v1alpha1.AnnotationBarrierRelease, got)
+		}
+		reqsMu.Lock()
+		if got := strings.Join(reqs, " "); got != "LIST WATCH(metadata) GET" {
+			t.Errorf("in-process barrier requests %q, want LIST WATCH(metadata) GET", got)
+		}
+		reqsMu.Unlock()
+	case <-time.After(time.Minute):
+		t.Errorf("in-process barrier did not return within a minute of the processes")
+	}
 	for _, c := range children {
 		if c.err != nil {
 			var exit *exec.ExitError
@@ -157,12 +214,6 @@ func TestBarrierProcessesOfEveryTaskReleaseTogether(t *testing.T) {
 		if err := json.Unmarshal(data, &f); err != nil {
 			t.Errorf("barrier for %s: decode framework.json: %v", c.pod, err)
 			continue
-		}
-		// The controller published the release (v1alpha1.AnnotationBarrierRelease),
-		// and the barrier read the Framework after it: the metadata-only
-		// path, not a whole-object event of the status write before it.
-		if got := f.Annotations[v1alpha1.AnnotationBarrierRelease]; got != "0/"+v1alpha1.BarrierReleased {
-			t.Errorf("barrier for %s released on a Framework whose %s is %q, want 0/released", c.pod, v1alpha1.AnnotationBarrierRelease, got)
 		}
 		got, err := barrier.PeersOf(&f)
 		if err != nil {
@@ -190,3 +241,7 @@ func TestBarrierProcessesOfEveryTaskReleaseTogether(t *testing.T) {
 		}
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -53,6 +53,10 @@ func annotate(t *testing.T, nn types.NamespacedName, value string) {
 	}
 }
 
+// metadataWatch makes these small Frameworks take the metadata-only path,
+// which Wait uses by default from DefaultMetadataWatchMinTasks tasks.
+var metadataWatch = barrier.WithMetadataWatch(0)
+
 // requestLog records the requests of one waiter.
 type requestLog struct {
 	mu   sync.Mutex
@@ -107,7 +111,7 @@ func TestPublishedWaitReadsTheFrameworkOnlyOnRelease(t *testing.T) {
 		t.Fatalf("published %q, want 0/waiting", got)
 	}
 	var reqs requestLog
-	done, progress := startWait(t, context.Background(), config(ns, "pub"), barrier.WithRESTConfig(counted(&reqs)))
+	done, progress := startWait(t, context.Background(), config(ns, "pub"), metadataWatch, barrier.WithRESTConfig(counted(&reqs)))
 	if p := awaitProgress(t, progress, generous); p.Ready != 1 || p.Total != 4 {
 		t.Fatalf("first progress = %v, want 1/4", p)
 	}
@@ -152,7 +156,7 @@ func TestPublishedWaitWritesOnlyTheAddressesOfTheStatusAtRelease(t *testing.T) {
 	publish(t, nn)
 	dir := t.TempDir()
 	b, err := barrier.New(config(ns, "retried"), barrier.Options{Dir: dir,
-		Injector: barrier.InjectorOptions{TaskRoleName: "w", TaskIndex: 0}})
+		Injector: barrier.InjectorOptions{TaskRoleName: "w", TaskIndex: 0}, WaitOptions: []barrier.Option{metadataWatch}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +197,7 @@ func TestPublishedWaitFailsWhenFrameworkDeletedAndRecreated(t *testing.T) {
 	nn := types.NamespacedName{Namespace: ns, Name: "doomed"}
 	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
 	publish(t, nn)
-	done, progress := startWait(t, context.Background(), config(ns, "doomed"))
+	done, progress := startWait(t, context.Background(), config(ns, "doomed"), metadataWatch)
 	awaitProgress(t, progress, generous)
 	if err := env.Client.Delete(context.Background(), f); err != nil {
 		t.Fatalf("delete framework: %v", err)
@@ -216,7 +220,7 @@ func TestPublishedWaitFailsWhenFrameworkCompletes(t *testing.T) {
 	nn := types.NamespacedName{Namespace: ns, Name: "finished"}
 	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
 	publish(t, nn)
-	done, progress := startWait(t, context.Background(), config(ns, "finished"))
+	done, progress := startWait(t, context.Background(), config(ns, "finished"), metadataWatch)
 	awaitProgress(t, progress, generous)
 	var f v1alpha1.Framework
 	if err := env.Client.Get(context.Background(), nn, &f); err != nil {
@@ -243,7 +247,7 @@ func TestPublishedWaitReleasesAfterAPIServerRestart(t *testing.T) {
 	publish(t, nn)
 	var logs syncBuffer
 	var reqs requestLog
-	done, progress := startWait(t, context.Background(), config(ns, "restartpub"), barrier.WithRESTConfig(counted(&reqs)),
+	done, progress := startWait(t, context.Background(), config(ns, "restartpub"), metadataWatch, barrier.WithRESTConfig(counted(&reqs)),
 		barrier.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	awaitProgress(t, progress, generous)
 
@@ -265,6 +269,26 @@ func TestPublishedWaitReleasesAfterAPIServerRestart(t *testing.T) {
 // When the annotation goes away (FrameworkController's own controller took
 // over the Framework), the barrier watches the whole Framework again and
 // releases on the status alone.
+// Below DefaultMetadataWatchMinTasks, a published Framework is still
+// watched whole: the cheaper and faster path for small Frameworks.
+func TestPublishedSmallFrameworkIsWatchedWhole(t *testing.T) {
+	ns := env.Namespace(t)
+	createFramework(t, ns, "small", role{"w", 2})
+	nn := types.NamespacedName{Namespace: ns, Name: "small"}
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
+	publish(t, nn)
+	var reqs requestLog
+	done, progress := startWait(t, context.Background(), config(ns, "small"), barrier.WithRESTConfig(counted(&reqs)))
+	awaitProgress(t, progress, generous)
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1", "10.0.0.2"}})
+	if r := await(t, done, generous); r.err != nil {
+		t.Fatalf("Wait: %v", r.err)
+	}
+	if got, want := reqs.String(), "LIST WATCH"; got != want {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
+}
+
 func TestWaitFallsBackToWholeWatchWhenTheAnnotationGoes(t *testing.T) {
 	ns := env.Namespace(t)
 	createFramework(t, ns, "handover", role{"w", 2})
@@ -272,7 +296,7 @@ func TestWaitFallsBackToWholeWatchWhenTheAnnotationGoes(t *testing.T) {
 	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
 	publish(t, nn)
 	var reqs requestLog
-	done, progress := startWait(t, context.Background(), config(ns, "handover"), barrier.WithRESTConfig(counted(&reqs)))
+	done, progress := startWait(t, context.Background(), config(ns, "handover"), metadataWatch, barrier.WithRESTConfig(counted(&reqs)))
 	awaitProgress(t, progress, generous)
 	annotate(t, nn, "")
 	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1", "10.0.0.2"}}) // no publish
