@@ -443,3 +443,25 @@ func TestHostRejectionIsReportedOnTheVirtualPod(t *testing.T) {
 		t.Fatalf("event message %q: want the host's rejection naming the host pod", msg)
 	}
 }
+
+func TestHostInterpretedAnnotationsStayInTheVirtualCluster(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("pods"))
+	vns := clusters.Virtual.Namespace(t)
+	create(t, clusters.Virtual.Client, pod(vns, "multus", func(p *corev1.Pod) {
+		p.Annotations = map[string]string{
+			"k8s.v1.cni.cncf.io/networks": "default/macvlan-host",      // Multus: attach to a host network
+			"iam.amazonaws.com/role":      "arn:aws:iam::1:role/admin", // kube2iam: assume a node's role
+			"team.example.com/owner":      "a",
+		}
+	}))
+	p := &corev1.Pod{}
+	waitHost(t, p, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("multus", vns)}, "host pod created", nil)
+	for _, k := range []string{"k8s.v1.cni.cncf.io/networks", "iam.amazonaws.com/role"} {
+		if v, ok := p.Annotations[k]; ok {
+			t.Errorf("host pod carries the tenant's %s=%q", k, v)
+		}
+	}
+	if p.Annotations["team.example.com/owner"] != "a" {
+		t.Errorf("tenant annotation outside host domains not copied: %v", p.Annotations)
+	}
+}

@@ -116,7 +116,8 @@ func (t *Namespaced) TranslateLabelSelector(vSelector *metav1.LabelSelector, nam
 }
 
 // TranslateAnnotations returns the host annotations: the virtual ones
-// (without keys in podkit's domain), the virtual name and namespace, and
+// (without keys in podkit's domain or in a domain the host acts on, see
+// IsHostInterpretedKey), the virtual name and namespace, and
 // AnnotationManagedAnnotations listing the tenant keys.
 func (t *Namespaced) TranslateAnnotations(vAnnotations map[string]string, name, namespace string) map[string]string {
 	out := tenantAnnotations(vAnnotations)
@@ -125,13 +126,41 @@ func (t *Namespaced) TranslateAnnotations(vAnnotations map[string]string, name, 
 	return out
 }
 
+// hostDomains are annotation domains that components of the host act on:
+// Kubernetes itself (kubernetes.io, k8s.io: AppArmor, bandwidth limits, …),
+// CNI plugins (Multus attaches pods to host networks by annotation, Calico
+// assigns addresses and pools), cloud identity (kube2iam assumes the IAM role
+// an annotation names) and meshes. A tenant's annotation in one of them is not
+// copied to the host; the keys stay in the virtual cluster.
+var hostDomains = []string{
+	"kubernetes.io", "k8s.io", "k8s.v1.cni.cncf.io", "cni.projectcalico.org", "cilium.io",
+	"iam.amazonaws.com", "eks.amazonaws.com", "azure.workload.identity", "cloud.google.com",
+	"networking.gke.io", "istio.io", "linkerd.io",
+}
+
+// IsHostInterpretedKey reports whether the annotation key k is in a domain
+// the host's components act on (see hostDomains); such tenant annotations
+// are not copied to the host.
+func IsHostInterpretedKey(k string) bool {
+	prefix, _, ok := strings.Cut(k, "/")
+	if !ok {
+		return false
+	}
+	for _, d := range hostDomains {
+		if prefix == d || strings.HasSuffix(prefix, "."+d) {
+			return true
+		}
+	}
+	return false
+}
+
 // tenantAnnotations copies the annotations a tenant may set on a host object
 // and records their keys in AnnotationManagedAnnotations.
 func tenantAnnotations(vAnnotations map[string]string) map[string]string {
 	out := make(map[string]string, len(vAnnotations)+3)
 	keys := make([]string, 0, len(vAnnotations))
 	for k, v := range vAnnotations {
-		if IsOwnedKey(k) {
+		if IsOwnedKey(k) || IsHostInterpretedKey(k) {
 			continue
 		}
 		out[k] = v

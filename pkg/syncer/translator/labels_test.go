@@ -110,10 +110,25 @@ func TestMergeKeepsKeysOthersWroteOnTheHost(t *testing.T) {
 	}
 }
 
-func TestTenantCannotWritePodkitAnnotations(t *testing.T) {
+func TestTenantCannotWritePodkitOrHostInterpretedAnnotations(t *testing.T) {
 	tr := mustNamespaced(t)
-	got := tr.TranslateAnnotations(map[string]string{AnnotationManagedAnnotations: "webhook.example.com/injected", AnnotationName: "other"}, "cfg", "team")
-	want := map[string]string{AnnotationName: "cfg", AnnotationNamespace: "team"}
+	got := tr.TranslateAnnotations(map[string]string{
+		AnnotationManagedAnnotations: "webhook.example.com/injected", AnnotationName: "other",
+		"k8s.v1.cni.cncf.io/networks":                         "default/macvlan-host", // Multus: a host network
+		"iam.amazonaws.com/role":                              "arn:aws:iam::1:role/admin",
+		"container.apparmor.security.beta.kubernetes.io/main": "unconfined",
+		"kubernetes.io/ingress-bandwidth":                     "10G",
+		"cni.projectcalico.org/ipAddrs":                       `["10.0.0.1"]`,
+		"sidecar.istio.io/inject":                             "false",
+		"prometheus.io/scrape":                                "true",
+		"kubectl.kubernetes.io/last-applied-configuration":    "{}",
+		"example.com/kubernetes.io":                           "kept: the domain is example.com",
+	}, "cfg", "team")
+	want := map[string]string{
+		AnnotationName: "cfg", AnnotationNamespace: "team",
+		"prometheus.io/scrape": "true", "example.com/kubernetes.io": "kept: the domain is example.com",
+		AnnotationManagedAnnotations: "example.com/kubernetes.io\nprometheus.io/scrape",
+	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("TranslateAnnotations (-want +got):\n%s", diff)
 	}
