@@ -465,3 +465,35 @@ func TestHostInterpretedAnnotationsStayInTheVirtualCluster(t *testing.T) {
 		t.Errorf("tenant annotation outside host domains not copied: %v", p.Annotations)
 	}
 }
+
+func TestNamesAndLabelsAtTheLengthLimitsReachTheHost(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("pods"))
+	vns := clusters.Virtual.Namespace(t)
+	// A pod name of 253 characters (the limit) and a label whose prefix (253)
+	// and name (63) are at theirs, with a 63-character value.
+	name := strings.Repeat("n", 240) + "-" + strings.Repeat("m", 12)
+	prefix := strings.Repeat("p", 63) + "." + strings.Repeat("q", 63) + "." + strings.Repeat("r", 63) + "." + strings.Repeat("s", 61)
+	key := prefix + "/" + strings.Repeat("k", 63)
+	value := strings.Repeat("v", 63)
+	create(t, clusters.Virtual.Client, pod(vns, name, func(p *corev1.Pod) { p.Labels = map[string]string{key: value, "app": "web"} }))
+	var found *corev1.Pod
+	testenv.WaitFor(t, waitTimeout, "host pod of the longest name", func(ctx context.Context) (bool, error) {
+		list := &corev1.PodList{}
+		if err := clusters.Host.Client.List(ctx, list, client.InNamespace(run.TargetNamespace), client.MatchingLabels{translator.LabelNamespace: vns}); err != nil {
+			return false, nil
+		}
+		for i := range list.Items {
+			if list.Items[i].Annotations[translator.AnnotationName] == name {
+				found = &list.Items[i]
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if len(found.Name) > translator.MaxNameLength {
+		t.Errorf("host pod name has %d characters, want at most %d", len(found.Name), translator.MaxNameLength)
+	}
+	if found.Labels[translator.HostLabelKey(key)] != value || found.Labels[translator.HostLabelKey("app")] != "web" {
+		t.Errorf("host labels %v: want the long key (hashed prefix) and app rewritten", found.Labels)
+	}
+}
