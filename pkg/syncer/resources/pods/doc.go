@@ -1,6 +1,8 @@
-// Package pods is the built-in Pod syncer: the spec flows down (references to
-// ConfigMaps, Secrets and pull secrets translated; the host schedules), the
-// status, pod IP, conditions and node name flow up, and NodeSyncer keeps a
-// fake Node in the virtual cluster for every node that runs a virtual pod.
-// Service account tokens of the virtual cluster are not projected.
+// Package pods is the built-in Pod syncer: a virtual pod the policy accepts
+// (Check: Pod Security "baseline" plus no host references or host tokens)
+// flows down with every reference translated to the tenant's own host
+// copies and label keys rewritten; status, pod IP, conditions and node name
+// flow up; NodeSyncer keeps a fake Node in the virtual cluster for every
+// node that runs a virtual pod. The host pod runs without a service account
+// token; tokens of the virtual cluster are not projected.
 package pods

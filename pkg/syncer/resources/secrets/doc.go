@@ -1,4 +1,5 @@
-// Package secrets is the built-in Secret syncer: virtual Secrets are copied
-// down to the host's target namespace and kept equal there. Service account
-// token Secrets are not synced (the host would not honour them).
+// Package secrets is the built-in Secret syncer: the virtual Secrets synced
+// pods use (all of them with synccontext.AllowAllSecrets) are copied down to
+// the host's target namespace and kept equal there. Service account token
+// Secrets are not synced (the host would not honour them).
 package secrets
