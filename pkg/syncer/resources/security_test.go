@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -496,4 +497,36 @@ func TestNamesAndLabelsAtTheLengthLimitsReachTheHost(t *testing.T) {
 	if found.Labels[translator.HostLabelKey(key)] != value || found.Labels[translator.HostLabelKey("app")] != "web" {
 		t.Errorf("host labels %v: want the long key (hashed prefix) and app rewritten", found.Labels)
 	}
+}
+
+func TestGenericSyncerKeepsPodTemplatesOffTheHost(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("gvk:Deployment.v1.apps"))
+	vns := clusters.Virtual.Namespace(t)
+	ctx := context.Background()
+	labels := map[string]string{"app": "root"}
+	deploy := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "root"},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+					Name: "root", Image: "img", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
+				}}},
+			},
+		},
+	}
+	create(t, clusters.Virtual.Client, deploy)
+	msg := waitRefused(t, vns, "root")
+	if !strings.Contains(msg, "spec.template.spec") || !strings.Contains(msg, "--allow=pod-templates") {
+		t.Errorf("event message %q: want the pod template and --allow=pod-templates named", msg)
+	}
+	pNN := types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("root", vns)}
+	if err := clusters.Host.Client.Get(ctx, pNN, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("a Deployment with a privileged pod template reached the host: %v", err)
+	}
+
+	allowed := synccontext.Policy{Allow: []synccontext.Permission{synccontext.AllowPodTemplates}}
+	run2 := clusters.Start(t, syncertest.Options{Policy: allowed}, builtins("gvk:Deployment.v1.apps"))
+	waitHost(t, &appsv1.Deployment{}, types.NamespacedName{Namespace: run2.TargetNamespace, Name: hostName("root", vns)}, "Deployment copied with --allow=pod-templates", nil)
 }

@@ -46,6 +46,11 @@ const (
 	// AllowExternalIPs: Services' externalIPs (CVE-2020-8554: they
 	// intercept traffic to any address). Without it they are cleared.
 	AllowExternalIPs Permission = "external-ips"
+	// AllowPodTemplates: let the generic syncer copy objects that carry a pod
+	// template (spec.template.spec, spec.jobTemplate.spec.template.spec:
+	// Deployments, Jobs, most operators' kinds). Their pods are made by the
+	// host's controllers, unchecked and untranslated.
+	AllowPodTemplates Permission = "pod-templates"
 	// AllowAllSecrets: sync every virtual Secret, not only those referenced
 	// by synced pods.
 	AllowAllSecrets Permission = "all-secrets"
@@ -59,7 +64,7 @@ func Permissions() []Permission {
 	return []Permission{
 		AllowHostNamespaces, AllowPrivileged, AllowCapabilities, AllowPrivilegeEscalation, AllowHostPath,
 		AllowHostPorts, AllowUnmaskedProcMount, AllowUnconfined, AllowTolerations, AllowInfrastructureVolumes,
-		AllowServiceExposure, AllowExternalIPs, AllowAllSecrets, AllowAllConfigMaps,
+		AllowServiceExposure, AllowExternalIPs, AllowPodTemplates, AllowAllSecrets, AllowAllConfigMaps,
 	}
 }
 

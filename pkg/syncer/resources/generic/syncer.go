@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -37,10 +39,16 @@ func ParseGVK(s string) (schema.GroupVersionKind, error) {
 	return schema.GroupVersionKind{Group: group, Version: version, Kind: kind}, nil
 }
 
-// Syncer syncs one kind by GVK.
+// Syncer syncs one kind by GVK. It copies the spec as it is, so an object
+// that carries a pod template (its host controller would run those pods
+// without the pod syncer's checks and translation) is not created on the
+// host unless the policy grants synccontext.AllowPodTemplates; the virtual
+// object gets a Warning event with reason syncer.ReasonPolicyRefused.
 type Syncer struct {
 	*translator.Namespaced
-	cfg Config
+	cfg      Config
+	policy   synccontext.Policy
+	recorder record.EventRecorder
 }
 
 var _ syncer.Syncer = (*Syncer)(nil)
@@ -54,7 +62,9 @@ func New(ctx *synccontext.RegisterContext, cfg Config) (*Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create generic translator: %w", err)
 	}
-	return &Syncer{Namespaced: t, cfg: cfg}, nil
+	s := &Syncer{Namespaced: t, cfg: cfg, policy: ctx.Options.Policy}
+	s.recorder = hostsync.Recorder(ctx, s.Name())
+	return s, nil
 }
 
 // Name implements syncer.Base: "generic-<kind>.<version>.<group>", lowercase.
@@ -83,9 +93,40 @@ func content(u *unstructured.Unstructured) map[string]any {
 	return out
 }
 
+// podTemplatePaths are where workload kinds keep the pods their controller
+// makes: spec.template (Deployments, ReplicaSets, StatefulSets, DaemonSets,
+// Jobs, ReplicationControllers, most operators' kinds) and
+// spec.jobTemplate.spec.template (CronJobs).
+var podTemplatePaths = [][]string{{"spec", "template", "spec"}, {"spec", "jobTemplate", "spec", "template", "spec"}}
+
+// refused returns the path of u's pod template when the policy keeps it off
+// the host, or "".
+func (s *Syncer) refused(u *unstructured.Unstructured) string {
+	if s.policy.Allows(synccontext.AllowPodTemplates) {
+		return ""
+	}
+	for _, path := range podTemplatePaths {
+		if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, path...); found {
+			return strings.Join(path, ".")
+		}
+	}
+	return ""
+}
+
+// report records why u is not synced as a Warning event on it.
+func (s *Syncer) report(ctx *synccontext.SyncContext, u *unstructured.Unstructured, path string) {
+	ctx.Log.Info("virtual object with a pod template refused by the syncer policy; not synced to the host", "field", path)
+	s.recorder.Eventf(u, corev1.EventTypeWarning, syncer.ReasonPolicyRefused,
+		"not synced to the host: %s: a pod template the host's controllers would run without the pod syncer's checks; %s", path, synccontext.AllowPodTemplates.Hint())
+}
+
 // SyncDown implements syncer.Syncer.
 func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctrl.Result, error) {
 	if vObj.GetDeletionTimestamp() != nil {
+		return ctrl.Result{}, nil
+	}
+	if path := s.refused(vObj.(*unstructured.Unstructured)); path != "" {
+		s.report(ctx, vObj.(*unstructured.Unstructured), path)
 		return ctrl.Result{}, nil
 	}
 	pObj := s.TranslateMetadata(vObj).(*unstructured.Unstructured)
@@ -96,6 +137,10 @@ func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctr
 // Sync implements syncer.Syncer.
 func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (ctrl.Result, error) {
 	pU, vU := pObj.(*unstructured.Unstructured), vObj.(*unstructured.Unstructured)
+	if path := s.refused(vU); path != "" {
+		s.report(ctx, vU, path)
+		return syncer.DeleteObject(ctx, pObj) // a template added later must not run either
+	}
 	if s.cfg.StatusUp {
 		pStatus, pHas := pU.Object["status"]
 		if vStatus := vU.Object["status"]; pHas && !equality.Semantic.DeepEqual(pStatus, vStatus) {
