@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -18,6 +19,7 @@ import (
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/internal/syncertest"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/pods"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
@@ -162,6 +164,47 @@ func TestHostPodsGetNoServiceAccountToken(t *testing.T) {
 	}
 	if p.Spec.EnableServiceLinks == nil || *p.Spec.EnableServiceLinks {
 		t.Error("host pod gets the host's service links")
+	}
+}
+
+func TestHostPodGetsATokenOfTheVirtualClusterNotOfTheHost(t *testing.T) {
+	run := clusters.Start(t, syncertest.Options{}, builtins("pods"))
+	vns := clusters.Virtual.Namespace(t)
+	ctx := context.Background()
+	// envtest runs no service account controller or admission: create what they would.
+	create(t, clusters.Virtual.Client, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "default"}})
+	create(t, clusters.Virtual.Client, pod(vns, "api-client", func(p *corev1.Pod) {
+		p.Spec.ServiceAccountName = "default"
+		p.Spec.Volumes = []corev1.Volume{{Name: "kube-api-access-x1y2z", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr.To[int64](3607)}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+		}}}}}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "kube-api-access-x1y2z", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}}
+	}))
+	p := &corev1.Pod{}
+	waitHost(t, p, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("api-client", vns)}, "host pod created", nil)
+	for _, v := range p.Spec.Volumes {
+		for _, s := range v.Projected.Sources {
+			if s.ServiceAccountToken != nil {
+				t.Fatalf("host pod asks the host for a token in volume %s", v.Name)
+			}
+		}
+	}
+	token := p.Annotations[pods.AnnotationToken]
+	review := func(c client.Client) *authenticationv1.TokenReview {
+		t.Helper()
+		r := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}
+		if err := c.Create(ctx, r); err != nil {
+			t.Fatalf("token review: %v", err)
+		}
+		return r
+	}
+	if r := review(clusters.Virtual.Client); !r.Status.Authenticated || r.Status.User.Username != "system:serviceaccount:"+vns+":default" {
+		t.Errorf("virtual API server: token authenticates %v as %q, want the virtual service account", r.Status.Authenticated, r.Status.User.Username)
+	}
+	if r := review(clusters.Host.Client); r.Status.Authenticated {
+		t.Errorf("host API server accepts the token as %q", r.Status.User.Username)
 	}
 }
 

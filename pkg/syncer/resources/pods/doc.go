@@ -3,6 +3,6 @@
 // flows down with every reference translated to the tenant's own host
 // copies and label keys rewritten; status, pod IP, conditions and node name
 // flow up; NodeSyncer keeps a fake Node in the virtual cluster for every
-// node that runs a virtual pod. The host pod runs without a service account
-// token; tokens of the virtual cluster are not projected.
+// node that runs a virtual pod. The host pod gets no token of the host; its
+// injected token volume reads a token the virtual API server issued.
 package pods

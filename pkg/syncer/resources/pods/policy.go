@@ -111,7 +111,7 @@ func setField(v any) (goName, jsonName string) {
 
 // Check returns the settings of vPod that policy refuses, in spec order.
 // The service-account token volume the virtual API server injects is not
-// checked: translatePod drops it.
+// checked: translatePod makes it read a token of the virtual cluster.
 func Check(policy synccontext.Policy, vPod *corev1.Pod) []Violation {
 	c := &checker{policy: policy}
 	spec := &vPod.Spec
@@ -133,7 +133,7 @@ func Check(policy synccontext.Policy, vPod *corev1.Pod) []Violation {
 	c.need(len(spec.ResourceClaims) > 0, "spec.resourceClaims", "names ResourceClaims of the host", "")
 	c.need(spec.SchedulingGroup != nil, "spec.schedulingGroup", "names a PodGroup of the host", "")
 	for i := range spec.Volumes {
-		if !isTokenVolume(spec.Volumes[i].Name) {
+		if !injectedTokenVolume(&spec.Volumes[i]) {
 			c.volume(fmt.Sprintf("spec.volumes[%d]", i), &spec.Volumes[i])
 		}
 	}

@@ -209,7 +209,7 @@ func TestTranslatePodRenamesEveryReferenceAndGivesNoHostToken(t *testing.T) {
 	}}}
 	v.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "zone", LabelSelector: web, MatchLabelKeys: []string{"pod-template-hash"}}}
 	v.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "kube-api-access-abcde", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}, {Name: "pvc", MountPath: "/data"}}
-	p := translatePod(tr, v)
+	p := translatePod(tr, v, "")
 
 	got := map[string]string{"pull": p.Spec.ImagePullSecrets[0].Name}
 	for _, vol := range p.Spec.Volumes {
@@ -286,7 +286,7 @@ func TestReferencesListsWhatAPodUses(t *testing.T) {
 	v.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "env-secret"}}}}
 	v.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "K", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "env-cm"}, Key: "k"}}}}
 	cms, secrets := References(v)
-	if diff := cmp.Diff([]string{"env-cm", "vol-cm"}, cms); diff != "" {
+	if diff := cmp.Diff([]string{"env-cm", "kube-root-ca.crt", "vol-cm"}, cms); diff != "" {
 		t.Errorf("ConfigMaps (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"csi-creds", "env-secret", "pull", "vol-secret"}, secrets); diff != "" {
@@ -315,7 +315,7 @@ func TestDownwardAPIReadsVirtualValues(t *testing.T) {
 	v.Spec.Volumes = []corev1.Volume{{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
 		{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
 	}}}}}
-	p := translatePod(tr, v)
+	p := translatePod(tr, v, "")
 	var got []string
 	for _, e := range p.Spec.Containers[0].Env {
 		got = append(got, e.ValueFrom.FieldRef.FieldPath)
@@ -363,6 +363,41 @@ func BenchmarkCheckAndTranslate(b *testing.B) {
 		if len(Check(synccontext.Policy{}, v)) != 0 {
 			b.Fatal("refused")
 		}
-		_ = translatePod(tr, v)
+		_ = translatePod(tr, v, "")
+	}
+}
+
+func TestInjectedTokenVolumeReadsAVirtualTokenFromAnAnnotation(t *testing.T) {
+	tr, err := translator.NewNamespaced("vc", "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := basePod()
+	v.Spec.Volumes = []corev1.Volume{{Name: "kube-api-access-abcde", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+		{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr.To[int64](3607)}},
+		{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+		{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}}}},
+	}}}}}
+	v.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "kube-api-access-abcde", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}}
+	if got := Check(synccontext.Policy{}, v); len(got) != 0 {
+		t.Fatalf("Check refuses the injected token volume: %v", got)
+	}
+	p := translatePod(tr, v, "virtual-jwt")
+	want := []corev1.VolumeProjection{
+		{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "token", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['podkit.dev/token']"}}}}},
+		{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: tr.PhysicalName("kube-root-ca.crt", "team")}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+		{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.annotations['podkit.dev/object-namespace']"}}}}},
+	}
+	if diff := cmp.Diff(want, p.Spec.Volumes[0].Projected.Sources); diff != "" {
+		t.Fatalf("host token volume (-want +got):\n%s", diff)
+	}
+	if p.Annotations[AnnotationToken] != "virtual-jwt" || len(p.Spec.Containers[0].VolumeMounts) != 1 {
+		t.Fatalf("host pod token annotation %q, mounts %v", p.Annotations[AnnotationToken], p.Spec.Containers[0].VolumeMounts)
+	}
+
+	// A volume that only borrows the name is checked like any other.
+	v.Spec.Volumes = []corev1.Volume{{Name: "kube-api-access-evil", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+	if got := Check(synccontext.Policy{}, v); len(got) != 1 || got[0].Permission != synccontext.AllowHostPath {
+		t.Fatalf("Check of a hostPath volume named like the token volume = %v, want it refused", got)
 	}
 }

@@ -9,8 +9,9 @@ import (
 // References returns the names of the ConfigMaps and Secrets of its own
 // namespace that vPod uses: in volumes (projected ones and the secret
 // references of CSI and in-tree volumes included), env, envFrom and image
-// pull secrets. The injected service-account token volume is not counted:
-// the host pod runs without it. Each list is sorted and without duplicates.
+// pull secrets (kube-root-ca.crt of the injected token volume included: the
+// host pod reads the virtual cluster's CA from its copy). Each list is sorted
+// and without duplicates.
 func References(vPod *corev1.Pod) (configMaps, secrets []string) {
 	cm := func(n string) {
 		if n != "" {
@@ -33,9 +34,6 @@ func References(vPod *corev1.Pod) (configMaps, secrets []string) {
 	}
 	for i := range spec.Volumes {
 		v := &spec.Volumes[i]
-		if isTokenVolume(v.Name) {
-			continue
-		}
 		switch {
 		case v.ConfigMap != nil:
 			cm(v.ConfigMap.Name)

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -69,7 +71,42 @@ func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctr
 		s.recorder.Eventf(vPod, corev1.EventTypeWarning, syncer.ReasonPolicyRefused, "not created on the host: %s", strings.Join(msgs, "; "))
 		return ctrl.Result{}, nil // a change of the virtual pod or of the policy (a restart) brings it back
 	}
-	return hostsync.Create(ctx, translatePod(s.Namespaced, vPod))
+	token, err := issueToken(ctx, vPod)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return hostsync.Create(ctx, translatePod(s.Namespaced, vPod, token))
+}
+
+// tokenExpiration is how long a token of the virtual cluster given to a host
+// pod lasts: it is not refreshed, and it dies with the virtual pod it is
+// bound to (the API server may cap it shorter).
+const tokenExpiration = int64(365 * 24 * 60 * 60)
+
+// issueToken asks the virtual API server for a token of vPod's service
+// account, bound to vPod, with the audience of its injected token volume;
+// "" when vPod has no such volume (automountServiceAccountToken off).
+func issueToken(ctx *synccontext.SyncContext, vPod *corev1.Pod) (string, error) {
+	src := tokenSource(vPod)
+	if src == nil {
+		return "", nil
+	}
+	sa := vPod.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: ptr.To(tokenExpiration),
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{APIVersion: "v1", Kind: "Pod", Name: vPod.Name, UID: vPod.UID},
+	}}
+	if src.Audience != "" {
+		tr.Spec.Audiences = []string{src.Audience}
+	}
+	account := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: vPod.Namespace, Name: sa}}
+	if err := ctx.VirtualClient.SubResource("token").Create(ctx.Context, account, tr); err != nil {
+		return "", fmt.Errorf("request a token of virtual service account %s/%s for pod %s: %w", vPod.Namespace, sa, vPod.Name, err)
+	}
+	return tr.Status.Token, nil
 }
 
 // Sync implements syncer.Syncer.
@@ -111,7 +148,7 @@ func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (c
 	}
 
 	// Mutable spec fields and metadata flow down.
-	want := translatePod(s.Namespaced, vPod)
+	want := translatePod(s.Namespaced, vPod, pPod.Annotations[AnnotationToken]) // the token issued at creation
 	next := pPod.DeepCopy()
 	changed := hostsync.MetadataChanged(next, want)
 	for _, pair := range []struct{ want, next []corev1.Container }{

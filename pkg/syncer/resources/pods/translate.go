@@ -17,16 +17,53 @@ import (
 // server injects; the host pod runs without it.
 const tokenVolumePrefix = "kube-api-access-"
 
-// isTokenVolume reports whether a volume (or a mount of it) is the injected
-// service account token volume, which is dropped on the host. A tenant's own
-// volume with such a name is dropped too: that takes nothing from the host.
-func isTokenVolume(name string) bool { return strings.HasPrefix(name, tokenVolumePrefix) }
+// AnnotationToken, on a host pod, holds a token of the virtual pod's service
+// account, issued by the virtual API server and bound to the virtual pod;
+// the injected token volume reads it through the downward API (as vcluster's
+// pod translator does with its token annotation). It is no token of the host.
+const AnnotationToken = "podkit.dev/token"
+
+// injectedTokenVolume reports whether v is the service account token volume
+// the virtual API server injects: named kube-api-access-*, projected, and
+// made of nothing but a service account token, ConfigMaps and downward API
+// items. Any other volume, whatever its name, is checked like every volume.
+func injectedTokenVolume(v *corev1.Volume) bool {
+	if !strings.HasPrefix(v.Name, tokenVolumePrefix) || v.Projected == nil {
+		return false
+	}
+	for _, s := range v.Projected.Sources {
+		if s.Secret != nil || s.ClusterTrustBundle != nil || s.PodCertificate != nil {
+			return false
+		}
+		if s.ServiceAccountToken == nil && s.ConfigMap == nil && s.DownwardAPI == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenSource returns the service account token projection of vPod's
+// injected token volume, or nil.
+func tokenSource(vPod *corev1.Pod) *corev1.ServiceAccountTokenProjection {
+	for i := range vPod.Spec.Volumes {
+		if v := &vPod.Spec.Volumes[i]; injectedTokenVolume(v) {
+			for _, s := range v.Projected.Sources {
+				if s.ServiceAccountToken != nil {
+					return s.ServiceAccountToken
+				}
+			}
+		}
+	}
+	return nil
+}
 
 // translatePod returns the host pod for vPod: metadata translated (label
 // keys rewritten), every reference to a virtual object renamed to its host
 // copy, no service account, token or service links of the host, and
-// scheduling left to the host. It does not check the policy: see Check.
-func translatePod(t *translator.Namespaced, vPod *corev1.Pod) *corev1.Pod {
+// scheduling left to the host. token is a token of the virtual cluster for
+// the injected token volume; without one that volume and its mounts are
+// dropped. It does not check the policy: see Check.
+func translatePod(t *translator.Namespaced, vPod *corev1.Pod, token string) *corev1.Pod {
 	pPod := t.TranslateMetadata(vPod).(*corev1.Pod)
 	ns := vPod.Namespace
 	name := func(n string) string { return t.PhysicalName(n, ns) }
@@ -59,9 +96,15 @@ func translatePod(t *translator.Namespaced, vPod *corev1.Pod) *corev1.Pod {
 		spec.ImagePullSecrets[i].Name = name(spec.ImagePullSecrets[i].Name)
 	}
 	volumes := spec.Volumes[:0]
+	dropped := map[string]bool{}
 	for _, v := range spec.Volumes {
-		if isTokenVolume(v.Name) {
-			continue
+		if injectedTokenVolume(&v) {
+			if token == "" {
+				dropped[v.Name] = true
+				continue
+			}
+			readTokenFromAnnotation(v.Projected)
+			pPod.Annotations[AnnotationToken] = token
 		}
 		translateVolume(&v.VolumeSource, name)
 		volumes = append(volumes, v)
@@ -69,12 +112,12 @@ func translatePod(t *translator.Namespaced, vPod *corev1.Pod) *corev1.Pod {
 	spec.Volumes = volumes
 	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
 		for i := range cs {
-			translateContainer(&cs[i], name)
+			translateContainer(&cs[i], name, dropped)
 		}
 	}
 	for i := range spec.EphemeralContainers {
 		c := corev1.Container(spec.EphemeralContainers[i].EphemeralContainerCommon)
-		translateContainer(&c, name)
+		translateContainer(&c, name, dropped)
 		spec.EphemeralContainers[i].EphemeralContainerCommon = corev1.EphemeralContainerCommon(c)
 	}
 	pPod.Status = corev1.PodStatus{}
@@ -248,10 +291,26 @@ func translateVolume(v *corev1.VolumeSource, name func(string) string) {
 	}
 }
 
-func translateContainer(c *corev1.Container, name func(string) string) {
+// readTokenFromAnnotation replaces the service account token source of the
+// injected token volume by a downward API item that reads AnnotationToken
+// into the same file: the host kubelet never asks the host for a token.
+func readTokenFromAnnotation(p *corev1.ProjectedVolumeSource) {
+	for i := range p.Sources {
+		src := &p.Sources[i]
+		if sat := src.ServiceAccountToken; sat != nil {
+			src.ServiceAccountToken = nil
+			src.DownwardAPI = &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{
+				Path:     sat.Path,
+				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['" + AnnotationToken + "']"},
+			}}}
+		}
+	}
+}
+
+func translateContainer(c *corev1.Container, name func(string) string, dropped map[string]bool) {
 	mounts := c.VolumeMounts[:0]
 	for _, m := range c.VolumeMounts {
-		if !isTokenVolume(m.Name) {
+		if !dropped[m.Name] {
 			mounts = append(mounts, m)
 		}
 	}
