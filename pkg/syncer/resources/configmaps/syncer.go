@@ -1,8 +1,6 @@
 package configmaps
 
 import (
-	"fmt"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -14,7 +12,6 @@ import (
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/internal/referenced"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/pods"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
-	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
 
 // Name is the syncer's name, as --sync spells it.
@@ -26,7 +23,7 @@ const Name = "configmaps"
 // default too: sync.toHost.configMaps.all is false); a host copy nobody uses
 // any more is deleted. synccontext.AllowAllConfigMaps syncs them all.
 type Syncer struct {
-	*translator.Namespaced
+	hostsync.Base
 	gate referenced.Gate
 }
 
@@ -38,9 +35,9 @@ var (
 
 // New returns the ConfigMap syncer for ctx's virtual cluster and target namespace.
 func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
-	t, err := translator.NewNamespaced(ctx.Options.Name, ctx.TargetNamespace)
+	base, err := hostsync.NewBase(ctx, Name, &corev1.ConfigMap{})
 	if err != nil {
-		return nil, fmt.Errorf("create %s translator: %w", Name, err)
+		return nil, err
 	}
 	policy := ctx.Options.Policy
 	gate := referenced.Gate{
@@ -54,7 +51,7 @@ func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
 			return names
 		},
 	}
-	return &Syncer{Namespaced: t, gate: gate}, nil
+	return &Syncer{Base: base, gate: gate}, nil
 }
 
 // RegisterIndices implements syncer.IndicesRegisterer: virtual pods by the
@@ -68,12 +65,6 @@ func (s *Syncer) RegisterIndices(ctx *synccontext.RegisterContext) error {
 func (s *Syncer) ModifyController(_ *synccontext.RegisterContext, b *builder.Builder) (*builder.Builder, error) {
 	return s.gate.Watch(b), nil
 }
-
-// Name implements syncer.Base.
-func (s *Syncer) Name() string { return Name }
-
-// Resource implements syncer.Syncer.
-func (s *Syncer) Resource() client.Object { return &corev1.ConfigMap{} }
 
 func (s *Syncer) translate(vCM *corev1.ConfigMap) *corev1.ConfigMap {
 	pCM := s.TranslateMetadata(vCM).(*corev1.ConfigMap)

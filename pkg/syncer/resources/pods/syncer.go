@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,7 +16,6 @@ import (
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/internal/hostsync"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
-	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
 
 // Name is the syncer's name, as --sync spells it.
@@ -27,27 +25,19 @@ const Name = "pods"
 // with a setting its policy refuses (see Check) is not created on the host;
 // it gets a Warning event with reason syncer.ReasonPolicyRefused instead.
 type Syncer struct {
-	*translator.Namespaced
-	policy   synccontext.Policy
-	recorder record.EventRecorder
+	hostsync.Base
 }
 
 var _ syncer.Syncer = (*Syncer)(nil)
 
 // New returns the Pod syncer for ctx's virtual cluster and target namespace.
 func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
-	t, err := translator.NewNamespaced(ctx.Options.Name, ctx.TargetNamespace)
+	base, err := hostsync.NewBase(ctx, Name, &corev1.Pod{})
 	if err != nil {
-		return nil, fmt.Errorf("create %s translator: %w", Name, err)
+		return nil, err
 	}
-	return &Syncer{Namespaced: t, policy: ctx.Options.Policy, recorder: hostsync.Recorder(ctx, Name)}, nil
+	return &Syncer{Base: base}, nil
 }
-
-// Name implements syncer.Base.
-func (s *Syncer) Name() string { return Name }
-
-// Resource implements syncer.Syncer.
-func (s *Syncer) Resource() client.Object { return &corev1.Pod{} }
 
 // SyncDown implements syncer.Syncer. A virtual pod that is terminating, or
 // that was already bound to a node (its host pod is gone), is deleted at
@@ -62,13 +52,13 @@ func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctr
 		}
 		return ctrl.Result{}, nil
 	}
-	if violations := Check(s.policy, vPod); len(violations) > 0 {
+	if violations := Check(s.Policy, vPod); len(violations) > 0 {
 		msgs := make([]string, len(violations))
 		for i, v := range violations {
 			msgs[i] = v.String()
 		}
 		ctx.Log.Info("virtual pod refused by the syncer policy; not created on the host", "violations", msgs)
-		s.recorder.Eventf(vPod, corev1.EventTypeWarning, syncer.ReasonPolicyRefused, "not created on the host: %s", strings.Join(msgs, "; "))
+		s.Recorder.Eventf(vPod, corev1.EventTypeWarning, syncer.ReasonPolicyRefused, "not created on the host: %s", strings.Join(msgs, "; "))
 		return ctrl.Result{}, nil // a change of the virtual pod or of the policy (a restart) brings it back
 	}
 	token, err := issueToken(ctx, vPod)

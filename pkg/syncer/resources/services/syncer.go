@@ -6,14 +6,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/internal/hostsync"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
-	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
 
 // Name is the syncer's name, as --sync spells it.
@@ -24,9 +22,7 @@ const Name = "services"
 // cleared on the host unless the policy allows them; the virtual Service
 // then gets a Warning event with reason syncer.ReasonPolicyRefused.
 type Syncer struct {
-	*translator.Namespaced
-	policy   synccontext.Policy
-	recorder record.EventRecorder
+	hostsync.Base
 }
 
 var _ syncer.Syncer = (*Syncer)(nil)
@@ -37,18 +33,12 @@ const AnnotationRefused = "podkit.dev/refused"
 
 // New returns the Service syncer for ctx's virtual cluster and target namespace.
 func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
-	t, err := translator.NewNamespaced(ctx.Options.Name, ctx.TargetNamespace)
+	base, err := hostsync.NewBase(ctx, Name, &corev1.Service{})
 	if err != nil {
-		return nil, fmt.Errorf("create %s translator: %w", Name, err)
+		return nil, err
 	}
-	return &Syncer{Namespaced: t, policy: ctx.Options.Policy, recorder: hostsync.Recorder(ctx, Name)}, nil
+	return &Syncer{Base: base}, nil
 }
-
-// Name implements syncer.Base.
-func (s *Syncer) Name() string { return Name }
-
-// Resource implements syncer.Syncer.
-func (s *Syncer) Resource() client.Object { return &corev1.Service{} }
 
 // translate returns the host Service for vSvc: metadata translated, the
 // selector's keys rewritten and scoped to the virtual namespace, addresses
@@ -71,11 +61,11 @@ func (s *Syncer) translate(vSvc *corev1.Service) *corev1.Service {
 	refuse := func(field string, perm synccontext.Permission) {
 		refused = append(refused, field+" cleared on the host; "+perm.Hint())
 	}
-	if len(spec.ExternalIPs) > 0 && !s.policy.Allows(synccontext.AllowExternalIPs) {
+	if len(spec.ExternalIPs) > 0 && !s.Policy.Allows(synccontext.AllowExternalIPs) {
 		refuse("spec.externalIPs", synccontext.AllowExternalIPs)
 		spec.ExternalIPs = nil
 	}
-	if !s.policy.Allows(synccontext.AllowServiceExposure) {
+	if !s.Policy.Allows(synccontext.AllowServiceExposure) {
 		if spec.Type == corev1.ServiceTypeNodePort || spec.Type == corev1.ServiceTypeLoadBalancer {
 			refused = append(refused, fmt.Sprintf("spec.type %s is ClusterIP on the host; %s", spec.Type, synccontext.AllowServiceExposure.Hint()))
 			spec.Type = corev1.ServiceTypeClusterIP
@@ -100,7 +90,7 @@ func (s *Syncer) translate(vSvc *corev1.Service) *corev1.Service {
 func (s *Syncer) report(ctx *synccontext.SyncContext, vSvc *corev1.Service, pSvc *corev1.Service) {
 	if msg := pSvc.Annotations[AnnotationRefused]; msg != "" {
 		ctx.Log.Info("virtual Service settings refused by the syncer policy", "refused", msg)
-		s.recorder.Eventf(vSvc, corev1.EventTypeWarning, syncer.ReasonPolicyRefused, "%s", strings.ReplaceAll(msg, "\n", "; "))
+		s.Recorder.Eventf(vSvc, corev1.EventTypeWarning, syncer.ReasonPolicyRefused, "%s", strings.ReplaceAll(msg, "\n", "; "))
 	}
 }
 

@@ -104,3 +104,34 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// Base is what every built-in syncer of a namespaced kind carries: its name,
+// the kind, the namespaced translator of its virtual cluster, the policy and
+// an event recorder. Embedding it leaves a built-in with only its
+// translation and sync steps.
+type Base struct {
+	*translator.Namespaced
+	// Policy is the syncer's policy (RegisterContext.Options.Policy).
+	Policy synccontext.Policy
+	// Recorder records events on virtual objects.
+	Recorder record.EventRecorder
+
+	name  string
+	proto client.Object
+}
+
+// NewBase returns the Base of the built-in name syncing objects like proto
+// from ctx's virtual cluster into its target namespace.
+func NewBase(ctx *synccontext.RegisterContext, name string, proto client.Object) (Base, error) {
+	t, err := translator.NewNamespaced(ctx.Options.Name, ctx.TargetNamespace)
+	if err != nil {
+		return Base{}, fmt.Errorf("create %s translator: %w", name, err)
+	}
+	return Base{Namespaced: t, Policy: ctx.Options.Policy, Recorder: Recorder(ctx, name), name: name, proto: proto}, nil
+}
+
+// Name implements syncer.Base.
+func (b Base) Name() string { return b.name }
+
+// Resource implements syncer.Syncer: a new empty object of the kind.
+func (b Base) Resource() client.Object { return b.proto.DeepCopyObject().(client.Object) }
