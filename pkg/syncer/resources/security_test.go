@@ -2,6 +2,8 @@ package resources_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -200,8 +202,20 @@ func TestHostPodGetsATokenOfTheVirtualClusterNotOfTheHost(t *testing.T) {
 		}
 		return r
 	}
-	if r := review(clusters.Virtual.Client); !r.Status.Authenticated || r.Status.User.Username != "system:serviceaccount:"+vns+":default" {
+	r := review(clusters.Virtual.Client)
+	if !r.Status.Authenticated || r.Status.User.Username != "system:serviceaccount:"+vns+":default" {
 		t.Errorf("virtual API server: token authenticates %v as %q, want the virtual service account", r.Status.Authenticated, r.Status.User.Username)
+	}
+	if got := r.Status.User.Extra["authentication.kubernetes.io/pod-name"]; len(got) != 1 || got[0] != "api-client" {
+		t.Errorf("token bound to pod %v, want the virtual pod api-client", got)
+	}
+	var claims struct{ Exp, Iat int64 }
+	if parts := strings.Split(token, "."); len(parts) == 3 {
+		payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		_ = json.Unmarshal(payload, &claims)
+	}
+	if life := claims.Exp - claims.Iat; life != 365*24*60*60 {
+		t.Errorf("token lives %d s, want a year", life)
 	}
 	if r := review(clusters.Host.Client); r.Status.Authenticated {
 		t.Errorf("host API server accepts the token as %q", r.Status.User.Username)
