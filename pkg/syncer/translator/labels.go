@@ -175,10 +175,21 @@ func tenantAnnotations(vAnnotations map[string]string) map[string]string {
 
 // MergeLabels returns the labels a managed host object should carry when it
 // has current and podkit wants want: keys podkit owns (IsOwnedKey) come from
-// want only, every other key stays as someone else wrote it on the host.
+// want only, every other key stays as someone else wrote it on the host —
+// except a tenant label copied verbatim by a podkit before the key rewrite
+// (the tenant's key with the tenant's value), which is removed.
 func MergeLabels(current, want map[string]string) map[string]string {
+	verbatim := map[string]string{}
+	for k, v := range want {
+		if vk, ok := VirtualLabelKey(k); ok {
+			verbatim[vk] = v
+		}
+	}
 	out := make(map[string]string, len(current)+len(want))
 	for k, v := range current {
+		if w, ok := verbatim[k]; ok && w == v {
+			continue
+		}
 		if !IsOwnedKey(k) {
 			out[k] = v
 		}

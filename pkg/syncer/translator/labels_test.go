@@ -101,10 +101,16 @@ func TestMergeKeepsKeysOthersWroteOnTheHost(t *testing.T) {
 		})
 	}
 	labels := MergeLabels(
-		map[string]string{"cni.example.com/ip": "10.0.0.1", "label.podkit.dev/old": "x", LabelManagedBy: "vc1"},
-		tr.TranslateLabels(map[string]string{"app": "web"}, "team"),
+		map[string]string{
+			"cni.example.com/ip": "10.0.0.1", "label.podkit.dev/old": "x", LabelManagedBy: "vc1",
+			"app": "web", "tier": "host-set", // app=web: the tenant's label as an older podkit copied it
+		},
+		tr.TranslateLabels(map[string]string{"app": "web", "tier": "front"}, "team"),
 	)
-	wantLabels := map[string]string{"cni.example.com/ip": "10.0.0.1", "label.podkit.dev/app": "web", LabelManagedBy: "vc1", LabelNamespace: "team"}
+	wantLabels := map[string]string{
+		"cni.example.com/ip": "10.0.0.1", "tier": "host-set",
+		"label.podkit.dev/app": "web", "label.podkit.dev/tier": "front", LabelManagedBy: "vc1", LabelNamespace: "team",
+	}
 	if diff := cmp.Diff(wantLabels, labels); diff != "" {
 		t.Fatalf("MergeLabels (-want +got):\n%s", diff)
 	}
