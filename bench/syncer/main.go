@@ -30,6 +30,7 @@ import (
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
 
@@ -189,6 +190,9 @@ func (b *bench) startSyncer(ctx context.Context, workers int) (target string, st
 	sctx, cancel := context.WithCancel(ctx)
 	rc, err := syncer.NewRegisterContext(sctx, syncer.Options{
 		VirtualConfig: b.virtual.Config, HostConfig: b.host.Config, TargetNamespace: target, Name: "bench", Workers: workers,
+		// The ConfigMaps here are used by no pod; by default only those
+		// synced pods use reach the host.
+		Policy: synccontext.Policy{Allow: []synccontext.Permission{synccontext.AllowAllConfigMaps}},
 	})
 	if err != nil {
 		cancel()

@@ -6,7 +6,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -50,13 +49,9 @@ func (s *PDBSyncer) Init(rc *synccontext.RegisterContext) error {
 func (s *PDBSyncer) translate(vPDB *policyv1.PodDisruptionBudget) *policyv1.PodDisruptionBudget {
 	pPDB := s.TranslateMetadata(vPDB).(*policyv1.PodDisruptionBudget)
 	if sel := vPDB.Spec.Selector; sel != nil {
-		pPDB.Spec.Selector = &metav1.LabelSelector{
-			MatchLabels:      s.TranslateSelector(sel.MatchLabels, vPDB.Namespace),
-			MatchExpressions: sel.MatchExpressions,
-		}
-		if pPDB.Spec.Selector.MatchLabels == nil {
-			pPDB.Spec.Selector.MatchLabels = s.TranslateSelector(map[string]string{}, vPDB.Namespace)
-		}
+		// Keys rewritten as on synced pods, and scoped to the virtual
+		// namespace's pods, so the PDB never selects a host pod.
+		pPDB.Spec.Selector = s.TranslateLabelSelector(sel, vPDB.Namespace)
 	}
 	pPDB.Status = policyv1.PodDisruptionBudgetStatus{}
 	return pPDB
