@@ -240,55 +240,11 @@ func translateAffinity(t *translator.Namespaced, a *corev1.Affinity, ns string) 
 	}
 }
 
-// translateVolume renames every virtual object a volume source names: the
-// ConfigMaps, Secrets and PersistentVolumeClaims of the virtual namespace,
-// and the secret references of CSI and in-tree volumes (vcluster's pod
-// translator renames the same set, see loft-sh/vcluster
-// pkg/controllers/resources/pods/translate/translator.go translateVolumes).
+// translateVolume renames every virtual object a volume source names (see
+// volumeRefs).
 func translateVolume(v *corev1.VolumeSource, name func(string) string) {
-	ref := func(r *corev1.LocalObjectReference) {
-		if r != nil && r.Name != "" {
-			r.Name = name(r.Name)
-		}
-	}
-	switch {
-	case v.ConfigMap != nil:
-		v.ConfigMap.Name = name(v.ConfigMap.Name)
-	case v.Secret != nil:
-		v.Secret.SecretName = name(v.Secret.SecretName)
-	case v.PersistentVolumeClaim != nil:
-		v.PersistentVolumeClaim.ClaimName = name(v.PersistentVolumeClaim.ClaimName)
-	case v.CSI != nil:
-		ref(v.CSI.NodePublishSecretRef)
-	case v.Projected != nil:
-		for j := range v.Projected.Sources {
-			s := &v.Projected.Sources[j]
-			if s.ConfigMap != nil {
-				s.ConfigMap.Name = name(s.ConfigMap.Name)
-			}
-			if s.Secret != nil {
-				s.Secret.Name = name(s.Secret.Name)
-			}
-		}
-	case v.ISCSI != nil:
-		ref(v.ISCSI.SecretRef)
-	case v.RBD != nil:
-		ref(v.RBD.SecretRef)
-	case v.CephFS != nil:
-		ref(v.CephFS.SecretRef)
-	case v.FlexVolume != nil:
-		ref(v.FlexVolume.SecretRef)
-	case v.Cinder != nil:
-		ref(v.Cinder.SecretRef)
-	case v.ScaleIO != nil:
-		ref(v.ScaleIO.SecretRef)
-	case v.StorageOS != nil:
-		ref(v.StorageOS.SecretRef)
-	case v.AzureFile != nil && v.AzureFile.SecretName != "":
-		v.AzureFile.SecretName = name(v.AzureFile.SecretName)
-	case v.Glusterfs != nil:
-		v.Glusterfs.EndpointsName = name(v.Glusterfs.EndpointsName)
-	}
+	rename := func(n *string) { *n = name(*n) }
+	volumeRefs(v, rename, rename, rename)
 }
 
 // readTokenFromAnnotation replaces the service account token source of the

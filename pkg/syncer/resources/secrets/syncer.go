@@ -4,7 +4,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podkit-dev/podkit/pkg/syncer"
@@ -24,7 +23,9 @@ const Name = "secrets"
 // any more is deleted. synccontext.AllowAllSecrets syncs them all.
 type Syncer struct {
 	hostsync.Base
-	gate referenced.Gate
+	// Gate gives the syncer its pod index and pod watch
+	// (RegisterIndices, ModifyController).
+	referenced.Gate
 }
 
 var (
@@ -44,26 +45,11 @@ func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
 		Index: "podkit.dev/pod-secrets",
 		All:   policy.Allows(synccontext.AllowAllSecrets),
 		Refs: func(vPod *corev1.Pod) []string {
-			if len(pods.Check(policy, vPod)) > 0 {
-				return nil // not synced, so it uses nothing on the host
-			}
-			_, names := pods.References(vPod)
+			_, names := pods.SyncedReferences(policy, vPod)
 			return names
 		},
 	}
-	return &Syncer{Base: base, gate: gate}, nil
-}
-
-// RegisterIndices implements syncer.IndicesRegisterer: virtual pods by the
-// Secrets they use.
-func (s *Syncer) RegisterIndices(ctx *synccontext.RegisterContext) error {
-	return s.gate.RegisterIndex(ctx)
-}
-
-// ModifyController implements syncer.ControllerModifier: a pod change
-// re-queues the Secrets it uses.
-func (s *Syncer) ModifyController(_ *synccontext.RegisterContext, b *builder.Builder) (*builder.Builder, error) {
-	return s.gate.Watch(b), nil
+	return &Syncer{Base: base, Gate: gate}, nil
 }
 
 // SyncDown implements syncer.Syncer: it creates the host Secret.
@@ -72,7 +58,7 @@ func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctr
 	if vObj.GetDeletionTimestamp() != nil || vSecret.Type == corev1.SecretTypeServiceAccountToken {
 		return ctrl.Result{}, nil
 	}
-	if wanted, err := s.gate.Wanted(ctx, vSecret); err != nil || !wanted {
+	if wanted, err := s.Gate.Wanted(ctx, vSecret); err != nil || !wanted {
 		return ctrl.Result{}, err
 	}
 	return hostsync.Create(ctx, s.TranslateMetadata(vSecret))
@@ -81,7 +67,7 @@ func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctr
 // Sync implements syncer.Syncer: a host Secret no synced pod uses any more is
 // deleted; otherwise it is made equal to the virtual one; an immutable one whose data must change is recreated.
 func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (ctrl.Result, error) {
-	if wanted, err := s.gate.Wanted(ctx, vObj); err != nil {
+	if wanted, err := s.Gate.Wanted(ctx, vObj); err != nil {
 		return ctrl.Result{}, err
 	} else if !wanted {
 		return syncer.DeleteObject(ctx, pObj)

@@ -28,9 +28,9 @@ type Gate struct {
 	Refs func(vPod *corev1.Pod) []string
 }
 
-// RegisterIndex indexes virtual pods by the names they reference. Call it
-// from RegisterIndices, before the managers start.
-func (g Gate) RegisterIndex(ctx *synccontext.RegisterContext) error {
+// RegisterIndices implements syncer.IndicesRegisterer for the syncer that
+// embeds the gate: it indexes virtual pods by the names they reference.
+func (g Gate) RegisterIndices(ctx *synccontext.RegisterContext) error {
 	if g.All {
 		return nil
 	}
@@ -43,10 +43,12 @@ func (g Gate) RegisterIndex(ctx *synccontext.RegisterContext) error {
 	return nil
 }
 
-// Watch makes a change of a virtual pod re-queue every name it references.
-func (g Gate) Watch(b *builder.Builder) *builder.Builder {
+// ModifyController implements syncer.ControllerModifier for the syncer that
+// embeds the gate: a change of a virtual pod re-queues every name it
+// references.
+func (g Gate) ModifyController(_ *synccontext.RegisterContext, b *builder.Builder) (*builder.Builder, error) {
 	if g.All {
-		return b
+		return b, nil
 	}
 	return b.Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		pod := o.(*corev1.Pod)
@@ -55,7 +57,7 @@ func (g Gate) Watch(b *builder.Builder) *builder.Builder {
 			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: pod.Namespace, Name: n}})
 		}
 		return reqs
-	}))
+	})), nil
 }
 
 // Wanted reports whether the virtual object vObj belongs on the host: the
