@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/klog/v2"
 
 	"github.com/podkit-dev/podkit/internal/cli/clierr"
+	"github.com/podkit-dev/podkit/internal/cli/common"
 	"github.com/podkit-dev/podkit/internal/cli/version"
 	"github.com/podkit-dev/podkit/internal/devcluster"
 )
@@ -197,4 +202,65 @@ func zombie(pid int) bool {
 	}
 	i := bytes.LastIndexByte(stat, ')')
 	return i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z'
+}
+
+// The log flags reach podkit's own logger and klog (client-go's), in the
+// format and at the level asked for; bad values are usage errors.
+func TestLogFlagsSetLevelAndFormatForPodkitAndKlog(t *testing.T) {
+	saved := subcommands
+	t.Cleanup(func() { subcommands = saved })
+	subcommands = append(slices.Clone(saved), func(_ context.Context, c *common.Common) *cobra.Command {
+		return &cobra.Command{Use: "logtest", RunE: func(*cobra.Command, []string) error {
+			c.Logger.Debug("podkit debug")
+			c.Logger.Info("podkit info")
+			klog.Info("klog info")
+			klog.V(2).Info("klog v2")
+			klog.V(5).Info("klog v5")
+			klog.Flush()
+			return nil
+		}}
+	})
+
+	r := podkit(t, "logtest", "--log-format", "json", "-v", "2")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("stderr line %q is not JSON: %v", line, err)
+		}
+		msgs = append(msgs, fmt.Sprint(rec["msg"]))
+	}
+	if want := []string{"podkit debug", "podkit info", "klog info", "klog v2"}; !slices.Equal(msgs, want) {
+		t.Errorf("-v 2 --log-format json logged %q, want %q", msgs, want)
+	}
+
+	r = podkit(t, "logtest")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{`msg="podkit info"`, `msg="klog info"`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("default logs lack %s:\n%s", want, r.stderr)
+		}
+	}
+	for _, unwanted := range []string{"podkit debug", "klog v2"} {
+		if strings.Contains(r.stderr, unwanted) {
+			t.Errorf("default logs (info, text) contain %q:\n%s", unwanted, r.stderr)
+		}
+	}
+
+	r = podkit(t, "logtest", "--log-level", "error")
+	if strings.Contains(r.stderr, "info") {
+		t.Errorf("--log-level error logged info messages:\n%s", r.stderr)
+	}
+
+	for _, bad := range [][]string{{"--log-level", "loud"}, {"--log-format", "xml"}, {"--v", "-1"}} {
+		r := podkit(t, append([]string{"logtest"}, bad...)...)
+		if r.code != clierr.CodeUsage || !strings.Contains(r.stderr, bad[0]) {
+			t.Errorf("%v: exit %d, stderr %q; want usage error naming %s", bad, r.code, r.stderr, bad[0])
+		}
+	}
 }
