@@ -66,16 +66,20 @@ func WithLogger(l *slog.Logger) Option { return func(o *waitOptions) { o.logger 
 // each role's taskNumber, has a pod IP in the Framework's status, and returns
 // the Framework as seen at that moment.
 //
-// It lists the one Framework (field selector metadata.name) and then watches
-// it from the list's resource version, and releases as soon as the apiserver
-// sends the update. When the Framework carries v1alpha1.AnnotationBarrierRelease (podkit's
-// controller publishes it), the watch is of metadata only and the whole
-// Framework is read once more when the annotation says released: three
-// requests however long the wait, and status writes cost the apiserver a
-// small event per waiter whatever the Framework's size. Otherwise
-// (FrameworkController's controller) every event carries the whole
-// Framework: two requests. Progress reports show the last whole Framework
-// read.
+// It lists the one Framework (field selector metadata.name), then watches it
+// from the list's resource version, and releases as soon as the apiserver
+// sends the update. The watch is of metadata only when the Framework carries
+// v1alpha1.AnnotationBarrierRelease (podkit's controller publishes it) and
+// has at least DefaultMetadataWatchMinTasks tasks (see WithMetadataWatch).
+// The whole Framework is then read once more each time the annotation
+// changes, so the wait costs three requests, and each status write costs the
+// apiserver a small event per waiter, whatever the Framework's size.
+// Otherwise (smaller Frameworks, FrameworkController's controller) every
+// event carries the whole Framework: two requests. The annotation is only a
+// hint. The barrier releases on the status it reads, and a "released" that
+// the status does not back turns the metadata watch off. Progress reports
+// show the last whole Framework read.
+//
 // A broken watch is resumed from the last resource version seen (relisting
 // when that is too old), so an apiserver restart loses no update; while the
 // apiserver is unreachable, attempts back off up to the check interval, which
