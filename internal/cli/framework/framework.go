@@ -13,9 +13,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,6 +32,7 @@ var resourceNames = []string{"fw", "framework", "frameworks", "frameworks.podkit
 
 type getFlags struct {
 	output        string
+	selector      string
 	allNamespaces bool
 }
 
@@ -41,14 +44,18 @@ func NewGetCommand(ctx context.Context, c *common.Common) *cobra.Command {
 		Short: "List Frameworks with their state and ready tasks",
 		Example: `  podkit get fw
   podkit get fw my-job -o wide
-  podkit get fw -A -o yaml`,
-		Args: cobra.RangeArgs(1, 2),
+  podkit get fw -A -o yaml
+  podkit get fw -l team=vision -o name
+  podkit get fw my-job -o jsonpath='{.status.attemptStatus.completionStatus.code}'`,
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: completeNames(c),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGet(cmd.Context(), c, f, args)
 		},
 	}
 	cmd.SetContext(ctx)
-	cmd.Flags().StringVarP(&f.output, "output", "o", "", "output format: wide, json, yaml or name (default: table)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "", "output format: wide, json, yaml, name, jsonpath=…, jsonpath-as-json=…, jsonpath-file=…, go-template=…, go-template-file=… (default: table)")
+	cmd.Flags().StringVarP(&f.selector, "selector", "l", "", "label selector to filter on, as kubectl's (e.g. -l team=vision,tier!=batch)")
 	cmd.Flags().BoolVarP(&f.allNamespaces, "all-namespaces", "A", false, "list Frameworks of every namespace")
 	return cmd
 }
@@ -56,10 +63,11 @@ func NewGetCommand(ctx context.Context, c *common.Common) *cobra.Command {
 // NewDescribeCommand returns `podkit describe fw NAME`.
 func NewDescribeCommand(ctx context.Context, c *common.Common) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "describe fw NAME",
-		Short:   "Show a Framework's roles, tasks, pod IPs, attempts and events",
-		Example: `  podkit describe fw my-job -n team-a`,
-		Args:    cobra.ExactArgs(2),
+		Use:               "describe fw NAME",
+		Short:             "Show a Framework's roles, tasks, pod IPs, attempts and events",
+		Example:           `  podkit describe fw my-job -n team-a`,
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: completeNames(c),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDescribe(cmd.Context(), c, args)
 		},
@@ -100,10 +108,24 @@ func runGet(ctx context.Context, c *common.Common, f *getFlags, args []string) e
 	if err := checkResource(args[0]); err != nil {
 		return err
 	}
-	switch f.output {
-	case "", "wide", "json", "yaml", "name":
-	default:
-		return clierr.Usagef("--output %q: use wide, json, yaml or name", f.output)
+	var printer printers.ResourcePrinter
+	if f.output != "" && f.output != "wide" {
+		pf := genericclioptions.NewPrintFlags("")
+		pf.OutputFormat = &f.output
+		p, err := pf.ToPrinter()
+		if genericclioptions.IsNoCompatiblePrinterError(err) {
+			return clierr.Usagef("--output %q: use wide, %s", f.output, strings.Join(pf.AllowedFormats(), ", "))
+		} else if err != nil {
+			return clierr.Usagef("--output %q: %v", f.output, err)
+		}
+		printer = p
+	}
+	selector, err := labels.Parse(f.selector)
+	if err != nil {
+		return clierr.Usagef("--selector %q: %v", f.selector, err)
+	}
+	if len(args) == 2 && f.selector != "" {
+		return clierr.Usagef("--selector cannot be used with a Framework name")
 	}
 	cl, err := newClient(c)
 	if err != nil {
@@ -126,34 +148,34 @@ func runGet(ctx context.Context, c *common.Common, f *getFlags, args []string) e
 		if !f.allNamespaces {
 			opts = append(opts, client.InNamespace(ns))
 		}
+		if !selector.Empty() {
+			opts = append(opts, client.MatchingLabelsSelector{Selector: selector})
+		}
 		if err := cl.List(ctx, &list, opts...); err != nil {
 			return fmt.Errorf("list frameworks: %w", err)
 		}
 		items = list.Items
 	}
 	out := c.Streams.Out
-	switch f.output {
-	case "json", "yaml":
-		var p printers.ResourcePrinter = &printers.JSONPrinter{}
-		if f.output == "yaml" {
-			p = &printers.YAMLPrinter{}
+	if printer != nil {
+		for i := range items {
+			items[i].SetGroupVersionKind(v1.FrameworkGroupVersionKind)
 		}
-		var obj runtime.Object
-		if len(args) == 2 {
-			items[0].SetGroupVersionKind(v1.FrameworkGroupVersionKind)
-			obj = &items[0]
-		} else {
-			list := &v1.FrameworkList{Items: items}
-			list.SetGroupVersionKind(v1.GroupVersion.WithKind("FrameworkList"))
-			obj = list
+		if len(args) == 2 || f.output == "name" {
+			// One object, or names: the name printer takes objects, not
+			// typed lists.
+			for i := range items {
+				if err := printer.PrintObj(&items[i], out); err != nil {
+					return fmt.Errorf("print frameworks: %w", err)
+				}
+			}
+			return nil
 		}
-		if err := p.PrintObj(obj, out); err != nil {
+		list := &v1.FrameworkList{Items: items}
+		list.SetGroupVersionKind(v1.GroupVersion.WithKind("FrameworkList"))
+		var obj runtime.Object = list
+		if err := printer.PrintObj(obj, out); err != nil {
 			return fmt.Errorf("print frameworks: %w", err)
-		}
-		return nil
-	case "name":
-		for _, fw := range items {
-			fmt.Fprintf(out, "framework.podkit.dev/%s\n", fw.Name)
 		}
 		return nil
 	}
@@ -162,6 +184,38 @@ func runGet(ctx context.Context, c *common.Common, f *getFlags, args []string) e
 		return nil
 	}
 	return printTable(out, items, f.output == "wide", f.allNamespaces, time.Now())
+}
+
+// completeNames completes Framework names of the current namespace after
+// the resource argument (shell completion: podkit completion bash|zsh|fish).
+func completeNames(c *common.Common) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) == 0 {
+			return resourceNames, cobra.ShellCompDirectiveNoFileComp
+		}
+		if len(args) > 1 || checkResource(args[0]) != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		cl, err := newClient(c)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		ns, err := c.Namespace()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var list v1.FrameworkList
+		if err := cl.List(cmd.Context(), &list, client.InNamespace(ns)); err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var names []string
+		for _, fw := range list.Items {
+			if strings.HasPrefix(fw.Name, toComplete) {
+				names = append(names, fw.Name)
+			}
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 func printTable(out io.Writer, items []v1.Framework, wide, withNamespace bool, now time.Time) error {

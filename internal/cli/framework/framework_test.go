@@ -5,9 +5,11 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -156,5 +158,78 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 				t.Errorf("err = %v (code %d), want code %d mentioning %q", err, clierr.Code(err), tt.code, tt.text)
 			}
 		})
+	}
+}
+
+// -o takes kubectl's printers (cli-runtime PrintFlags), -l filters a list.
+func TestGetPrintsWithKubectlsPrintersAndFiltersBySelector(t *testing.T) {
+	ns := env.Namespace(t)
+	createRunning(t, ns)
+	other := &v1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "eval", Labels: map[string]string{"team": "vision"}},
+		Spec: v1.FrameworkSpec{TaskRoles: []v1.TaskRoleSpec{{Name: "worker", TaskNumber: 1,
+			Task: v1.TaskSpec{Pod: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "busybox"}}}}}}}}}
+	if err := env.Client.Create(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	get := func(args ...string) (string, error) {
+		c, out, _ := newCommon(ns)
+		cmd := NewGetCommand(context.Background(), c)
+		cmd.SetArgs(args)
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
+		err := cmd.Execute()
+		return out.String(), err
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fw", "train", "-o", "jsonpath={.status.attemptStatus.taskRoleStatuses[0].taskStatuses[0].attemptStatus.podIP}"}, "10.0.0.7"},
+		{[]string{"fw", "-o", "jsonpath={.items[*].metadata.name}"}, "eval train"},
+		{[]string{"fw", "-o", "go-template={{range .items}}{{.metadata.name}};{{end}}"}, "eval;train;"},
+		{[]string{"fw", "-l", "team=vision", "-o", "name"}, "framework.podkit.dev/eval\n"},
+		{[]string{"fw", "-l", "team!=vision", "-o", "name"}, "framework.podkit.dev/train\n"},
+	} {
+		got, err := get(tc.args...)
+		if err != nil || got != tc.want {
+			t.Errorf("get %q = %q, %v; want %q", tc.args, got, err, tc.want)
+		}
+	}
+	for _, bad := range [][]string{
+		{"fw", "-o", "jsonpath={.status"},
+		{"fw", "-l", "team in (vision"},
+		{"fw", "train", "-l", "team=vision"},
+	} {
+		if _, err := get(bad...); clierr.Code(err) != clierr.CodeUsage {
+			t.Errorf("get %q: err %v (code %d), want a usage error", bad, err, clierr.Code(err))
+		}
+	}
+}
+
+// Shell completion offers the resource names, then the Framework names of
+// the namespace that start with what was typed (cobra's __complete, which
+// the scripts of `podkit completion` call).
+func TestCompletionOffersFrameworkNames(t *testing.T) {
+	ns := env.Namespace(t)
+	createRunning(t, ns)
+	complete := func(args ...string) []string {
+		c, out, _ := newCommon(ns)
+		root := &cobra.Command{Use: "podkit"}
+		root.AddCommand(NewGetCommand(context.Background(), c), NewDescribeCommand(context.Background(), c))
+		root.SetOut(out)
+		root.SetArgs(append([]string{cobra.ShellCompRequestCmd}, args...))
+		if err := root.Execute(); err != nil {
+			t.Fatalf("__complete %q: %v", args, err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		return lines[:len(lines)-1] // the last line is the directive
+	}
+	if got := complete("get", "fw", "tr"); !slices.Equal(got, []string{"train"}) {
+		t.Errorf("get fw tr<TAB> = %q, want [train]", got)
+	}
+	if got := complete("describe", "fw", "x"); len(got) != 0 {
+		t.Errorf("describe fw x<TAB> = %q, want nothing", got)
+	}
+	if got := complete("get", ""); !slices.Contains(got, "fw") {
+		t.Errorf("get <TAB> = %q, want the resource names", got)
 	}
 }
