@@ -66,6 +66,23 @@ func create(t *testing.T, c client.Client, obj client.Object) {
 	if err := c.Create(context.Background(), obj); err != nil {
 		t.Fatalf("create %T %s: %v", obj, obj.GetName(), err)
 	}
+	if svc, ok := obj.(*corev1.Service); ok {
+		deleteLater(t, c, svc)
+	}
+}
+
+// deleteLater deletes svc when the test ends. Namespaces are never emptied
+// here (no controller manager): a Service left behind would hold its cluster
+// IP in its API server for the rest of the binary, and a host Service given
+// the same address could not pass it to its virtual Service.
+func deleteLater(t *testing.T, c client.Client, svc *corev1.Service) {
+	key := client.ObjectKeyFromObject(svc)
+	t.Cleanup(func() {
+		err := c.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("delete Service %s: %v", key, err)
+		}
+	})
 }
 
 func configMap(ns, name string, data map[string]string) *corev1.ConfigMap {

@@ -272,8 +272,7 @@ func TestHostServiceCannotSelectTenantPodsByLabel(t *testing.T) {
 		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
 	})
 	waitHost(t, &corev1.Pod{}, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("impostor", vns)}, "host pod created", nil)
-	vSvcCopy := &corev1.Service{}
-	waitHost(t, vSvcCopy, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("web", vns)}, "host Service created", nil)
+	_, vSvcCopy := waitClusterIP(t, types.NamespacedName{Namespace: vns, Name: "web"}, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("web", vns)})
 
 	// The host API server's own label selection is the check: what the host
 	// Service selects, the endpoints controller would route to.
@@ -318,8 +317,7 @@ func TestServiceHostExposureIsClearedWithAnEvent(t *testing.T) {
 			t.Errorf("event message %q does not mention %q", msg, want)
 		}
 	}
-	p := &corev1.Service{}
-	waitHost(t, p, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("mitm", vns)}, "host Service created", nil)
+	_, p := waitClusterIP(t, client.ObjectKeyFromObject(v), types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("mitm", vns)})
 	if len(p.Spec.ExternalIPs) != 0 || p.Spec.Type != corev1.ServiceTypeClusterIP || len(p.Spec.LoadBalancerSourceRanges) != 0 {
 		t.Fatalf("host Service type %s externalIPs %v sourceRanges %v; want ClusterIP without them", p.Spec.Type, p.Spec.ExternalIPs, p.Spec.LoadBalancerSourceRanges)
 	}
@@ -365,6 +363,8 @@ func TestServiceExposureWhenAllowed(t *testing.T) {
 	waitHost(t, &corev1.Service{}, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("public", vns)}, "NodePort Service with externalIPs on the host", func(s *corev1.Service) bool {
 		return s.Spec.Type == corev1.ServiceTypeNodePort && len(s.Spec.ExternalIPs) == 1
 	})
+	// Let the virtual Service settle before the test deletes it.
+	waitClusterIP(t, types.NamespacedName{Namespace: vns, Name: "public"}, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("public", vns)})
 }
 
 func TestOnlySecretsThatSyncedPodsUseReachTheHost(t *testing.T) {

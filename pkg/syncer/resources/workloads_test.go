@@ -51,8 +51,10 @@ func TestServiceSpecDownLoadBalancerStatusUp(t *testing.T) {
 	if diff := cmp.Diff(wantSelector, p.Spec.Selector); diff != "" {
 		t.Errorf("host selector (-want +got):\n%s", diff)
 	}
-	if p.Spec.ClusterIP == "" || p.Spec.ClusterIP == v.Spec.ClusterIP && v.Spec.ClusterIP != "" {
-		t.Logf("host cluster IP %q, virtual %q", p.Spec.ClusterIP, v.Spec.ClusterIP)
+	// The virtual Service is recreated with the host's address, node ports kept.
+	nodePort := v.Spec.Ports[0].NodePort
+	if got, _ := waitClusterIP(t, client.ObjectKeyFromObject(v), pNN); got.Spec.Ports[0].NodePort != nodePort {
+		t.Errorf("virtual node port %d after recreation, want %d", got.Spec.Ports[0].NodePort, nodePort)
 	}
 
 	p.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "203.0.113.7"}}

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -23,9 +24,14 @@ const Name = "services"
 // then gets a Warning event with reason syncer.ReasonPolicyRefused.
 type Syncer struct {
 	hostsync.Base
+	// virtualReader reads the virtual API server without the cache.
+	virtualReader client.Reader
 }
 
-var _ syncer.Syncer = (*Syncer)(nil)
+var (
+	_ syncer.Syncer   = (*Syncer)(nil)
+	_ syncer.UpSyncer = (*Syncer)(nil)
+)
 
 // AnnotationRefused, on a host Service, lists the virtual settings the
 // policy cleared; a change of it is reported once as an event.
@@ -37,7 +43,7 @@ func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Syncer{Base: base}, nil
+	return &Syncer{Base: base, virtualReader: ctx.VirtualManager.GetAPIReader()}, nil
 }
 
 // translate returns the host Service for vSvc: metadata translated, the
@@ -105,21 +111,49 @@ func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctr
 	return hostsync.Create(ctx, pSvc)
 }
 
-// Sync implements syncer.Syncer: ports, selector, type and metadata flow
+// Sync implements syncer.Syncer: the virtual Service takes the host's
+// cluster IPs (see adoptClusterIP); ports, selector, type and metadata flow
 // down; the host's load-balancer status flows up.
 func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (ctrl.Result, error) {
 	vSvc := vObj.(*corev1.Service)
 	pSvc := pObj.(*corev1.Service)
-	if !equality.Semantic.DeepEqual(vSvc.Status.LoadBalancer, pSvc.Status.LoadBalancer) {
-		up := vSvc.DeepCopy()
-		up.Status.LoadBalancer = pSvc.Status.LoadBalancer
-		return hostsync.UpdateStatus(ctx, ctx.VirtualClient, up, "virtual")
-	}
 	want := s.translate(vSvc)
 	if want.Spec.Type != pSvc.Spec.Type || (want.Spec.ClusterIP == corev1.ClusterIPNone) != (pSvc.Spec.ClusterIP == corev1.ClusterIPNone) {
 		// Type and headlessness changes are easiest (and safest) as a recreate.
 		return syncer.DeleteObject(ctx, pObj)
 	}
+	retry := ctrl.Result{}
+	if needsClusterIP(vSvc, pSvc) {
+		adopted, err := s.adoptClusterIP(ctx, vSvc, pSvc)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if adopted {
+			return ctrl.Result{}, nil // the new virtual Service's event brings it back
+		}
+		retry.RequeueAfter = adoptRetry
+	}
+	if !equality.Semantic.DeepEqual(vSvc.Status.LoadBalancer, pSvc.Status.LoadBalancer) {
+		up := vSvc.DeepCopy()
+		up.Status.LoadBalancer = pSvc.Status.LoadBalancer
+		res, err := hostsync.UpdateStatus(ctx, ctx.VirtualClient, up, "virtual")
+		return orRetry(res, retry), err
+	}
+	res, err := s.syncSpec(ctx, vSvc, pSvc, want)
+	return orRetry(res, retry), err
+}
+
+// orRetry returns res, or retry when res asks for nothing.
+func orRetry(res, retry ctrl.Result) ctrl.Result {
+	if res.IsZero() {
+		return retry
+	}
+	return res
+}
+
+// syncSpec writes what changed of want (ports, selector, affinity, …) to the
+// host Service pSvc, keeping what the host allocated.
+func (s *Syncer) syncSpec(ctx *synccontext.SyncContext, vSvc, pSvc, want *corev1.Service) (ctrl.Result, error) {
 	next := pSvc.DeepCopy()
 	changed := hostsync.MetadataChanged(next, want)
 	if next.Annotations[AnnotationRefused] != pSvc.Annotations[AnnotationRefused] {
@@ -151,4 +185,22 @@ func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (c
 		return ctrl.Result{}, nil
 	}
 	return hostsync.Update(ctx, ctx.PhysicalClient, next, "host")
+}
+
+// SyncUp implements syncer.UpSyncer: a managed host Service without a
+// virtual one is deleted, unless the virtual API server still has it. The
+// check reads past the cache, which may not yet have seen a virtual Service
+// that adoptClusterIP just recreated.
+func (s *Syncer) SyncUp(ctx *synccontext.SyncContext, pObj client.Object) (ctrl.Result, error) {
+	nn := s.PhysicalToVirtual(pObj)
+	if nn.Name != "" {
+		err := s.virtualReader.Get(ctx.Context, nn, &corev1.Service{})
+		if err == nil {
+			return ctrl.Result{}, nil // its watch event brings it to Sync
+		}
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("get virtual Service %s: %w", nn, err)
+		}
+	}
+	return syncer.DeleteObject(ctx, pObj)
 }
