@@ -269,7 +269,9 @@ func runDescribe(ctx context.Context, c *common.Common, args []string) error {
 		return notFoundHint(err, ns, args[1])
 	}
 	var events corev1.EventList
-	if err := cl.List(ctx, &events, client.InNamespace(ns)); err != nil {
+	// The server filters (kubectl describe does the same): a namespace's
+	// events can be many thousands.
+	if err := cl.List(ctx, &events, client.InNamespace(ns), client.MatchingFields{"involvedObject.uid": string(fw.UID)}); err != nil {
 		// Events are a nicety: say so and describe the rest.
 		fmt.Fprintf(c.Streams.ErrOut, "warning: list events: %v\n", err)
 	}

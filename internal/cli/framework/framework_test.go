@@ -3,6 +3,7 @@ package framework
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -117,17 +118,33 @@ func TestGetPrintsYAMLWithKind(t *testing.T) {
 
 func TestDescribeShowsTasksAndPodIPs(t *testing.T) {
 	ns := env.Namespace(t)
-	createRunning(t, ns)
+	fw := createRunning(t, ns)
+	// Two events: one about this Framework, one about an earlier Framework
+	// of the same name (another UID); describe shows only the first.
+	for i, uid := range []types.UID{fw.UID, "earlier-framework-uid"} {
+		ev := &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("train.%d", i)},
+			InvolvedObject: corev1.ObjectReference{Kind: "Framework", APIVersion: v1.GroupVersion.String(), Namespace: ns, Name: "train", UID: uid},
+			Reason:         fmt.Sprintf("Reason%d", i), Message: fmt.Sprintf("message %d", i), Type: corev1.EventTypeNormal,
+			FirstTimestamp: metav1.Now(), LastTimestamp: metav1.Now(), Count: 1,
+		}
+		if err := env.Client.Create(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c, out, _ := newCommon(ns)
 	cmd := NewDescribeCommand(context.Background(), c)
 	cmd.SetArgs([]string{"fw", "train"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatalf("describe fw train: %v", err)
 	}
-	for _, want := range []string{"Name:", "train", "Task Role worker: 2 task(s)", "train-worker-0", "10.0.0.7", "kwok-node-0", "AttemptCreationRequested", "Events:"} {
+	for _, want := range []string{"Name:", "train", "Task Role worker: 2 task(s)", "train-worker-0", "10.0.0.7", "kwok-node-0", "AttemptCreationRequested", "Events:", "Reason0", "message 0"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("describe output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out.String(), "Reason1") {
+		t.Errorf("describe shows an event of another Framework (other UID):\n%s", out)
 	}
 }
 
