@@ -7,6 +7,7 @@ import (
 
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/configmaps"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/endpointslices"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/events"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/generic"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/pods"
@@ -27,6 +28,10 @@ var builtins = map[string]func(*synccontext.RegisterContext) ([]syncer.Base, err
 	},
 	services.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {
 		s, err := services.New(ctx)
+		return []syncer.Base{s}, err
+	},
+	endpointslices.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {
+		s, err := endpointslices.New(ctx)
 		return []syncer.Base{s}, err
 	},
 	pods.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {

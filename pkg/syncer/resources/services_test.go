@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -17,7 +18,9 @@ import (
 
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/syncer/internal/syncertest"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/endpointslices"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/services"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 )
 
 // waitEvent waits for an event with reason on the virtual object name in
@@ -209,4 +212,81 @@ func TestVirtualServiceKeepsItsClusterIPWhenTheVirtualClusterRefusesTheHosts(t *
 	if got.UID != v.UID || got.Spec.ClusterIP != v.Spec.ClusterIP {
 		t.Errorf("virtual Service UID %s IP %s, want it untouched (UID %s, IP %s)", got.UID, got.Spec.ClusterIP, v.UID, v.Spec.ClusterIP)
 	}
+}
+
+// vcluster's endpointslices syncer (pkg/controllers/resources/endpointslices/
+// syncer.go, ReconcileStart) copies the slices of Services without a
+// selector to the host, and leaves those of Services with a selector to the
+// clusters' own controllers; it copies nothing up. Here the copy also needs
+// the service-endpoints permission.
+func TestSelectorlessServiceEndpointSlicesReachTheHostOnlyWhenAllowed(t *testing.T) {
+	vns := clusters.Virtual.Namespace(t)
+	ctx := context.Background()
+	for _, svc := range []*corev1.Service{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "ext"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "web"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80}}}},
+	} {
+		create(t, clusters.Virtual.Client, svc)
+	}
+	slice := func(name, svc string) *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: vns, Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints: []discoveryv1.Endpoint{{
+				Addresses: []string{"10.1.2.3"},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: vns, Name: "app", UID: "virtual-uid"},
+			}},
+			Ports: []discoveryv1.EndpointPort{{Name: new(""), Port: new(int32(8080)), Protocol: new(corev1.ProtocolTCP)}},
+		}
+	}
+	vExt := slice("ext-1", "ext")
+	create(t, clusters.Virtual.Client, vExt)
+	create(t, clusters.Virtual.Client, slice("web-1", "web"))
+
+	// By default the tenant's addresses stay in the virtual cluster.
+	run := clusters.Start(t, syncertest.Options{}, builtins("services", "endpointslices"))
+	if msg := waitRefused(t, vns, "ext-1"); !strings.Contains(msg, "--allow=service-endpoints") {
+		t.Errorf("event message %q does not name the permission", msg)
+	}
+	pExtNN := types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("ext-1", vns)}
+	if err := clusters.Host.Client.Get(ctx, pExtNN, &discoveryv1.EndpointSlice{}); !apierrors.IsNotFound(err) {
+		t.Errorf("host slice after the refusal: %v, want not found", err)
+	}
+	run.Stop(t)
+
+	// Allowed, the slice reaches the host for the host Service, pointing at the host pod.
+	allow := synccontext.Policy{Allow: []synccontext.Permission{synccontext.AllowServiceEndpoints}}
+	run = clusters.Start(t, syncertest.Options{Policy: allow}, builtins("services", "endpointslices"))
+	pExtNN.Namespace = run.TargetNamespace
+	p := &discoveryv1.EndpointSlice{}
+	waitHost(t, p, pExtNN, "host EndpointSlice created", nil)
+	if p.Labels[discoveryv1.LabelServiceName] != hostName("ext", vns) || p.Labels[discoveryv1.LabelManagedBy] != endpointslices.ManagedBy {
+		t.Errorf("host slice labels %v, want service %s managed by %s", p.Labels, hostName("ext", vns), endpointslices.ManagedBy)
+	}
+	wantRef := &corev1.ObjectReference{Kind: "Pod", Namespace: run.TargetNamespace, Name: hostName("app", vns)}
+	if len(p.Endpoints) != 1 || !cmp.Equal(p.Endpoints[0].Addresses, []string{"10.1.2.3"}) || !cmp.Equal(p.Endpoints[0].TargetRef, wantRef) {
+		t.Errorf("host endpoints %+v, want 10.1.2.3 pointing at %+v", p.Endpoints, wantRef)
+	}
+	// The slice of a Service with a selector is never copied (it has no
+	// event to wait for: checked once the other slice is there).
+	if err := clusters.Host.Client.Get(ctx, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("web-1", vns)}, &discoveryv1.EndpointSlice{}); !apierrors.IsNotFound(err) {
+		t.Errorf("host copy of the slice of a Service with a selector: %v, want not found", err)
+	}
+
+	vExt.Endpoints[0].Addresses = []string{"10.1.2.4"}
+	if err := clusters.Virtual.Client.Update(ctx, vExt); err != nil {
+		t.Fatal(err)
+	}
+	waitHost(t, p, pExtNN, "address change flows down", func(s *discoveryv1.EndpointSlice) bool {
+		return len(s.Endpoints) == 1 && cmp.Equal(s.Endpoints[0].Addresses, []string{"10.1.2.4"})
+	})
+
+	// Once the Service selects pods, its slices are the controllers' again.
+	// (Edit it once it has its host address: adopting one recreates it.)
+	ext, _ := waitClusterIP(t, types.NamespacedName{Namespace: vns, Name: "ext"}, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("ext", vns)})
+	ext.Spec.Selector = map[string]string{"app": "ext"}
+	if err := clusters.Virtual.Client.Update(ctx, ext); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, clusters.Host.Client, p, "host slice deleted when the Service gets a selector")
 }

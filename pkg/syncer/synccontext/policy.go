@@ -57,6 +57,11 @@ const (
 	// AllowAllConfigMaps: sync every virtual ConfigMap, not only those
 	// referenced by synced pods.
 	AllowAllConfigMaps Permission = "all-configmaps"
+	// AllowServiceEndpoints: copy the EndpointSlices of virtual Services
+	// without a selector to the host, so their host Services route to the
+	// addresses the tenant wrote (CVE-2021-25740: any address the host's
+	// network reaches). Without it the endpointslices syncer copies none.
+	AllowServiceEndpoints Permission = "service-endpoints"
 )
 
 // Permissions returns every permission, in the order above.
@@ -65,6 +70,7 @@ func Permissions() []Permission {
 		AllowHostNamespaces, AllowPrivileged, AllowCapabilities, AllowPrivilegeEscalation, AllowHostPath,
 		AllowHostPorts, AllowUnmaskedProcMount, AllowUnconfined, AllowTolerations, AllowInfrastructureVolumes,
 		AllowServiceExposure, AllowExternalIPs, AllowPodTemplates, AllowAllSecrets, AllowAllConfigMaps,
+		AllowServiceEndpoints,
 	}
 }
 

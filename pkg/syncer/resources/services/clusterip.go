@@ -1,6 +1,7 @@
 package services
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -33,6 +34,10 @@ const (
 // adoptRetry is how soon a refused adoption is tried again: the address may
 // be held by a virtual Service that is about to adopt its own.
 const adoptRetry = 5 * time.Second
+
+// recreateTimeout bounds the delete and create of a virtual Service, which
+// run on even when the syncer stops.
+const recreateTimeout = 30 * time.Second
 
 // probePrefix names the dry-run Service that asks the virtual API server
 // whether it would accept the host's cluster IPs.
@@ -124,23 +129,34 @@ func (s *Syncer) adoptClusterIP(ctx *synccontext.SyncContext, cached, pSvc *core
 	}
 	probe.Spec.HealthCheckNodePort = 0
 	if err := ctx.VirtualClient.Create(ctx.Context, probe, client.DryRunAll); err != nil {
+		if ctx.Context.Err() != nil {
+			return false, fmt.Errorf("ask the virtual API server about cluster IP %s: %w", hostIPs, err)
+		}
 		ctx.Log.Info("virtual API server refuses the host's cluster IP", "clusterIPs", hostIPs, "error", err.Error())
 		s.Recorder.Eventf(vSvc, corev1.EventTypeWarning, ReasonClusterIPNotAdopted,
 			"host cluster IP %s not adopted, the Service keeps %s (not routed by the host): %v", hostIPs, strings.Join(clusterIPs(vSvc), ","), err)
 		return false, nil
 	}
 
+	// Once the delete is sent, the Service must be created again even if
+	// the syncer is stopping: delete and creates do not end with the
+	// reconcile's context (a cancelled delete may still have happened).
+	opCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx.Context), recreateTimeout)
+	defer cancel()
 	uid, rv := vSvc.UID, vSvc.ResourceVersion
-	if err := ctx.VirtualClient.Delete(ctx.Context, vSvc, client.Preconditions{UID: &uid, ResourceVersion: &rv}); err != nil {
+	if err := ctx.VirtualClient.Delete(opCtx, vSvc, client.Preconditions{UID: &uid, ResourceVersion: &rv}); err != nil {
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 			return true, nil // changed since the read: its watch event brings it back
 		}
-		return false, fmt.Errorf("delete virtual Service %s/%s to adopt cluster IP %s: %w", vSvc.Namespace, vSvc.Name, hostIPs, err)
+		// The delete may have happened all the same: go on only if it did.
+		if getErr := s.virtualReader.Get(opCtx, client.ObjectKeyFromObject(vSvc), &corev1.Service{}); !apierrors.IsNotFound(getErr) {
+			return false, fmt.Errorf("delete virtual Service %s/%s to adopt cluster IP %s: %w", vSvc.Namespace, vSvc.Name, hostIPs, err)
+		}
 	}
-	if err := ctx.VirtualClient.Create(ctx.Context, next); err != nil {
+	if err := ctx.VirtualClient.Create(opCtx, next); err != nil {
 		// Put the Service back as it was (a new UID) rather than lose it.
 		restore := withClusterIPs(vSvc, vSvc)
-		if restoreErr := ctx.VirtualClient.Create(ctx.Context, restore); restoreErr != nil && !apierrors.IsAlreadyExists(restoreErr) {
+		if restoreErr := ctx.VirtualClient.Create(opCtx, restore); restoreErr != nil && !apierrors.IsAlreadyExists(restoreErr) {
 			return false, fmt.Errorf("recreate virtual Service %s/%s with cluster IP %s: %w; and with its own: %w", vSvc.Namespace, vSvc.Name, hostIPs, err, restoreErr)
 		}
 		s.Recorder.Eventf(restore, corev1.EventTypeWarning, ReasonClusterIPNotAdopted,

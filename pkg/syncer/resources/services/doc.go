@@ -2,5 +2,6 @@
 // its selector rewritten and scoped to the virtual namespace, host exposure
 // (NodePort/LoadBalancer, externalIPs) cleared unless the policy allows it,
 // cluster IPs allocated by the host and given to the virtual Service (by
-// recreating it); load-balancer status flows up. Endpoints are not synced.
+// recreating it); load-balancer status flows up. EndpointSlices are the
+// endpointslices syncer's.
 package services

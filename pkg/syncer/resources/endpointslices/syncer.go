@@ -1,0 +1,166 @@
+package endpointslices
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/podkit-dev/podkit/pkg/syncer"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/internal/hostsync"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
+)
+
+// Name is the syncer's name, as --sync spells it.
+const Name = "endpointslices"
+
+// ManagedBy is the endpointslice.kubernetes.io/managed-by value of host
+// slices: the host's EndpointSlice controller leaves them alone.
+const ManagedBy = "syncer.podkit.dev"
+
+// Syncer copies the EndpointSlices of selector-less virtual Services to the
+// host, for the host copy of the Service, when the policy allows it.
+type Syncer struct {
+	hostsync.Base
+}
+
+var (
+	_ syncer.Syncer             = (*Syncer)(nil)
+	_ syncer.ControllerModifier = (*Syncer)(nil)
+)
+
+// New returns the EndpointSlice syncer for ctx's virtual cluster and target namespace.
+func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
+	base, err := hostsync.NewBase(ctx, Name, &discoveryv1.EndpointSlice{})
+	if err != nil {
+		return nil, err
+	}
+	return &Syncer{Base: base}, nil
+}
+
+// ModifyController implements syncer.ControllerModifier: a change of a
+// virtual Service (a selector added or removed, the Service created after
+// its slices) reconciles the slices labelled with its name.
+func (s *Syncer) ModifyController(ctx *synccontext.RegisterContext, b *builder.Builder) (*builder.Builder, error) {
+	c := ctx.VirtualManager.GetClient()
+	return b.Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, svc client.Object) []reconcile.Request {
+		list := &discoveryv1.EndpointSliceList{}
+		if err := c.List(ctx, list, client.InNamespace(svc.GetNamespace()), client.MatchingLabels{discoveryv1.LabelServiceName: svc.GetName()}); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, e := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: e.Namespace, Name: e.Name}})
+		}
+		return reqs
+	})), nil
+}
+
+// selectorless returns the virtual Service vSlice belongs to if that
+// Service exists and has no selector, nil otherwise.
+func (s *Syncer) selectorless(ctx *synccontext.SyncContext, vSlice *discoveryv1.EndpointSlice) (*corev1.Service, error) {
+	name := vSlice.Labels[discoveryv1.LabelServiceName]
+	if name == "" {
+		return nil, nil
+	}
+	svc := &corev1.Service{}
+	if err := ctx.VirtualClient.Get(ctx.Context, types.NamespacedName{Namespace: vSlice.Namespace, Name: name}, svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get virtual Service %s/%s of EndpointSlice %s: %w", vSlice.Namespace, name, vSlice.Name, err)
+	}
+	if len(svc.Spec.Selector) > 0 {
+		return nil, nil
+	}
+	return svc, nil
+}
+
+// translate returns the host slice for vSlice of the virtual Service svc:
+// metadata translated, labelled for the host copy of svc and as podkit's,
+// addresses and ports as they are, pod references pointed at the host pods
+// (references to anything else dropped).
+func (s *Syncer) translate(vSlice *discoveryv1.EndpointSlice, svc *corev1.Service) *discoveryv1.EndpointSlice {
+	pSlice := s.TranslateMetadata(vSlice).(*discoveryv1.EndpointSlice)
+	pSlice.Labels[discoveryv1.LabelServiceName] = s.VirtualToPhysical(client.ObjectKeyFromObject(svc), svc).Name
+	pSlice.Labels[discoveryv1.LabelManagedBy] = ManagedBy
+	for i := range pSlice.Endpoints {
+		ref := pSlice.Endpoints[i].TargetRef
+		if ref == nil {
+			continue
+		}
+		if ref.Kind != "Pod" || (ref.Namespace != "" && ref.Namespace != vSlice.Namespace) || ref.Name == "" {
+			pSlice.Endpoints[i].TargetRef = nil
+			continue
+		}
+		pod := s.VirtualToPhysical(types.NamespacedName{Namespace: vSlice.Namespace, Name: ref.Name}, nil)
+		pSlice.Endpoints[i].TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}
+	}
+	return pSlice
+}
+
+// SyncDown implements syncer.Syncer: it creates the host slice, or records
+// a syncer.ReasonPolicyRefused event when the policy withholds it.
+func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctrl.Result, error) {
+	vSlice := vObj.(*discoveryv1.EndpointSlice)
+	if vSlice.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil
+	}
+	svc, err := s.selectorless(ctx, vSlice)
+	if err != nil || svc == nil {
+		return ctrl.Result{}, err
+	}
+	if !s.Policy.Allows(synccontext.AllowServiceEndpoints) {
+		s.Recorder.Eventf(vSlice, corev1.EventTypeWarning, syncer.ReasonPolicyRefused,
+			"endpoints of Service %s not copied to the host; %s", svc.Name, synccontext.AllowServiceEndpoints.Hint())
+		return ctrl.Result{}, nil
+	}
+	return hostsync.Create(ctx, s.translate(vSlice, svc))
+}
+
+// Sync implements syncer.Syncer: addresses, ports and labels flow down; the
+// host slice is deleted once the Service has a selector (or is gone) or the
+// policy no longer allows it.
+func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (ctrl.Result, error) {
+	vSlice := vObj.(*discoveryv1.EndpointSlice)
+	pSlice := pObj.(*discoveryv1.EndpointSlice)
+	svc, err := s.selectorless(ctx, vSlice)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if svc == nil || !s.Policy.Allows(synccontext.AllowServiceEndpoints) {
+		return syncer.DeleteObject(ctx, pObj)
+	}
+	want := s.translate(vSlice, svc)
+	next := pSlice.DeepCopy()
+	changed := hostsync.MetadataChanged(next, want)
+	if next.Labels == nil {
+		next.Labels = map[string]string{}
+	}
+	for _, k := range []string{discoveryv1.LabelServiceName, discoveryv1.LabelManagedBy} {
+		if next.Labels[k] != want.Labels[k] {
+			next.Labels[k] = want.Labels[k]
+			changed = true
+		}
+	}
+	if next.AddressType != want.AddressType {
+		return syncer.DeleteObject(ctx, pObj) // immutable
+	}
+	if !equality.Semantic.DeepEqual(next.Endpoints, want.Endpoints) || !equality.Semantic.DeepEqual(next.Ports, want.Ports) {
+		next.Endpoints, next.Ports = want.Endpoints, want.Ports
+		changed = true
+	}
+	if !changed {
+		return ctrl.Result{}, nil
+	}
+	return hostsync.Update(ctx, ctx.PhysicalClient, next, "host")
+}
