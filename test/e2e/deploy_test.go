@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -91,6 +93,16 @@ func TestDefaultOverlayDeploysAndItsRBACRunsASample(t *testing.T) {
 		if _, err := cs.CoordinationV1().Leases(ns).Create(ctx, lease, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
 			t.Errorf("create a lease outside %s: err = %v, want Forbidden", systemNamespace, err)
 		}
+		// Secure metrics (the default): the controller reviews the tokens
+		// and permissions of whoever scrapes /metrics.
+		if _, err := cs.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: "not-a-token"}}, metav1.CreateOptions{}); err != nil {
+			t.Errorf("create a TokenReview as the controller (config/rbac/metrics_role.yaml): %v", err)
+		}
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: "prometheus",
+			NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: "/metrics", Verb: "get"}}}
+		if _, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{}); err != nil {
+			t.Errorf("create a SubjectAccessReview as the controller (config/rbac/metrics_role.yaml): %v", err)
+		}
 		created, err := cs.CoordinationV1().Leases(systemNamespace).Create(ctx, lease, metav1.CreateOptions{})
 		if err != nil {
 			t.Errorf("create a lease in %s: %v", systemNamespace, err)
@@ -166,10 +178,10 @@ func checkDeployment(t *testing.T, dep *appsv1.Deployment) {
 	}
 	metrics := false
 	for _, p := range c.Ports {
-		metrics = metrics || (p.Name == "metrics" && p.ContainerPort == 8080)
+		metrics = metrics || (p.Name == "metrics" && p.ContainerPort == 8443)
 	}
 	if !metrics {
-		t.Errorf("ports %+v lack metrics:8080", c.Ports)
+		t.Errorf("ports %+v lack metrics:8443", c.Ports)
 	}
 	if c.Args[0] != "controller" {
 		t.Errorf("args %v, want podkit controller ...", c.Args)

@@ -10,9 +10,12 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/podkit-dev/podkit/api/fcv1"
@@ -30,6 +33,7 @@ const (
 
 type flags struct {
 	metricsAddr             string
+	metricsSecure           bool
 	probeAddr               string
 	leaderElect             bool
 	leaderElectionNamespace string
@@ -61,7 +65,7 @@ Install the CRD and RBAC first: kubectl apply --server-side -f config/crd/bases
   podkit controller
 
   # in a Deployment
-  podkit controller --leader-elect --metrics-bind-address :8080 --health-probe-bind-address :8081`,
+  podkit controller --leader-elect --metrics-bind-address :8443 --health-probe-bind-address :8081`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runE(cmd.Context(), c, f)
@@ -69,7 +73,8 @@ Install the CRD and RBAC first: kubectl apply --server-side -f config/crd/bases
 	}
 	cmd.SetContext(ctx)
 	fs := cmd.Flags()
-	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", `address of the Prometheus /metrics endpoint ("0" disables it)`)
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8443", `address of the Prometheus /metrics endpoint ("0" disables it)`)
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", true, "serve /metrics over HTTPS, to callers the apiserver authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview); false serves plain HTTP to anyone")
 	fs.StringVar(&f.probeAddr, "health-probe-bind-address", ":8081", `address of the /healthz and /readyz endpoints ("0" disables them)`)
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "elect a leader through a Lease so that only one replica reconciles")
 	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
@@ -83,6 +88,18 @@ Install the CRD and RBAC first: kubectl apply --server-side -f config/crd/bases
 	fs.StringVar(&f.configFile, "config", "", "FrameworkController-format configuration file (podFailureSpec, frameworkMin/MaxRetryDelaySecForTransientConflictFailed); default: FC's defaults")
 	fs.DurationVar(&f.statusUpdateInterval, "status-update-interval", time.Second, "shortest gap between progress-only status writes of one Framework (completions are written at once)")
 	return cmd
+}
+
+// metricsOptions serves /metrics as kubebuilder's scaffold does by default:
+// HTTPS (a self-signed certificate unless one is mounted) behind
+// controller-runtime's authentication and authorization filter.
+func (f *flags) metricsOptions() metricsserver.Options {
+	o := metricsserver.Options{BindAddress: f.metricsAddr}
+	if f.metricsSecure {
+		o.SecureServing = true
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
 }
 
 func (f *flags) validate() error {
@@ -153,10 +170,13 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{f.watchNamespace: {}}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Logger:                  logger,
-		Cache:                   cacheOpts,
-		Metrics:                 metricsserver.Options{BindAddress: f.metricsAddr},
+		Scheme:  scheme,
+		Logger:  logger,
+		Cache:   cacheOpts,
+		Metrics: f.metricsOptions(),
+		// One controller per process; a process that runs this command
+		// more than once (tests) would otherwise be refused the name.
+		Controller:              ctrlconfig.Controller{SkipNameValidation: ptr.To(true)},
 		HealthProbeBindAddress:  f.probeAddr,
 		LeaderElection:          f.leaderElect,
 		LeaderElectionID:        f.leaderElectionID,
