@@ -90,6 +90,13 @@ func (p *envtestPlane) start(ctx context.Context, opts Options) (*rest.Config, s
 // etcd data. envtest's own Stop/Start would wait for a graceful drain and
 // regenerate state, which is neither fast nor what a crash looks like.
 func (p *envtestPlane) restartAPIServer(ctx context.Context) error {
+	// While it is down its port looks free: hold the port lock (as a
+	// starting control plane does) until it listens again.
+	unlock, err := devcluster.LockPorts(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	pids := findProcesses(k8sbin.KubeAPIServer, p.workdir)
 	if len(pids) != 1 {
 		return fmt.Errorf("find kube-apiserver: %d processes match %s", len(pids), p.workdir)
@@ -98,17 +105,28 @@ func (p *envtestPlane) restartAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	port, err := securePort(args)
+	if err != nil {
+		return err
+	}
 	if err := killAndWait(ctx, pids[0], p.restarted); err != nil {
 		return err
 	}
+	logPath := filepath.Join(p.workdir, "kube-apiserver-restarted.log")
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("open kube-apiserver log: %w", err)
+	}
+	defer logFile.Close()
 	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start kube-apiserver again: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	p.restarted = &restartedProcess{cmd: cmd, done: done}
-	return nil
+	return waitListening(ctx, port, done, logPath)
 }
 
 func (p *envtestPlane) stop() error {

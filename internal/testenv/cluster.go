@@ -87,10 +87,15 @@ func (p *kwokPlane) restartAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	port, err := securePort(args)
+	if err != nil {
+		return err
+	}
 	if err := killAndWait(ctx, pids[0], p.restarted); err != nil {
 		return err
 	}
-	logFile, err := os.OpenFile(filepath.Join(dir, "logs", "kube-apiserver.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	logPath := filepath.Join(dir, "logs", "kube-apiserver.log")
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("open kube-apiserver log: %w", err)
 	}
@@ -108,7 +113,9 @@ func (p *kwokPlane) restartAPIServer(ctx context.Context) error {
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
 		return fmt.Errorf("record the new kube-apiserver pid for kwokctl: %w", err)
 	}
-	return nil
+	// The lock is held until it listens: until then its port looks free
+	// to a control plane that is starting.
+	return waitListening(ctx, port, done, logPath)
 }
 
 func (p *kwokPlane) stop() error {
