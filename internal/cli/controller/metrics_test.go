@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +48,7 @@ func freeAddr(t *testing.T) string {
 // startController runs `podkit controller` with args until the test ends.
 func startController(t *testing.T, args ...string) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	flags := genericclioptions.NewConfigFlags(false)
 	flags.KubeConfig = ptr.To(env.Kubeconfig)
 	c := &common.Common{
@@ -69,23 +68,6 @@ func startController(t *testing.T, args ...string) {
 			t.Errorf("controller: %v\n%s", err, out.String())
 		}
 	})
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // scrape GETs url with an optional bearer token and returns the status code

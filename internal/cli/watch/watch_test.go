@@ -1,7 +1,6 @@
 package watch_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -30,27 +29,9 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.APIServer(m, &env, func(o *testenv.Options) { o.CRDDirectoryPaths = []string{} }))
 }
 
-// syncBuffer is a bytes.Buffer safe to read while the command writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // execute runs `podkit <args>` in-process until ctx ends and returns the
 // command's error.
-func execute(ctx context.Context, out, errOut *syncBuffer, args ...string) error {
+func execute(ctx context.Context, out, errOut *testenv.SyncBuffer, args ...string) error {
 	c := &common.Common{
 		Flags:   genericclioptions.NewConfigFlags(true),
 		Streams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut},
@@ -67,9 +48,9 @@ func execute(ctx context.Context, out, errOut *syncBuffer, args ...string) error
 
 // watchUntil runs the command in the background and returns its stdout and
 // a function that stops it and returns its error.
-func watchUntil(t *testing.T, args ...string) (*syncBuffer, func() error) {
+func watchUntil(t *testing.T, args ...string) (*testenv.SyncBuffer, func() error) {
 	t.Helper()
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	out, errOut := &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- execute(ctx, out, errOut, args...) }()
@@ -87,7 +68,7 @@ func watchUntil(t *testing.T, args ...string) (*syncBuffer, func() error) {
 }
 
 // createThenDelete creates a pod, waits until out shows it, then deletes it.
-func createThenDelete(t *testing.T, out *syncBuffer, ns, name string) *corev1.Pod {
+func createThenDelete(t *testing.T, out *testenv.SyncBuffer, ns, name string) *corev1.Pod {
 	t.Helper()
 	ctx := context.Background()
 	pod := &corev1.Pod{
@@ -178,7 +159,7 @@ func TestWatchPodsRejectsBadInputWithUsageErrorNamingTheFlag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := execute(context.Background(), &syncBuffer{}, &syncBuffer{}, append([]string{"watch", "pods"}, tt.args...)...)
+			err := execute(context.Background(), &testenv.SyncBuffer{}, &testenv.SyncBuffer{}, append([]string{"watch", "pods"}, tt.args...)...)
 			if err == nil || !strings.Contains(err.Error(), tt.flag) {
 				t.Fatalf("error = %v, want one naming %s", err, tt.flag)
 			}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/barrier"
 )
 
@@ -245,7 +246,7 @@ func TestPublishedWaitReleasesAfterAPIServerRestart(t *testing.T) {
 	nn := types.NamespacedName{Namespace: ns, Name: "restartpub"}
 	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
 	publish(t, nn)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	var reqs requestLog
 	done, progress := startWait(t, context.Background(), config(ns, "restartpub"), metadataWatch, barrier.WithRESTConfig(counted(&reqs)),
 		barrier.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))

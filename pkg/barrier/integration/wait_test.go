@@ -1,20 +1,19 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/barrier"
 )
 
@@ -127,7 +126,7 @@ func TestWaitReleasesAfterAPIServerRestart(t *testing.T) {
 	createFramework(t, ns, "restart", role{"w", 2})
 	nn := types.NamespacedName{Namespace: ns, Name: "restart"}
 	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	done, progress := startWait(t, context.Background(), config(ns, "restart"),
 		barrier.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	if p := awaitProgress(t, progress, generous); p.Ready != 1 {
@@ -156,24 +155,6 @@ func TestWaitReleasesAfterAPIServerRestart(t *testing.T) {
 			t.Errorf("the barrier did not log %q; logs:\n%s", want, logs.String())
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestWaitRejectsInvalidConfigNamingTheSetting(t *testing.T) {
