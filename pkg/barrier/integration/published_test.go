@@ -54,6 +54,19 @@ func annotate(t *testing.T, nn types.NamespacedName, value string) {
 	}
 }
 
+// halfReadyPublished creates Framework name with two tasks, the first with a
+// pod IP, and publishes its release state ("0/waiting") as the controller
+// would.
+func halfReadyPublished(t *testing.T, name string) (string, types.NamespacedName, *v1alpha1.Framework) {
+	t.Helper()
+	ns := env.Namespace(t)
+	f := createFramework(t, ns, name, role{"w", 2})
+	nn := types.NamespacedName{Namespace: ns, Name: name}
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
+	publish(t, nn)
+	return ns, nn, f
+}
+
 // metadataWatch makes these small Frameworks take the metadata-only path,
 // which Wait uses by default from DefaultMetadataWatchMinTasks tasks.
 var metadataWatch = barrier.WithMetadataWatch(0)
@@ -193,11 +206,7 @@ func TestPublishedWaitWritesOnlyTheAddressesOfTheStatusAtRelease(t *testing.T) {
 }
 
 func TestPublishedWaitFailsWhenFrameworkDeletedAndRecreated(t *testing.T) {
-	ns := env.Namespace(t)
-	f := createFramework(t, ns, "doomed", role{"w", 2})
-	nn := types.NamespacedName{Namespace: ns, Name: "doomed"}
-	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
-	publish(t, nn)
+	ns, nn, f := halfReadyPublished(t, "doomed")
 	done, progress := startWait(t, context.Background(), config(ns, "doomed"), metadataWatch)
 	awaitProgress(t, progress, generous)
 	if err := env.Client.Delete(context.Background(), f); err != nil {
@@ -216,11 +225,7 @@ func TestPublishedWaitFailsWhenFrameworkDeletedAndRecreated(t *testing.T) {
 }
 
 func TestPublishedWaitFailsWhenFrameworkCompletes(t *testing.T) {
-	ns := env.Namespace(t)
-	createFramework(t, ns, "finished", role{"w", 2})
-	nn := types.NamespacedName{Namespace: ns, Name: "finished"}
-	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
-	publish(t, nn)
+	ns, nn, _ := halfReadyPublished(t, "finished")
 	done, progress := startWait(t, context.Background(), config(ns, "finished"), metadataWatch)
 	awaitProgress(t, progress, generous)
 	var f v1alpha1.Framework
@@ -241,11 +246,7 @@ func TestPublishedWaitFailsWhenFrameworkCompletes(t *testing.T) {
 }
 
 func TestPublishedWaitReleasesAfterAPIServerRestart(t *testing.T) {
-	ns := env.Namespace(t)
-	createFramework(t, ns, "restartpub", role{"w", 2})
-	nn := types.NamespacedName{Namespace: ns, Name: "restartpub"}
-	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
-	publish(t, nn)
+	ns, nn, _ := halfReadyPublished(t, "restartpub")
 	var logs testenv.SyncBuffer
 	var reqs requestLog
 	done, progress := startWait(t, context.Background(), config(ns, "restartpub"), metadataWatch, barrier.WithRESTConfig(counted(&reqs)),
@@ -273,11 +274,7 @@ func TestPublishedWaitReleasesAfterAPIServerRestart(t *testing.T) {
 // Below DefaultMetadataWatchMinTasks, a published Framework is still
 // watched whole: the cheaper and faster path for small Frameworks.
 func TestPublishedSmallFrameworkIsWatchedWhole(t *testing.T) {
-	ns := env.Namespace(t)
-	createFramework(t, ns, "small", role{"w", 2})
-	nn := types.NamespacedName{Namespace: ns, Name: "small"}
-	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
-	publish(t, nn)
+	ns, nn, _ := halfReadyPublished(t, "small")
 	var reqs requestLog
 	done, progress := startWait(t, context.Background(), config(ns, "small"), barrier.WithRESTConfig(counted(&reqs)))
 	awaitProgress(t, progress, generous)
@@ -291,11 +288,7 @@ func TestPublishedSmallFrameworkIsWatchedWhole(t *testing.T) {
 }
 
 func TestWaitFallsBackToWholeWatchWhenTheAnnotationGoes(t *testing.T) {
-	ns := env.Namespace(t)
-	createFramework(t, ns, "handover", role{"w", 2})
-	nn := types.NamespacedName{Namespace: ns, Name: "handover"}
-	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
-	publish(t, nn)
+	ns, nn, _ := halfReadyPublished(t, "handover")
 	var reqs requestLog
 	done, progress := startWait(t, context.Background(), config(ns, "handover"), metadataWatch, barrier.WithRESTConfig(counted(&reqs)))
 	awaitProgress(t, progress, generous)
