@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # Builds podkit's pinned control plane from Go modules into
-# ${PODKIT_CACHE:-~/.cache/podkit}/k8s-<version>/bin. A binary already there is
+# ${PODKIT_CACHE:-~/.cache/podkit}/k8s-<version>/bin, and the real dev node's
+# runtime (containerd, its runc shim, ctr, runc, the pause binary) into
+# .../node-containerd-<version>-runc-<version>/bin. A binary already there is
 # skipped, so a warm cache makes this a no-op. Nothing is downloaded but modules.
+# runc needs cgo and libseccomp (Debian: libseccomp-dev pkg-config); without
+# them the node runtime is skipped with a message and the kwok cluster still works.
 set -euo pipefail
 
 K8S_VERSION=v1.37.2
 KWOK_VERSION=v0.8.0
 CONTROLLER_GEN_VERSION=v0.23.0
 ETCD_VERSION=v3.7.0
+CONTAINERD_VERSION=v2.4.2
+RUNC_VERSION=v1.4.0
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${PODKIT_CACHE:-$HOME/.cache/podkit}
 bin=$cache/k8s-$K8S_VERSION/bin
-mkdir -p "$bin"
+nodebin=$cache/node-containerd-$CONTAINERD_VERSION-runc-$RUNC_VERSION/bin
+mkdir -p "$bin" "$nodebin"
 
 # Two cores: keep the compiler from running more jobs than that.
 export GOFLAGS="${GOFLAGS:-} -p=2"
@@ -33,6 +40,7 @@ k8s_ldflags="$k8s_ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSIO
 
 step() { # name, then the command that builds it into $bin/name
   local name=$1; shift
+  local bin=${STEP_BIN:-$bin}
   if [ -x "$bin/$name" ]; then
     printf '  %-26s cached\n' "$name"
     return
@@ -54,10 +62,20 @@ k8s_build() { # package, output
 etcd_build() {
   (cd "$here/k8s" && go build -trimpath -ldflags "-s -w" -o "$1" ./etcd)
 }
-gobin_install() { # module@version command, output
+gobin_install() { # module@version command, output; extra go flags in GO_INSTALL_FLAGS
   local tmpdir; tmpdir=$(mktemp -d)
-  GOBIN=$tmpdir go install -trimpath -ldflags "-s -w" "$1" && mv "$tmpdir/$(basename "${1%@*}")" "$2"
+  # shellcheck disable=SC2086
+  GOBIN=$tmpdir go install -trimpath -ldflags "-s -w" ${GO_INSTALL_FLAGS:-} "$1" && mv "$tmpdir/$(basename "${1%@*}")" "$2"
   local rc=$?; rm -rf "$tmpdir"; return $rc
+}
+containerd_install() { # command, output
+  GO_INSTALL_FLAGS="-tags no_btrfs" gobin_install "github.com/containerd/containerd/v2/cmd/$1@$CONTAINERD_VERSION" "$2"
+}
+runc_install() { # output
+  CGO_ENABLED=1 GO_INSTALL_FLAGS="-tags seccomp" gobin_install "github.com/opencontainers/runc@$RUNC_VERSION" "$1"
+}
+pause_build() { # output
+  (cd "$here/.." && go build -trimpath -ldflags "-s -w" -o "$1" ./hack/pause)
 }
 
 echo "tools: control plane $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION into $bin"
@@ -69,4 +87,17 @@ step kubectl k8s_build k8s.io/kubernetes/cmd/kubectl
 step kwok gobin_install sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION
 step kwokctl gobin_install sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION
 step controller-gen gobin_install sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION
+step kubelet k8s_build k8s.io/kubernetes/cmd/kubelet
+step kube-proxy k8s_build k8s.io/kubernetes/cmd/kube-proxy
+
+echo "tools: real node runtime containerd $CONTAINERD_VERSION, runc $RUNC_VERSION into $nodebin"
+STEP_BIN=$nodebin step containerd containerd_install containerd
+STEP_BIN=$nodebin step containerd-shim-runc-v2 containerd_install containerd-shim-runc-v2
+STEP_BIN=$nodebin step ctr containerd_install ctr
+STEP_BIN=$nodebin step pause pause_build
+if pkg-config --exists libseccomp 2>/dev/null && command -v gcc >/dev/null; then
+  STEP_BIN=$nodebin step runc runc_install
+else
+  printf '  %-26s skipped: needs gcc, pkg-config and libseccomp-dev (apt-get install libseccomp-dev pkg-config)\n' runc
+fi
 echo "tools: done in ${SECONDS}s"

@@ -32,6 +32,15 @@ func (l labelFlag) Set(s string) error {
 	return nil
 }
 
+type stringsFlag []string
+
+func (s *stringsFlag) String() string { return strings.Join(*s, ",") }
+
+func (s *stringsFlag) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "image: %v\n", err)
@@ -48,6 +57,8 @@ func run(args []string) error {
 	tag := fs.String("tag", "dev", "tag recorded in index.json (org.opencontainers.image.ref.name)")
 	user := fs.String("user", ociimage.DefaultUser, "numeric uid:gid the image runs as")
 	version := fs.String("version", "dev", "org.opencontainers.image.version label")
+	var links stringsFlag
+	fs.Var(&links, "link", "absolute path to add as a symbolic link to the binary, e.g. /bin/sh for busybox (repeatable)")
 	labels := labelFlag{}
 	fs.Var(labels, "label", "extra label key=value (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +81,7 @@ func run(args []string) error {
 	desc, err := ociimage.Write(*out, ociimage.Options{
 		Binary:  *binary,
 		Path:    *entrypoint,
+		Links:   links,
 		User:    *user,
 		Labels:  all,
 		RefName: *tag,

@@ -91,6 +91,11 @@ type UpOptions struct {
 	Nodes int
 	// Timeout bounds the whole start; default 3 minutes.
 	Timeout time.Duration
+	// RealNode adds one node that really runs containers: a kubelet, a
+	// containerd and runc on this machine (root only), labelled
+	// LabelRealNode=true, beside the kwok nodes. A cluster created
+	// without it keeps running without it.
+	RealNode bool
 }
 
 func (o *UpOptions) setDefaults() {
@@ -115,6 +120,11 @@ func validateName(name string) error {
 func (o *UpOptions) validate() error {
 	if err := validateName(o.Name); err != nil {
 		return err
+	}
+	if o.RealNode {
+		if err := checkRealNodePrerequisites(); err != nil {
+			return fmt.Errorf("--real-node: %w", err)
+		}
 	}
 	if o.Nodes < 0 || o.Nodes > 1000 {
 		return fmt.Errorf("invalid nodes %d: use a number from 1 to 1000", o.Nodes)
@@ -151,11 +161,27 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 	if _, err := os.Stat(m.Dir(opts.Name)); err == nil {
 		st, err := m.Status(ctx, opts.Name)
 		if err == nil && st.State == StateRunning {
-			return &UpResult{Status: *st, Action: "already running"}, nil
+			if !m.hasRealNode(opts.Name) {
+				return &UpResult{Status: *st, Action: "already running"}, nil
+			}
+			// A killed kubelet or containerd is started again; the
+			// containers kept running under their shims.
+			if m.realNodeRunning(opts.Name) {
+				return &UpResult{Status: *st, Action: "already running"}, nil
+			}
+			if err := m.restartRealNode(ctx, opts.Name); err != nil {
+				return nil, err
+			}
+			return &UpResult{Status: *st, Action: "restarted"}, nil
 		}
 		if m.complete(opts.Name) {
 			if err := m.withPortLock(ctx, func() error { return m.kwokctl(ctx, opts.Name, "start", "cluster") }); err == nil {
 				if st, err := m.waitReady(ctx, opts.Name); err == nil {
+					if m.hasRealNode(opts.Name) {
+						if err := m.restartRealNode(ctx, opts.Name); err != nil {
+							return nil, err
+						}
+					}
 					return &UpResult{Status: *st, Action: "restarted"}, nil
 				}
 			}
@@ -205,6 +231,15 @@ func (m *Manager) create(ctx context.Context, opts UpOptions) error {
 			return err
 		}
 	}
+	if opts.RealNode {
+		st, err := m.newNodeState(opts.Name)
+		if err != nil {
+			return err
+		}
+		if err := m.startRealNode(ctx, opts.Name, st); err != nil {
+			return fmt.Errorf("start the real node: %w", err)
+		}
+	}
 	// A marker written last: a directory without it was interrupted.
 	return os.WriteFile(filepath.Join(m.Dir(opts.Name), ".podkit-complete"), nil, 0o644)
 }
@@ -237,6 +272,10 @@ func (m *Manager) config(name string) (string, error) {
 	// drives no pod until the node leases of the old one expire: keep them
 	// short (renewed every 5 s) so that it takes over within 20 s.
 	b.WriteString("  nodeLeaseDurationSeconds: 20\n")
+	// Pods on a real node reach the apiserver at the machine's address.
+	if ip, err := hostIP(); err == nil {
+		fmt.Fprintf(&b, "  kubeApiserverCertSANs: [%q]\n", ip)
+	}
 	for _, f := range fields {
 		p, err := k8sbin.Path(f.bin)
 		if err != nil {
@@ -244,6 +283,22 @@ func (m *Manager) config(name string) (string, error) {
 		}
 		fmt.Fprintf(&b, "  %s: %q\n", f.key, p)
 	}
+	// kwok drives only the nodes kwokctl creates (annotated
+	// kwok.x-k8s.io/node=fake), never a real kubelet's node; the apiserver
+	// reaches a kubelet by its InternalIP and authenticates to it with the
+	// cluster's client certificate (kubectl logs, exec).
+	pki := filepath.Join(m.Dir(name), "pki")
+	fmt.Fprintf(&b, `componentsPatches:
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false", override: true}
+  - {key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake"}
+- name: kube-apiserver
+  extraArgs:
+  - {key: kubelet-preferred-address-types, value: "InternalIP,Hostname"}
+  - {key: kubelet-client-certificate, value: %q}
+  - {key: kubelet-client-key, value: %q}
+`, filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"))
 	b.WriteString("---\n")
 	b.WriteString(stages)
 	logs := filepath.Join(m.Dir(name), LogsFileName)
@@ -260,6 +315,16 @@ func (m *Manager) Down(ctx context.Context, name string) error {
 }
 
 func (m *Manager) remove(ctx context.Context, name string) error {
+	if m.hasRealNode(name) {
+		if err := m.stopRealNode(ctx, name); err != nil {
+			// Never delete the directory with something still mounted in
+			// it: the removal would reach into the mounted trees.
+			if pts, _ := mountsUnder(m.nodeDir(name)); len(pts) > 0 {
+				return fmt.Errorf("stop the real node (its directory is kept: %d mounts remain, first %s): %w", len(pts), pts[0], err)
+			}
+			return fmt.Errorf("stop the real node: %w", err)
+		}
+	}
 	err := m.kwokctl(ctx, name, "delete", "cluster")
 	// kwokctl refuses clusters it cannot parse; the processes are gone or
 	// were never started, so removing the directory finishes the job.

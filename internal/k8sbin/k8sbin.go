@@ -14,6 +14,17 @@ import (
 // Version is the Kubernetes version podkit pins and builds.
 const Version = "v1.37.2"
 
+// Versions of the real dev node's container runtime, which hack/tools.sh
+// builds into <cache>/NodeDir.
+const (
+	ContainerdVersion = "v2.4.2"
+	RuncVersion       = "v1.4.0"
+)
+
+// NodeDir is the cache subdirectory, keyed by the runtime versions, that
+// holds containerd, its shim, ctr, runc and the sandbox (pause) binary.
+const NodeDir = "node-containerd-" + ContainerdVersion + "-runc-" + RuncVersion
+
 // Names of the binaries that make tools builds.
 const (
 	Etcd                  = "etcd"
@@ -46,7 +57,8 @@ func CacheDir() (string, error) {
 }
 
 // Dirs returns the directories searched for binaries, in order:
-// $PODKIT_K8S_BIN, $KUBEBUILDER_ASSETS, then <cache>/k8s-<Version>/bin.
+// $PODKIT_K8S_BIN, $KUBEBUILDER_ASSETS, <cache>/k8s-<Version>/bin, then
+// <cache>/<NodeDir>/bin.
 func Dirs() []string {
 	var dirs []string
 	for _, env := range []string{"PODKIT_K8S_BIN", "KUBEBUILDER_ASSETS"} {
@@ -55,7 +67,7 @@ func Dirs() []string {
 		}
 	}
 	if cache, err := CacheDir(); err == nil {
-		dirs = append(dirs, filepath.Join(cache, "k8s-"+Version, "bin"))
+		dirs = append(dirs, filepath.Join(cache, "k8s-"+Version, "bin"), filepath.Join(cache, NodeDir, "bin"))
 	}
 	return dirs
 }

@@ -72,3 +72,17 @@ func TestNonExecutableFileIsNotABinary(t *testing.T) {
 		t.Errorf("Path on a non-executable file: err = %v, want ErrNotBuilt", err)
 	}
 }
+
+// The versions hack/tools.sh builds are the ones this package looks for:
+// a bump in one place only would make every lookup miss the cache.
+func TestToolsScriptBuildsThePinnedVersions(t *testing.T) {
+	script, err := os.ReadFile("../../hack/tools.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"K8S_VERSION=" + Version + "\n", "CONTAINERD_VERSION=" + ContainerdVersion + "\n", "RUNC_VERSION=" + RuncVersion + "\n"} {
+		if !strings.Contains(string(script), want) {
+			t.Errorf("hack/tools.sh lacks %q", strings.TrimSpace(want))
+		}
+	}
+}

@@ -294,3 +294,37 @@ func TestWriteArchiveHoldsTheLayout(t *testing.T) {
 		t.Errorf("archive image %s, want %s", img.Descriptor.Digest, desc.Digest)
 	}
 }
+
+func TestWriteAddsLinksToTheBinary(t *testing.T) {
+	bin := tinyBinary(t)
+	dir := t.TempDir()
+	if _, err := Write(dir, Options{Binary: bin, Path: "/bin/busybox", Links: []string{"/bin/sh", "/usr/bin/env"}, RefName: "dev"}); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	img, err := Read(dir, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := LayerFiles(img.Layers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"bin/sh", "usr/bin/env"} {
+		f, ok := files[l]
+		if !ok {
+			t.Fatalf("layer lacks %s; has %v", l, keys(files))
+		}
+		if f.Header.Typeflag != tar.TypeSymlink || f.Header.Linkname != "/bin/busybox" {
+			t.Errorf("%s: type %c -> %q, want a symlink to /bin/busybox", l, f.Header.Typeflag, f.Header.Linkname)
+		}
+	}
+	if _, ok := files["usr/bin/"]; !ok {
+		t.Errorf("layer lacks the link's parent directory usr/bin/")
+	}
+
+	for _, bad := range [][]string{{"bin/sh"}, {"/bin/../sh"}, {"/bin/busybox"}, {"/etc/passwd"}, {"/"}} {
+		if _, err := Write(t.TempDir(), Options{Binary: bin, Path: "/bin/busybox", Links: bad}); err == nil || !strings.Contains(err.Error(), "Options.Links[0]") {
+			t.Errorf("Links %q: err %v, want one naming Options.Links[0]", bad, err)
+		}
+	}
+}

@@ -54,6 +54,10 @@ type Options struct {
 	// Path is where the binary lives in the image. Default "/" + the
 	// binary's base name.
 	Path string
+	// Links are absolute paths added to the image as symbolic links to
+	// Path, e.g. /bin/sh for a multi-call binary such as busybox. Default
+	// none.
+	Links []string
 	// Entrypoint is the image's entrypoint. Default [Path].
 	Entrypoint []string
 	// Cmd are the default arguments after Entrypoint. Default none.
@@ -120,6 +124,11 @@ func (o *Options) validate() error {
 	}
 	if _, _, err := parseUser(o.User); err != nil {
 		errs = append(errs, err)
+	}
+	for i, l := range o.Links {
+		if !path.IsAbs(l) || path.Clean(l) != l || l == "/" || l == o.Path || strings.HasPrefix(l, "/etc/") || l == "/etc" || l == "/tmp" {
+			errs = append(errs, fmt.Errorf("Options.Links[%d] %q: use a clean absolute file path other than Path, /etc/… and /tmp, such as /bin/sh", i, l))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -344,8 +353,10 @@ func buildLayer(bin []byte, opts Options, uid, gid int) ([]byte, error) {
 	tw := tar.NewWriter(&buf)
 	mtime := opts.Created
 	dirs := map[string]bool{"etc": true, "tmp": true}
-	for d := path.Dir(strings.TrimPrefix(opts.Path, "/")); d != "."; d = path.Dir(d) {
-		dirs[d] = true
+	for _, p := range append([]string{opts.Path}, opts.Links...) {
+		for d := path.Dir(strings.TrimPrefix(p, "/")); d != "."; d = path.Dir(d) {
+			dirs[d] = true
+		}
 	}
 	for _, d := range slices.Sorted(maps.Keys(dirs)) {
 		mode := int64(0o755)
@@ -374,6 +385,12 @@ func buildLayer(bin []byte, opts Options, uid, gid int) ([]byte, error) {
 		}
 		if _, err := tw.Write(f.data); err != nil {
 			return nil, fmt.Errorf("write layer file %s: %w", f.name, err)
+		}
+	}
+	for _, l := range slices.Sorted(slices.Values(opts.Links)) {
+		hdr := &tar.Header{Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(l, "/"), Linkname: opts.Path, Mode: 0o777, ModTime: mtime, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return nil, fmt.Errorf("write layer link %s: %w", l, err)
 		}
 	}
 	if err := tw.Close(); err != nil {

@@ -41,11 +41,13 @@ func NewCommand(ctx context.Context, c *common.Common, extra ...Extra) *cobra.Co
 		Short: "Run a local Kubernetes control plane with simulated nodes",
 		Long: `Run a local Kubernetes cluster: etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler and kwok simulated nodes, as processes built from the pinned
-Kubernetes modules (make tools). Pods are scheduled, get an IP and run as far
-as the API can tell; no container really starts.`,
+Kubernetes modules (make tools). On kwok nodes pods are scheduled, get an IP
+and run as far as the API can tell; no container really starts. With
+--real-node one more node runs them for real (kubelet, containerd, runc on
+this machine, as root), and podkit dev import loads images into it.`,
 	}
 	cmd.PersistentFlags().StringVar(&workdir, "workdir", "", "Directory holding the clusters (default $PODKIT_CACHE/kwok or ~/.cache/podkit/kwok)")
-	cmd.AddCommand(newUp(c, mgr), newDown(c, mgr), newStatus(c, mgr), newKubeconfig(c, mgr), newList(c, mgr))
+	cmd.AddCommand(newUp(c, mgr), newDown(c, mgr), newStatus(c, mgr), newKubeconfig(c, mgr), newList(c, mgr), newImport(c, mgr))
 	for _, e := range extra {
 		cmd.AddCommand(e(ctx, c))
 	}
@@ -62,6 +64,7 @@ func newUp(c *common.Common, mgr managerFunc) *cobra.Command {
 	var name string
 	var nodes int
 	var timeout time.Duration
+	var realNode bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start a local cluster, or report that it already runs",
@@ -76,10 +79,14 @@ func newUp(c *common.Common, mgr managerFunc) *cobra.Command {
 			}
 			m.Log = nil
 			out := c.Streams.ErrOut
-			fmt.Fprintf(out, "Starting cluster %q with %d kwok node(s) (etcd, kube-apiserver, controller-manager, scheduler, kwok)...\n", name, nodes)
+			what := fmt.Sprintf("%d kwok node(s)", nodes)
+			if realNode {
+				what += fmt.Sprintf(" and real node %s (kubelet, containerd, runc)", devcluster.RealNodeName(name))
+			}
+			fmt.Fprintf(out, "Starting cluster %q with %s (etcd, kube-apiserver, controller-manager, scheduler, kwok)...\n", name, what)
 			start := time.Now()
 			stop := ticker(cmd.Context(), out, start)
-			res, err := m.Up(cmd.Context(), devcluster.UpOptions{Name: name, Nodes: nodes, Timeout: timeout})
+			res, err := m.Up(cmd.Context(), devcluster.UpOptions{Name: name, Nodes: nodes, Timeout: timeout, RealNode: realNode})
 			stop()
 			if err != nil {
 				return fmt.Errorf("start cluster %q: %w", name, err)
@@ -97,6 +104,38 @@ func newUp(c *common.Common, mgr managerFunc) *cobra.Command {
 	addName(cmd, &name)
 	cmd.Flags().IntVar(&nodes, "nodes", 1, "Number of kwok nodes to create")
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Minute, "Give up when the cluster is not ready after this long")
+	cmd.Flags().BoolVar(&realNode, "real-node", false, "Also run one node that really runs containers (kubelet + containerd + runc on this machine; root only), labelled "+devcluster.LabelRealNode+"=true")
+	return cmd
+}
+
+func newImport(c *common.Common, mgr managerFunc) *cobra.Command {
+	var name, as string
+	cmd := &cobra.Command{
+		Use:   "import ARCHIVE --as NAME",
+		Short: "Load an OCI image archive into the real node (no registry)",
+		Long: `Load an OCI image archive (make image writes _output/image/*.tar) into the
+real node's containerd as NAME:<the archive's tag>. Pods then use it with
+imagePullPolicy: Never or IfNotPresent.`,
+		Example: `  make image
+  podkit dev import _output/image/podkit-entrypoint.tar --as podkit.dev/podkit-entrypoint`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if as == "" {
+				return clierr.Usagef("--as is required: the image name without tag, e.g. podkit.dev/podkit-entrypoint")
+			}
+			m, err := mgr()
+			if err != nil {
+				return err
+			}
+			if err := m.ImportImage(cmd.Context(), name, args[0], as); err != nil {
+				return fmt.Errorf("import %s into cluster %q: %w", args[0], name, err)
+			}
+			fmt.Fprintf(c.Streams.ErrOut, "Imported %s as %s into the real node of cluster %q.\n", args[0], as, name)
+			return nil
+		},
+	}
+	addName(cmd, &name)
+	cmd.Flags().StringVar(&as, "as", "", "Image name to import as, without the tag (the archive's tag is used)")
 	return cmd
 }
 

@@ -1,0 +1,830 @@
+package devcluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/podkit-dev/podkit/internal/k8sbin"
+	"github.com/podkit-dev/podkit/internal/ociimage"
+)
+
+// Real-node binaries, found like the control plane's (k8sbin.Path).
+const (
+	binKubelet       = "kubelet"
+	binContainerd    = "containerd"
+	binShim          = "containerd-shim-runc-v2"
+	binCtr           = "ctr"
+	binRunc          = "runc"
+	binPause         = "pause"
+	cniBinDirDefault = "/usr/lib/cni"
+)
+
+// RealNodeBinaries are the binaries a real node needs besides the CNI
+// plugins (bridge, host-local, loopback in CNIBinDir).
+var RealNodeBinaries = []string{binKubelet, binContainerd, binShim, binCtr, binRunc, binPause}
+
+// LabelRealNode is set to "true" on the real node, so that a pod that must
+// really run selects it: nodeSelector {podkit.dev/real-node: "true"}.
+const LabelRealNode = "podkit.dev/real-node"
+
+// SandboxImage is the pause image the real node's containerd uses for pod
+// sandboxes. It is imported from the pause binary make tools builds.
+const SandboxImage = "podkit.dev/pause:dev"
+
+// CNIBinDir returns the directory of the CNI plugins: $PODKIT_CNI_BIN, or
+// Debian's containernetworking-plugins directory.
+func CNIBinDir() string {
+	if d := os.Getenv("PODKIT_CNI_BIN"); d != "" {
+		return d
+	}
+	return cniBinDirDefault
+}
+
+// nodeState is what a real node records about itself in <cluster>/node/node.json.
+type nodeState struct {
+	Name       string `json:"name"`
+	IP         string `json:"ip"`
+	Port       int    `json:"port"`
+	Bridge     string `json:"bridge"`
+	Subnet     string `json:"subnet"`
+	CgroupRoot string `json:"cgroupRoot"`
+	// RunDir holds containerd's sockets and state and the kubelet's root
+	// directory (its sockets, pod volumes): a short path under /run, as a
+	// unix socket path must stay under 108 bytes.
+	RunDir string `json:"runDir"`
+}
+
+// nodeDir is where a cluster's real node keeps its configuration, state and
+// logs.
+func (m *Manager) nodeDir(cluster string) string { return filepath.Join(m.Dir(cluster), "node") }
+
+// RealNodeName returns the name the named cluster's real node registers.
+func RealNodeName(cluster string) string { return cluster + "-node" }
+
+// hasRealNode reports whether the cluster was created with a real node.
+func (m *Manager) hasRealNode(cluster string) bool {
+	_, err := os.Stat(filepath.Join(m.nodeDir(cluster), "node.json"))
+	return err == nil
+}
+
+// checkRealNodePrerequisites says, before anything is created, what a real
+// node lacks: root, a binary, or a CNI plugin.
+func checkRealNodePrerequisites() error {
+	var errs []error
+	if os.Geteuid() != 0 {
+		errs = append(errs, errors.New("a real node runs containers and needs root: run podkit dev up --real-node as root"))
+	}
+	for _, b := range RealNodeBinaries {
+		if _, err := k8sbin.Path(b); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range []string{"bridge", "host-local", "loopback"} {
+		if _, err := os.Stat(filepath.Join(CNIBinDir(), p)); err != nil {
+			errs = append(errs, fmt.Errorf("CNI plugin %s not found in %s: install Debian's containernetworking-plugins or set PODKIT_CNI_BIN", p, CNIBinDir()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hostIP returns the machine's first non-loopback IPv4 address: the kubelet
+// refuses a loopback node IP, and pods reach the host there.
+func hostIP() (string, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", fmt.Errorf("list interface addresses: %w", err)
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() || ipn.IP.To4() == nil || ipn.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		return ipn.IP.String(), nil
+	}
+	return "", errors.New("no non-loopback IPv4 address on this machine: a real node needs one as its node IP")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// newNodeState chooses the names and addresses of a cluster's real node.
+// They derive from the cluster name so two clusters never share a bridge,
+// a subnet or a cgroup.
+func (m *Manager) newNodeState(cluster string) (*nodeState, error) {
+	ip, err := hostIP()
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(cluster))
+	dirSum := sha256.Sum256([]byte(m.Dir(cluster)))
+	return &nodeState{
+		RunDir:     "/run/podkit/" + hex.EncodeToString(dirSum[:6]),
+		Name:       RealNodeName(cluster),
+		IP:         ip,
+		Port:       port,
+		Bridge:     "pk" + hex.EncodeToString(sum[:4]),
+		Subnet:     fmt.Sprintf("10.%d.%d.0/24", 200+int(sum[4])%50, sum[5]),
+		CgroupRoot: "/podkit-" + cluster,
+	}, nil
+}
+
+func (m *Manager) readNodeState(cluster string) (*nodeState, error) {
+	b, err := os.ReadFile(filepath.Join(m.nodeDir(cluster), "node.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read real node state: %w", err)
+	}
+	var st nodeState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("parse real node state: %w", err)
+	}
+	return &st, nil
+}
+
+// cgroupMounts returns the cgroup v1 controller hierarchies the kubelet
+// uses; the kubelet fails when its cgroup root is missing from any.
+func cgroupMounts() ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mounts: %w", err)
+	}
+	defer f.Close()
+	var dirs []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		sep := slices.Index(fields, "-")
+		if sep < 0 || sep+1 >= len(fields) || len(fields) < 5 {
+			continue
+		}
+		if fields[sep+1] == "cgroup" {
+			dirs = append(dirs, fields[4])
+		}
+	}
+	return dirs, sc.Err()
+}
+
+// startRealNode configures and starts containerd and the kubelet of a
+// cluster, imports the sandbox image, and waits for the node to be Ready.
+// A node directory already there is reused (restart after a reboot or a
+// killed process).
+func (m *Manager) startRealNode(ctx context.Context, cluster string, st *nodeState) error {
+	dir := m.nodeDir(cluster)
+	if err := os.MkdirAll(st.RunDir, 0o700); err != nil {
+		return fmt.Errorf("create real node run directory: %w", err)
+	}
+	for _, d := range []string{"containerd", "kubelet", "cni/net.d", "cni/ipam", "logs", "images"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("create real node directory: %w", err)
+		}
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "node.json"), b, 0o644); err != nil {
+		return fmt.Errorf("write real node state: %w", err)
+	}
+	cgs, err := cgroupMounts()
+	if err != nil {
+		return err
+	}
+	for _, cg := range cgs {
+		if err := os.MkdirAll(filepath.Join(cg, st.CgroupRoot), 0o755); err != nil {
+			return fmt.Errorf("create cgroup %s: %w", filepath.Join(cg, st.CgroupRoot), err)
+		}
+	}
+	if err := m.writeNodeConfig(cluster, st); err != nil {
+		return err
+	}
+	if err := m.startContainerd(ctx, cluster); err != nil {
+		return err
+	}
+	if err := m.importSandboxImage(ctx, cluster); err != nil {
+		return err
+	}
+	if err := m.startKubelet(ctx, cluster, st); err != nil {
+		return err
+	}
+	return m.waitNodeReady(ctx, cluster, st.Name)
+}
+
+// containerdSocket returns the cluster's containerd socket, or "" when it
+// has no real node.
+func (m *Manager) containerdSocket(cluster string) string {
+	st, err := m.readNodeState(cluster)
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(st.RunDir, "containerd.sock")
+}
+
+func (m *Manager) writeNodeConfig(cluster string, st *nodeState) error {
+	dir := m.nodeDir(cluster)
+	runc, err := k8sbin.Path(binRunc)
+	if err != nil {
+		return err
+	}
+	containerd := fmt.Sprintf(`version = 3
+root = %[1]q
+state = %[2]q
+
+[grpc]
+  address = %[3]q
+
+[ttrpc]
+  address = %[4]q
+
+[plugins.'io.containerd.cri.v1.runtime']
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  disable_apparmor = true
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd]
+  default_runtime_name = 'runc'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+  runtime_type = 'io.containerd.runc.v2'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  BinaryName = %[5]q
+  SystemdCgroup = false
+
+[plugins.'io.containerd.cri.v1.runtime'.cni]
+  bin_dirs = [%[6]q]
+  conf_dir = %[7]q
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = %[8]q
+`, filepath.Join(dir, "containerd", "root"), filepath.Join(st.RunDir, "state"),
+		filepath.Join(st.RunDir, "containerd.sock"), filepath.Join(st.RunDir, "containerd.sock.ttrpc"), runc,
+		CNIBinDir(), filepath.Join(dir, "cni", "net.d"), SandboxImage)
+	if err := os.WriteFile(filepath.Join(dir, "containerd", "config.toml"), []byte(containerd), 0o644); err != nil {
+		return fmt.Errorf("write containerd configuration: %w", err)
+	}
+
+	// No masquerading and no port mapping: pods reach each other and the
+	// host over the bridge, and the node adds no iptables rules that could
+	// outlive it.
+	gw := strings.TrimSuffix(st.Subnet, "0/24") + "1"
+	cni := fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": %[1]q,
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": %[2]q,
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": %[3]q,
+        "ranges": [[{"subnet": %[4]q, "gateway": %[5]q}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    },
+    {"type": "loopback"}
+  ]
+}
+`, "podkit-"+cluster, st.Bridge, filepath.Join(dir, "cni", "ipam"), st.Subnet, gw)
+	if err := os.WriteFile(filepath.Join(dir, "cni", "net.d", "10-podkit.conflist"), []byte(cni), 0o644); err != nil {
+		return fmt.Errorf("write CNI configuration: %w", err)
+	}
+
+	pki := filepath.Join(m.Dir(cluster), "pki")
+	kubelet := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+containerRuntimeEndpoint: unix://%[1]s
+cgroupDriver: cgroupfs
+cgroupRoot: %[2]s
+failCgroupV1: false
+failSwapOn: false
+port: %[3]d
+readOnlyPort: 0
+healthzPort: 0
+podLogsDir: %[4]s
+authentication:
+  anonymous:
+    enabled: false
+  webhook:
+    enabled: false
+  x509:
+    clientCAFile: %[5]s
+authorization:
+  mode: AlwaysAllow
+evictionHard:
+  memory.available: "1Mi"
+  nodefs.available: "1%%"
+  imagefs.available: "1%%"
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+serializeImagePulls: false
+nodeStatusReportFrequency: 10s
+nodeStatusUpdateFrequency: 5s
+syncFrequency: 10s
+fileCheckFrequency: 5s
+resolvConf: ""
+localStorageCapacityIsolation: false
+enableServer: true
+`, m.containerdSocket(cluster), st.CgroupRoot, st.Port, filepath.Join(dir, "logs"), filepath.Join(pki, "ca.crt"))
+	if err := os.WriteFile(filepath.Join(dir, "kubelet", "config.yaml"), []byte(kubelet), 0o644); err != nil {
+		return fmt.Errorf("write kubelet configuration: %w", err)
+	}
+	return nil
+}
+
+// startDaemon starts a node process detached from podkit (its own session,
+// output appended to logs/<name>.log) and records its pid in <name>.pid.
+func (m *Manager) startDaemon(cluster, name string, argv []string, env []string) (int, error) {
+	dir := m.nodeDir(cluster)
+	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("open %s log: %w", name, err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start %s: %w", name, err)
+	}
+	pid := cmd.Process.Pid
+	// Not waited for: it outlives this command. Release lets the runtime
+	// forget it; the pid file lets podkit dev down find it.
+	_ = cmd.Process.Release()
+	if err := os.WriteFile(filepath.Join(dir, name+".pid"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return pid, fmt.Errorf("record %s pid: %w", name, err)
+	}
+	return pid, nil
+}
+
+// daemonPid returns the recorded pid of a node process if it still runs
+// the expected binary, or 0.
+func (m *Manager) daemonPid(cluster, name string) int {
+	b, err := os.ReadFile(filepath.Join(m.nodeDir(cluster), name+".pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil || filepath.Base(strings.TrimSuffix(exe, " (deleted)")) != name {
+		return 0
+	}
+	// A zombie (exited, not yet collected by its parent) is not running.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		return 0
+	}
+	return pid
+}
+
+func (m *Manager) startContainerd(ctx context.Context, cluster string) error {
+	if m.daemonPid(cluster, binContainerd) != 0 {
+		return nil
+	}
+	bin, err := k8sbin.Path(binContainerd)
+	if err != nil {
+		return err
+	}
+	// containerd finds its shim (and the shim runc) on PATH.
+	path := "PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH")
+	sock := m.containerdSocket(cluster)
+	_ = os.Remove(sock)
+	if _, err := m.startDaemon(cluster, binContainerd, []string{bin, "--config", filepath.Join(m.nodeDir(cluster), "containerd", "config.toml")}, []string{path}); err != nil {
+		return err
+	}
+	return m.waitFor(ctx, cluster, binContainerd, func() bool {
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+}
+
+// waitFor polls ok until it holds, the process dies (its log's tail is
+// quoted) or ctx ends.
+func (m *Manager) waitFor(ctx context.Context, cluster, name string, ok func() bool) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if ok() {
+			return nil
+		}
+		if m.daemonPid(cluster, name) == 0 {
+			return fmt.Errorf("%s exited while starting: %s", name, m.logTail(cluster, name))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %s: %w: %s", name, ctx.Err(), m.logTail(cluster, name))
+		case <-tick.C:
+		}
+	}
+}
+
+func (m *Manager) logTail(cluster, name string) string {
+	b, _ := os.ReadFile(filepath.Join(m.nodeDir(cluster), name+".log"))
+	return tail(string(b), 1200)
+}
+
+// ctr runs one ctr command against the cluster's containerd in the
+// namespace the CRI uses.
+func (m *Manager) ctr(ctx context.Context, cluster string, args ...string) (string, error) {
+	bin, err := k8sbin.Path(binCtr)
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--address", m.containerdSocket(cluster), "--namespace", "k8s.io"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, tail(out.String(), 800))
+	}
+	return out.String(), nil
+}
+
+// ImportImage imports an OCI archive (make image's _output/image/*.tar)
+// into the real node's containerd under name:<the archive's tag>, e.g.
+// podkit.dev/podkit-entrypoint:dev. Pods use it with imagePullPolicy Never
+// or IfNotPresent; nothing is pulled from a registry.
+func (m *Manager) ImportImage(ctx context.Context, cluster, archive, name string) error {
+	if err := m.Lookup(cluster); err != nil {
+		return err
+	}
+	if !m.hasRealNode(cluster) {
+		return fmt.Errorf("cluster %q has no real node to import images into: create it with podkit dev up --real-node", cluster)
+	}
+	if _, err := os.Stat(archive); err != nil {
+		return fmt.Errorf("image archive: %w (build it with: make image)", err)
+	}
+	_, err := m.ctr(ctx, cluster, "images", "import", "--base-name", name, "--digests", "--all-platforms", archive)
+	return err
+}
+
+func (m *Manager) importSandboxImage(ctx context.Context, cluster string) error {
+	if out, err := m.ctr(ctx, cluster, "images", "ls", "-q"); err == nil && slices.Contains(strings.Fields(out), SandboxImage) {
+		return nil
+	}
+	bin, err := k8sbin.Path(binPause)
+	if err != nil {
+		return err
+	}
+	imgDir := filepath.Join(m.nodeDir(cluster), "images", "pause")
+	if _, err := ociimage.Write(imgDir, ociimage.Options{Binary: bin, Path: "/pause", User: "65535:65535", RefName: "dev"}); err != nil {
+		return fmt.Errorf("write the pause image: %w", err)
+	}
+	archive := imgDir + ".tar"
+	f, err := os.Create(archive)
+	if err != nil {
+		return fmt.Errorf("write the pause image: %w", err)
+	}
+	if err := ociimage.WriteArchive(f, imgDir); err != nil {
+		f.Close()
+		return fmt.Errorf("write the pause image: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write the pause image: %w", err)
+	}
+	name, _, _ := strings.Cut(SandboxImage, ":")
+	_, err = m.ctr(ctx, cluster, "images", "import", "--base-name", name, "--digests", archive)
+	return err
+}
+
+func (m *Manager) startKubelet(ctx context.Context, cluster string, st *nodeState) error {
+	if m.daemonPid(cluster, binKubelet) != 0 {
+		return nil
+	}
+	bin, err := k8sbin.Path(binKubelet)
+	if err != nil {
+		return err
+	}
+	dir := m.nodeDir(cluster)
+	argv := []string{bin,
+		"--config", filepath.Join(dir, "kubelet", "config.yaml"),
+		"--kubeconfig", m.KubeconfigPath(cluster),
+		"--root-dir", filepath.Join(st.RunDir, "kubelet"),
+		"--hostname-override", st.Name,
+		"--node-ip", st.IP,
+		"--node-labels", LabelRealNode + "=true",
+		"--v", "1",
+	}
+	path := "PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH")
+	_, err = m.startDaemon(cluster, binKubelet, argv, []string{path})
+	return err
+}
+
+func (m *Manager) clientset(cluster string) (*kubernetes.Clientset, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", m.KubeconfigPath(cluster))
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig: %w", err)
+	}
+	cfg.Timeout = 5 * time.Second
+	return kubernetes.NewForConfig(cfg)
+}
+
+func (m *Manager) waitNodeReady(ctx context.Context, cluster, node string) error {
+	cs, err := m.clientset(cluster)
+	if err != nil {
+		return err
+	}
+	return m.waitFor(ctx, cluster, binKubelet, func() bool {
+		n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status == corev1.ConditionTrue
+			}
+		}
+		return false
+	})
+}
+
+// stopRealNode stops the kubelet, every container of the node, the shims
+// and containerd, and removes what they left in the kernel: mounts,
+// network namespaces, the bridge and the cgroups. It is safe to call on a
+// node that is half started or already stopped.
+func (m *Manager) stopRealNode(ctx context.Context, cluster string) error {
+	st, err := m.readNodeState(cluster)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	stopPid(ctx, m.daemonPid(cluster, binKubelet))
+	// Every container process lives in a cgroup under the node's root.
+	cgs, err := cgroupMounts()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	killCgroupTree(ctx, cgs, st.CgroupRoot)
+	// Shims are children of nobody once containerd started them; they name
+	// the containerd socket they serve on their command line.
+	sock := m.containerdSocket(cluster)
+	for _, pid := range processesWithArg(binShim, sock) {
+		stopPid(ctx, pid)
+	}
+	stopPid(ctx, m.daemonPid(cluster, binContainerd))
+	errs = append(errs, unmountUnder(m.nodeDir(cluster)), unmountUnder(st.RunDir))
+	if pts, _ := mountsUnder(st.RunDir); len(pts) == 0 {
+		if err := os.RemoveAll(st.RunDir); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", st.RunDir, err))
+		}
+	}
+	if err := deleteLink(st.Bridge); err != nil {
+		errs = append(errs, err)
+	}
+	for _, cg := range cgs {
+		errs = append(errs, removeCgroupTree(filepath.Join(cg, st.CgroupRoot)))
+	}
+	return errors.Join(errs...)
+}
+
+// stopPid sends SIGTERM, waits up to 10 s, then SIGKILLs.
+func stopPid(ctx context.Context, pid int) {
+	if pid <= 0 {
+		return
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if !alive(pid) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	for i := 0; i < 100 && alive(pid); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return !(i > 0 && i+2 < len(stat) && stat[i+2] == 'Z')
+}
+
+// processesWithArg lists the pids of processes running the named binary
+// with arg among their arguments.
+func processesWithArg(binary, arg string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if len(args) > 0 && filepath.Base(args[0]) == binary && slices.Contains(args, arg) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// killCgroupTree SIGKILLs every process in the cgroup subtree, in each
+// hierarchy, until none is left (or 10 s pass).
+func killCgroupTree(ctx context.Context, mounts []string, root string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		found := false
+		for _, mnt := range mounts {
+			_ = filepath.WalkDir(filepath.Join(mnt, root), func(p string, d os.DirEntry, err error) error {
+				if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
+					return nil
+				}
+				b, _ := os.ReadFile(p)
+				for _, f := range strings.Fields(string(b)) {
+					if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+						found = true
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+				return nil
+			})
+		}
+		if !found {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// removeCgroupTree removes a cgroup directory and its children, deepest
+// first (cgroup directories are removed with rmdir, never unlink).
+func removeCgroupTree(dir string) error {
+	var dirs []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	var last error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := syscall.Rmdir(dirs[i]); err != nil && !errors.Is(err, syscall.ENOENT) {
+			last = fmt.Errorf("remove cgroup %s: %w", dirs[i], err)
+		}
+	}
+	return last
+}
+
+// mountsUnder lists the mount points at or below dir, deepest first.
+func mountsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mounts: %w", err)
+	}
+	defer f.Close()
+	var pts []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			pts = append(pts, mp)
+		}
+	}
+	slices.SortFunc(pts, func(a, b string) int { return len(b) - len(a) })
+	return pts, sc.Err()
+}
+
+// unescapeMount decodes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// unmountUnder unmounts everything mounted at or below dir, deepest first.
+func unmountUnder(dir string) error {
+	var errs []error
+	for attempt := 0; attempt < 3; attempt++ {
+		pts, err := mountsUnder(dir)
+		if err != nil {
+			return err
+		}
+		if len(pts) == 0 {
+			return nil
+		}
+		errs = errs[:0]
+		for _, p := range pts {
+			if err := syscall.Unmount(p, 0); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+				if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+					errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deleteLink removes a network interface (the node's bridge) if present.
+func deleteLink(name string) error {
+	if _, err := net.InterfaceByName(name); err != nil {
+		return nil
+	}
+	out, err := exec.Command("ip", "link", "delete", name).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("delete bridge %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// realNodeRunning reports whether the cluster's kubelet and containerd
+// both run.
+func (m *Manager) realNodeRunning(cluster string) bool {
+	return m.daemonPid(cluster, binKubelet) != 0 && m.daemonPid(cluster, binContainerd) != 0
+}
+
+// restartRealNode starts whichever of containerd and the kubelet is not
+// running, with the recorded configuration, and waits for the node to be
+// Ready. Pods and their containers survive: the shims kept them running.
+func (m *Manager) restartRealNode(ctx context.Context, cluster string) error {
+	st, err := m.readNodeState(cluster)
+	if err != nil {
+		return err
+	}
+	if m.daemonPid(cluster, binKubelet) == 0 {
+		// The kubelet's port may have been taken while it was down.
+		if port, err := freePort(); err == nil && !portFree(st.Port) {
+			st.Port = port
+		}
+	}
+	if err := m.startRealNode(ctx, cluster, st); err != nil {
+		return fmt.Errorf("restart the real node: %w", err)
+	}
+	return nil
+}
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}

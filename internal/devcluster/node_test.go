@@ -1,0 +1,205 @@
+package devcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/podkit-dev/podkit/internal/ociimage"
+)
+
+// busyboxImage writes Debian's static busybox (package busybox-static) as
+// an OCI archive with /bin/sh linked to it: the shell the real-node tests
+// run in their pods.
+func busyboxImage(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := ociimage.Write(filepath.Join(dir, "layout"), ociimage.Options{
+		Binary: "/bin/busybox", Path: "/bin/busybox", Links: []string{"/bin/sh"}, Env: []string{"PATH=/bin"}, RefName: "dev",
+	}); err != nil {
+		t.Fatalf("write busybox image (apt-get install busybox-static): %v", err)
+	}
+	archive := filepath.Join(dir, "busybox.tar")
+	f, err := os.Create(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ociimage.WriteArchive(f, filepath.Join(dir, "layout")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return archive
+}
+
+// leftovers lists what a stopped real node must not leave behind.
+func leftovers(m *Manager, cluster string, st *nodeState, sock string) []string {
+	var left []string
+	for _, d := range []string{m.Dir(cluster), st.RunDir} {
+		if pts, _ := mountsUnder(d); len(pts) > 0 {
+			left = append(left, fmt.Sprintf("mounts %v", pts))
+		}
+	}
+	if _, err := os.Stat(st.RunDir); err == nil {
+		left = append(left, "directory "+st.RunDir)
+	}
+	for _, bin := range []string{binContainerd, binShim, binKubelet} {
+		if pids := processesWithArg(bin, sock); len(pids) > 0 {
+			left = append(left, fmt.Sprintf("%s processes %v", bin, pids))
+		}
+	}
+	if pids := processesWithArg(binKubelet, st.Name); len(pids) > 0 {
+		left = append(left, fmt.Sprintf("kubelet processes %v", pids))
+	}
+	if _, err := net.InterfaceByName(st.Bridge); err == nil {
+		left = append(left, "bridge "+st.Bridge)
+	}
+	cgs, _ := cgroupMounts()
+	for _, cg := range cgs {
+		if _, err := os.Stat(filepath.Join(cg, st.CgroupRoot)); err == nil {
+			left = append(left, "cgroup "+filepath.Join(cg, st.CgroupRoot))
+		}
+	}
+	if _, err := os.Stat(m.Dir(cluster)); err == nil {
+		left = append(left, "directory "+m.Dir(cluster))
+	}
+	return left
+}
+
+func waitPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string, done func(*corev1.Pod) bool) *corev1.Pod {
+	t.Helper()
+	var last *corev1.Pod
+	for ctx.Err() == nil {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			last = p
+			if done(p) {
+				return p
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("pod %s/%s never reached the expected state; last status %+v", ns, name, last.Status)
+	return nil
+}
+
+// TestRealNodeRunsAPodAndLeavesNothingBehind starts a cluster with a real
+// node, runs a shell in a pod there, reads its exit code and its log
+// through the apiserver, and checks that down removes every process,
+// mount, cgroup and interface the node created.
+func TestRealNodeRunsAPodAndLeavesNothingBehind(t *testing.T) {
+	if err := checkRealNodePrerequisites(); err != nil {
+		t.Fatalf("real node prerequisites (make tools; apt-get install containernetworking-plugins busybox-static): %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	m := &Manager{Workdir: t.TempDir()}
+	const cluster = "realnode"
+	res, err := m.Up(ctx, UpOptions{Name: cluster, Nodes: 1, RealNode: true})
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	st, err := m.readNodeState(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := m.containerdSocket(cluster)
+	downed := false
+	t.Cleanup(func() {
+		if !downed {
+			_ = m.Down(context.Background(), cluster)
+		}
+	})
+	if res.Nodes != 2 {
+		t.Errorf("cluster has %d nodes, want the kwok node and the real one", res.Nodes)
+	}
+	if err := m.ImportImage(ctx, cluster, busyboxImage(t), "podkit.dev/busybox"); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := m.clientset(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := cs.CoreV1().Nodes().Get(ctx, st.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node.Labels[LabelRealNode] != "true" {
+		t.Errorf("real node labels %v lack %s=true", node.Labels, LabelRealNode)
+	}
+
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "shell", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			NodeSelector:  map[string]string{LabelRealNode: "true"},
+			Containers: []corev1.Container{{
+				Name: "sh", Image: "podkit.dev/busybox:dev", ImagePullPolicy: corev1.PullNever,
+				Command: []string{"/bin/sh", "-c", `echo "hello from $(busybox hostname) pid $$$$"; exit 3`},
+			}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	done := waitPod(ctx, t, cs, "default", "shell", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded
+	})
+	if done.Status.Phase != corev1.PodFailed || len(done.Status.ContainerStatuses) != 1 || done.Status.ContainerStatuses[0].State.Terminated == nil || done.Status.ContainerStatuses[0].State.Terminated.ExitCode != 3 {
+		t.Fatalf("pod ended %s with %+v, want Failed with the shell's exit code 3", done.Status.Phase, done.Status.ContainerStatuses)
+	}
+	if done.Status.PodIP == "" || !strings.HasPrefix(done.Status.PodIP, strings.TrimSuffix(st.Subnet, "0/24")) {
+		t.Errorf("pod IP %q is not in the node's subnet %s", done.Status.PodIP, st.Subnet)
+	}
+	logs, err := cs.CoreV1().Pods("default").GetLogs("shell", &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("pod log through the apiserver: %v", err)
+	}
+	if want := "hello from shell pid 1\n"; string(logs) != want {
+		t.Errorf("pod log %q, want %q", logs, want)
+	}
+
+	// A pod whose image was never imported fails to start and says so.
+	missing := pod.DeepCopy()
+	missing.Name = "missing-image"
+	missing.Spec.Containers[0].Image = "podkit.dev/never-imported:dev"
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, missing, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waiting := waitPod(ctx, t, cs, "default", "missing-image", func(p *corev1.Pod) bool {
+		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Waiting != nil &&
+			p.Status.ContainerStatuses[0].State.Waiting.Reason == "ErrImageNeverPull"
+	})
+	t.Logf("missing image: %s", waiting.Status.ContainerStatuses[0].State.Waiting.Message)
+
+	// A long-running pod is still there when down stops the node.
+	sleeper := pod.DeepCopy()
+	sleeper.Name = "sleeper"
+	sleeper.Spec.Containers[0].Command = []string{"/bin/sh", "-c", "busybox sleep 3600"}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, sleeper, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(ctx, t, cs, "default", "sleeper", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+
+	if err := m.Down(ctx, cluster); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	downed = true
+	if left := leftovers(m, cluster, st, sock); len(left) > 0 {
+		t.Errorf("down left behind: %s", strings.Join(left, "; "))
+	}
+	if err := m.Lookup(cluster); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after down, Lookup = %v, want ErrNotFound", err)
+	}
+}
