@@ -211,6 +211,13 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 }
 
 func (m *Manager) create(ctx context.Context, opts UpOptions) error {
+	// Checked under the port lock Up holds, so two clusters never both
+	// start one.
+	if opts.RealNode {
+		if other := otherRealNode(opts.Name); other != "" {
+			return fmt.Errorf("%w: node %s (stop its cluster with podkit dev down, or run without --real-node)", ErrRealNodeBusy, other)
+		}
+	}
 	cfg, err := m.config(opts.Name)
 	if err != nil {
 		return err
@@ -272,9 +279,16 @@ func (m *Manager) config(name string) (string, error) {
 	// drives no pod until the node leases of the old one expire: keep them
 	// short (renewed every 5 s) so that it takes over within 20 s.
 	b.WriteString("  nodeLeaseDurationSeconds: 20\n")
-	// Pods on a real node reach the apiserver at the machine's address.
+	// Pods on a real node reach the apiserver through the kubernetes
+	// Service (10.0.0.1, the first address of the apiserver's default
+	// service range) or at the machine's address.
+	sans := []string{"10.0.0.1"}
 	if ip, err := hostIP(); err == nil {
-		fmt.Fprintf(&b, "  kubeApiserverCertSANs: [%q]\n", ip)
+		sans = append(sans, ip)
+	}
+	b.WriteString("  kubeApiserverCertSANs:\n")
+	for _, san := range sans {
+		fmt.Fprintf(&b, "  - %q\n", san)
 	}
 	for _, f := range fields {
 		p, err := k8sbin.Path(f.bin)

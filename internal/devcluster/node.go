@@ -31,6 +31,7 @@ import (
 // Real-node binaries, found like the control plane's (k8sbin.Path).
 const (
 	binKubelet       = "kubelet"
+	binKubeProxy     = "kube-proxy"
 	binContainerd    = "containerd"
 	binShim          = "containerd-shim-runc-v2"
 	binCtr           = "ctr"
@@ -41,7 +42,7 @@ const (
 
 // RealNodeBinaries are the binaries a real node needs besides the CNI
 // plugins (bridge, host-local, loopback in CNIBinDir).
-var RealNodeBinaries = []string{binKubelet, binContainerd, binShim, binCtr, binRunc, binPause}
+var RealNodeBinaries = []string{binKubelet, binKubeProxy, binContainerd, binShim, binCtr, binRunc, binPause}
 
 // LabelRealNode is set to "true" on the real node, so that a pod that must
 // really run selects it: nodeSelector {podkit.dev/real-node: "true"}.
@@ -72,6 +73,9 @@ type nodeState struct {
 	// directory (its sockets, pod volumes): a short path under /run, as a
 	// unix socket path must stay under 108 bytes.
 	RunDir string `json:"runDir"`
+	// KeepFirewallChain is set when KUBE-FIREWALL existed before the node
+	// started (another Kubernetes on this machine): down leaves it alone.
+	KeepFirewallChain bool `json:"keepFirewallChain,omitempty"`
 }
 
 // nodeDir is where a cluster's real node keeps its configuration, state and
@@ -148,13 +152,14 @@ func (m *Manager) newNodeState(cluster string) (*nodeState, error) {
 	sum := sha256.Sum256([]byte(cluster))
 	dirSum := sha256.Sum256([]byte(m.Dir(cluster)))
 	return &nodeState{
-		RunDir:     "/run/podkit/" + hex.EncodeToString(dirSum[:6]),
-		Name:       RealNodeName(cluster),
-		IP:         ip,
-		Port:       port,
-		Bridge:     "pk" + hex.EncodeToString(sum[:4]),
-		Subnet:     fmt.Sprintf("10.%d.%d.0/24", 200+int(sum[4])%50, sum[5]),
-		CgroupRoot: "/podkit-" + cluster,
+		KeepFirewallChain: hasFirewallChain(),
+		RunDir:            "/run/podkit/" + hex.EncodeToString(dirSum[:6]),
+		Name:              RealNodeName(cluster),
+		IP:                ip,
+		Port:              port,
+		Bridge:            "pk" + hex.EncodeToString(sum[:4]),
+		Subnet:            fmt.Sprintf("10.%d.%d.0/24", 200+int(sum[4])%50, sum[5]),
+		CgroupRoot:        "/podkit-" + cluster,
 	}, nil
 }
 
@@ -235,7 +240,71 @@ func (m *Manager) startRealNode(ctx context.Context, cluster string, st *nodeSta
 	if err := m.startKubelet(ctx, cluster, st); err != nil {
 		return err
 	}
-	return m.waitNodeReady(ctx, cluster, st.Name)
+	if err := m.waitNodeReady(ctx, cluster, st.Name); err != nil {
+		return err
+	}
+	return m.startKubeProxy(ctx, cluster, st)
+}
+
+// startKubeProxy runs kube-proxy in iptables mode for the real node, so
+// that its pods reach Services (the kubernetes Service above all: in-cluster
+// clients). It owns the host's KUBE-* service rules: one real node per
+// machine runs at a time (see otherRealNode).
+func (m *Manager) startKubeProxy(ctx context.Context, cluster string, st *nodeState) error {
+	if m.daemonPid(cluster, binKubeProxy) != 0 {
+		return nil
+	}
+	bin, err := k8sbin.Path(binKubeProxy)
+	if err != nil {
+		return err
+	}
+	metrics, err := freePort()
+	if err != nil {
+		return err
+	}
+	healthz, err := freePort()
+	if err != nil {
+		return err
+	}
+	argv := []string{bin,
+		"--kubeconfig", m.KubeconfigPath(cluster),
+		"--hostname-override", st.Name,
+		"--proxy-mode", "iptables",
+		"--cluster-cidr", st.Subnet,
+		"--nodeport-addresses", "primary",
+		// Leave the machine's conntrack sysctls alone.
+		"--conntrack-max-per-core", "0",
+		"--conntrack-tcp-timeout-established", "0",
+		"--conntrack-tcp-timeout-close-wait", "0",
+		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(metrics),
+		"--healthz-bind-address", "127.0.0.1:" + strconv.Itoa(healthz),
+		"--v", "1",
+	}
+	if _, err := m.startDaemon(cluster, binKubeProxy, argv, nil); err != nil {
+		return err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(healthz)
+	return m.waitFor(ctx, cluster, binKubeProxy, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+}
+
+// cleanupKubeProxy removes the service rules kube-proxy wrote.
+func cleanupKubeProxy(ctx context.Context) error {
+	bin, err := k8sbin.Path(binKubeProxy)
+	if err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, bin, "--cleanup", "--v", "0").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kube-proxy --cleanup: %w: %s", err, tail(string(out), 600))
+	}
+	return nil
 }
 
 // containerdSocket returns the cluster's containerd socket, or "" when it
@@ -356,6 +425,7 @@ fileCheckFrequency: 5s
 resolvConf: ""
 localStorageCapacityIsolation: false
 enableServer: true
+makeIPTablesUtilChains: false
 `, m.containerdSocket(cluster), st.CgroupRoot, st.Port, filepath.Join(dir, "logs"), filepath.Join(pki, "ca.crt"))
 	if err := os.WriteFile(filepath.Join(dir, "kubelet", "config.yaml"), []byte(kubelet), 0o644); err != nil {
 		return fmt.Errorf("write kubelet configuration: %w", err)
@@ -591,6 +661,13 @@ func (m *Manager) stopRealNode(ctx context.Context, cluster string) error {
 		return err
 	}
 	var errs []error
+	if pid := m.daemonPid(cluster, binKubeProxy); pid != 0 {
+		stopPid(ctx, pid)
+		errs = append(errs, cleanupKubeProxy(ctx))
+	}
+	if !st.KeepFirewallChain {
+		errs = append(errs, removeFirewallChain(ctx))
+	}
 	stopPid(ctx, m.daemonPid(cluster, binKubelet))
 	// Every container process lives in a cgroup under the node's root.
 	cgs, err := cgroupMounts()
@@ -797,7 +874,7 @@ func deleteLink(name string) error {
 // realNodeRunning reports whether the cluster's kubelet and containerd
 // both run.
 func (m *Manager) realNodeRunning(cluster string) bool {
-	return m.daemonPid(cluster, binKubelet) != 0 && m.daemonPid(cluster, binContainerd) != 0
+	return m.daemonPid(cluster, binKubelet) != 0 && m.daemonPid(cluster, binContainerd) != 0 && m.daemonPid(cluster, binKubeProxy) != 0
 }
 
 // restartRealNode starts whichever of containerd and the kubelet is not
@@ -827,4 +904,71 @@ func portFree(port int) bool {
 	}
 	l.Close()
 	return true
+}
+
+// ErrRealNodeBusy is returned by Up when another cluster's real node runs
+// on this machine: its kube-proxy owns the host's service rules, so only
+// one real node runs at a time.
+var ErrRealNodeBusy = errors.New("another cluster's real node runs on this machine")
+
+// otherRealNode returns the node name of a real node that runs on this
+// machine for a cluster other than the named one, or "".
+func otherRealNode(cluster string) string {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if len(args) == 0 || filepath.Base(args[0]) != binKubelet || !slices.Contains(args, LabelRealNode+"=true") {
+			continue
+		}
+		if i := slices.Index(args, "--hostname-override"); i >= 0 && i+1 < len(args) && args[i+1] != RealNodeName(cluster) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// firewallChain is the filter chain kube-proxy adds to block outside
+// connections to localhost node ports; kube-proxy --cleanup leaves it.
+const firewallChain = "KUBE-FIREWALL"
+
+var iptablesCommands = []string{"iptables", "ip6tables"}
+
+func hasFirewallChain() bool {
+	for _, ipt := range iptablesCommands {
+		if exec.Command(ipt, "-w", "-t", "filter", "-n", "-L", firewallChain).Run() == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// removeFirewallChain deletes KUBE-FIREWALL and the INPUT and OUTPUT rules
+// that jump to it, in the IPv4 and IPv6 filter tables.
+func removeFirewallChain(ctx context.Context) error {
+	var errs []error
+	for _, ipt := range iptablesCommands {
+		if _, err := exec.LookPath(ipt); err != nil {
+			continue
+		}
+		if exec.CommandContext(ctx, ipt, "-w", "-t", "filter", "-n", "-L", firewallChain).Run() != nil {
+			continue
+		}
+		for _, from := range []string{"INPUT", "OUTPUT"} {
+			for exec.CommandContext(ctx, ipt, "-w", "-t", "filter", "-D", from, "-j", firewallChain).Run() == nil {
+			}
+		}
+		for _, op := range []string{"-F", "-X"} {
+			if out, err := exec.CommandContext(ctx, ipt, "-w", "-t", "filter", op, firewallChain).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("%s %s %s: %w: %s", ipt, op, firewallChain, err, strings.TrimSpace(string(out))))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

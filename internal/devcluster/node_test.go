@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -77,6 +80,49 @@ func leftovers(m *Manager, cluster string, st *nodeState, sock string) []string 
 	return left
 }
 
+// upRealNode creates a cluster with a real node, waiting while another
+// test binary's real node runs (one per machine).
+func upRealNode(ctx context.Context, t *testing.T, m *Manager, cluster string) (*UpResult, error) {
+	t.Helper()
+	for {
+		res, err := m.Up(ctx, UpOptions{Name: cluster, Nodes: 1, RealNode: true})
+		if !errors.Is(err, ErrRealNodeBusy) || ctx.Err() != nil {
+			return res, err
+		}
+		t.Logf("waiting: %v", err)
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// iptablesRules returns the chains and rules of every IPv4 and IPv6
+// table, without counters and without the built-in chains' policies.
+func iptablesRules(t *testing.T) []string {
+	t.Helper()
+	var rules []string
+	for _, cmd := range []string{"iptables-save", "ip6tables-save"} {
+		out, err := exec.Command(cmd).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", cmd, err)
+		}
+		table := ""
+		for _, l := range strings.Split(string(out), "\n") {
+			switch {
+			case strings.HasPrefix(l, "*"):
+				table = l
+			case strings.HasPrefix(l, "-A "):
+				rules = append(rules, cmd+" "+table+" "+l)
+			case strings.HasPrefix(l, ":"):
+				name := strings.Fields(l[1:])[0]
+				if !slices.Contains([]string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}, name) {
+					rules = append(rules, cmd+" "+table+" chain "+name)
+				}
+			}
+		}
+	}
+	slices.Sort(rules)
+	return rules
+}
+
 func waitPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string, done func(*corev1.Pod) bool) *corev1.Pod {
 	t.Helper()
 	var last *corev1.Pod
@@ -106,7 +152,8 @@ func TestRealNodeRunsAPodAndLeavesNothingBehind(t *testing.T) {
 	defer cancel()
 	m := &Manager{Workdir: t.TempDir()}
 	const cluster = "realnode"
-	res, err := m.Up(ctx, UpOptions{Name: cluster, Nodes: 1, RealNode: true})
+	rulesBefore := iptablesRules(t)
+	res, err := upRealNode(ctx, t, m, cluster)
 	if err != nil {
 		t.Fatalf("Up: %v", err)
 	}
@@ -170,6 +217,23 @@ func TestRealNodeRunsAPodAndLeavesNothingBehind(t *testing.T) {
 		t.Errorf("pod log %q, want %q", logs, want)
 	}
 
+	// The pod reaches the apiserver through the kubernetes Service, as an
+	// in-cluster client does (kube-proxy's rules, the cluster CA's SAN).
+	svc := pod.DeepCopy()
+	svc.Name = "service-client"
+	svc.Spec.Containers[0].Command = []string{"/bin/sh", "-c",
+		`nc -w 5 "$${KUBERNETES_SERVICE_HOST}" "$${KUBERNETES_SERVICE_PORT}" </dev/null && echo connected to $${KUBERNETES_SERVICE_HOST}`}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	done = waitPod(ctx, t, cs, "default", "service-client", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded
+	})
+	logs, _ = cs.CoreV1().Pods("default").GetLogs("service-client", &corev1.PodLogOptions{}).DoRaw(ctx)
+	if done.Status.Phase != corev1.PodSucceeded || !strings.Contains(string(logs), "connected to 10.0.0.1") {
+		t.Errorf("pod could not reach the kubernetes Service: phase %s, log %q", done.Status.Phase, logs)
+	}
+
 	// A pod whose image was never imported fails to start and says so.
 	missing := pod.DeepCopy()
 	missing.Name = "missing-image"
@@ -198,6 +262,9 @@ func TestRealNodeRunsAPodAndLeavesNothingBehind(t *testing.T) {
 	downed = true
 	if left := leftovers(m, cluster, st, sock); len(left) > 0 {
 		t.Errorf("down left behind: %s", strings.Join(left, "; "))
+	}
+	if diff := cmp.Diff(rulesBefore, iptablesRules(t)); diff != "" {
+		t.Errorf("down left iptables rules or chains behind (-before +after):\n%s", diff)
 	}
 	if err := m.Lookup(cluster); !errors.Is(err, ErrNotFound) {
 		t.Errorf("after down, Lookup = %v, want ErrNotFound", err)
