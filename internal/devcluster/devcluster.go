@@ -218,7 +218,7 @@ func (m *Manager) create(ctx context.Context, opts UpOptions) error {
 			return fmt.Errorf("%w: node %s (stop its cluster with podkit dev down, or run without --real-node)", ErrRealNodeBusy, other)
 		}
 	}
-	cfg, err := m.config(opts.Name)
+	cfg, err := m.config(opts.Name, opts.RealNode)
 	if err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ const LogsFileName = "container.log"
 // config renders the kwokctl configuration: binary runtime, every binary
 // from the podkit cache, podkit's stages, and container logs served from
 // LogsFileName.
-func (m *Manager) config(name string) (string, error) {
+func (m *Manager) config(name string, realNode bool) (string, error) {
 	fields := []struct{ key, bin string }{
 		{"kubeApiserverBinary", k8sbin.KubeAPIServer},
 		{"kubeControllerManagerBinary", k8sbin.KubeControllerManager},
@@ -279,6 +279,12 @@ func (m *Manager) config(name string) (string, error) {
 	// drives no pod until the node leases of the old one expire: keep them
 	// short (renewed every 5 s) so that it takes over within 20 s.
 	b.WriteString("  nodeLeaseDurationSeconds: 20\n")
+	if realNode {
+		// Real pods need the admission plugins a cluster runs (ServiceAccount
+		// mounts the token in-cluster clients read, among others); kwok-only
+		// clusters keep kwokctl's default of none.
+		b.WriteString("  kubeAdmission: true\n")
+	}
 	// Pods on a real node reach the apiserver through the kubernetes
 	// Service (10.0.0.1, the first address of the apiserver's default
 	// service range) or at the machine's address.

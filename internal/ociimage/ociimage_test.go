@@ -295,10 +295,11 @@ func TestWriteArchiveHoldsTheLayout(t *testing.T) {
 	}
 }
 
-func TestWriteAddsLinksToTheBinary(t *testing.T) {
+func TestWriteAddsLinksAndFiles(t *testing.T) {
 	bin := tinyBinary(t)
 	dir := t.TempDir()
-	if _, err := Write(dir, Options{Binary: bin, Path: "/bin/busybox", Links: []string{"/bin/sh", "/usr/bin/env"}, RefName: "dev"}); err != nil {
+	if _, err := Write(dir, Options{Binary: bin, Path: "/bin/busybox", Links: []string{"/bin/sh", "/usr/bin/env"},
+		Files: []ExtraFile{{Path: "/opt/tool/tiny", Source: bin}}, RefName: "dev"}); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
 	img, err := Read(dir, "dev")
@@ -320,6 +321,18 @@ func TestWriteAddsLinksToTheBinary(t *testing.T) {
 	}
 	if _, ok := files["usr/bin/"]; !ok {
 		t.Errorf("layer lacks the link's parent directory usr/bin/")
+	}
+	wantBin, _ := os.ReadFile(bin)
+	if f, ok := files["opt/tool/tiny"]; !ok || f.Header.Mode != 0o755 || !bytes.Equal(f.Data, wantBin) {
+		t.Errorf("extra file opt/tool/tiny missing or wrong (present %v)", ok)
+	}
+	if _, ok := files["opt/tool/"]; !ok {
+		t.Errorf("layer lacks the extra file's parent directory opt/tool/")
+	}
+	for _, bad := range []ExtraFile{{Path: "/bin/busybox", Source: bin}, {Path: "opt/x", Source: bin}, {Path: "/opt/x"}} {
+		if _, err := Write(t.TempDir(), Options{Binary: bin, Path: "/bin/busybox", Files: []ExtraFile{bad}}); err == nil || !strings.Contains(err.Error(), "Options.Files[0]") {
+			t.Errorf("Files %+v: err %v, want one naming Options.Files[0]", bad, err)
+		}
 	}
 
 	for _, bad := range [][]string{{"bin/sh"}, {"/bin/../sh"}, {"/bin/busybox"}, {"/etc/passwd"}, {"/"}} {

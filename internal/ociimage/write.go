@@ -54,6 +54,10 @@ type Options struct {
 	// Path is where the binary lives in the image. Default "/" + the
 	// binary's base name.
 	Path string
+	// Files are further static binaries to add, by absolute path in the
+	// image (a test image holding a shell beside podkit's binaries).
+	// Default none.
+	Files []ExtraFile
 	// Links are absolute paths added to the image as symbolic links to
 	// Path, e.g. /bin/sh for a multi-call binary such as busybox. Default
 	// none.
@@ -80,6 +84,14 @@ type Options struct {
 	// the layer. Default: $SOURCE_DATE_EPOCH, else the Unix epoch, so that
 	// builds of the same binary are byte-for-byte identical.
 	Created time.Time
+}
+
+// ExtraFile is one more executable file of an image.
+type ExtraFile struct {
+	// Path in the image: clean and absolute.
+	Path string
+	// Source is the file on this machine to copy, statically linked.
+	Source string
 }
 
 func (o *Options) setDefaults() error {
@@ -124,6 +136,14 @@ func (o *Options) validate() error {
 	}
 	if _, _, err := parseUser(o.User); err != nil {
 		errs = append(errs, err)
+	}
+	for i, f := range o.Files {
+		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == o.Path || slices.Contains(o.Links, f.Path) || strings.HasPrefix(f.Path, "/etc/") || f.Path == "/tmp" || f.Path == "/etc" {
+			errs = append(errs, fmt.Errorf("Options.Files[%d].Path %q: use a clean absolute file path other than Path, a link, /etc/… and /tmp", i, f.Path))
+		}
+		if f.Source == "" {
+			errs = append(errs, fmt.Errorf("Options.Files[%d].Source is empty: give the path of a static binary", i))
+		}
 	}
 	for i, l := range o.Links {
 		if !path.IsAbs(l) || path.Clean(l) != l || l == "/" || l == o.Path || strings.HasPrefix(l, "/etc/") || l == "/etc" || l == "/tmp" {
@@ -230,8 +250,17 @@ func Write(dir string, opts Options) (*Descriptor, error) {
 		opts.Architecture = arch
 	}
 	uid, gid, _ := parseUser(opts.User)
+	extra := make([][]byte, len(opts.Files))
+	for i, f := range opts.Files {
+		if _, err := checkStatic(f.Source); err != nil {
+			return nil, fmt.Errorf("Options.Files[%d]: %w", i, err)
+		}
+		if extra[i], err = os.ReadFile(f.Source); err != nil {
+			return nil, fmt.Errorf("read Options.Files[%d]: %w", i, err)
+		}
+	}
 
-	layerTar, err := buildLayer(bin, opts, uid, gid)
+	layerTar, err := buildLayer(bin, extra, opts, uid, gid)
 	if err != nil {
 		return nil, err
 	}
@@ -348,12 +377,16 @@ func checkStatic(name string) (string, error) {
 // buildLayer returns the layer's uncompressed tar: the parent directories
 // of the binary, the binary (0755, root-owned so the non-root user cannot
 // replace it), /etc/passwd and /etc/group naming the user, and /tmp.
-func buildLayer(bin []byte, opts Options, uid, gid int) ([]byte, error) {
+func buildLayer(bin []byte, extra [][]byte, opts Options, uid, gid int) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	mtime := opts.Created
 	dirs := map[string]bool{"etc": true, "tmp": true}
-	for _, p := range append([]string{opts.Path}, opts.Links...) {
+	paths := append([]string{opts.Path}, opts.Links...)
+	for _, f := range opts.Files {
+		paths = append(paths, f.Path)
+	}
+	for _, p := range paths {
 		for d := path.Dir(strings.TrimPrefix(p, "/")); d != "."; d = path.Dir(d) {
 			dirs[d] = true
 		}
@@ -377,6 +410,13 @@ func buildLayer(bin []byte, opts Options, uid, gid int) ([]byte, error) {
 		{"etc/group", 0o644, []byte(group)},
 		{"etc/passwd", 0o644, []byte(passwd)},
 		{strings.TrimPrefix(opts.Path, "/"), 0o755, bin},
+	}
+	for i, f := range opts.Files {
+		files = append(files, struct {
+			name string
+			mode int64
+			data []byte
+		}{strings.TrimPrefix(f.Path, "/"), 0o755, extra[i]})
 	}
 	for _, f := range files {
 		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: mtime, Format: tar.FormatPAX}

@@ -45,8 +45,19 @@ func (p *kwokPlane) start(ctx context.Context, opts Options) (*rest.Config, stri
 		return nil, "", err
 	}
 	p.mgr = &devcluster.Manager{Workdir: workdir}
-	if _, err := p.mgr.Up(ctx, devcluster.UpOptions{Name: kwokClusterName, Nodes: opts.Nodes}); err != nil {
-		return nil, "", err
+	for {
+		_, err := p.mgr.Up(ctx, devcluster.UpOptions{Name: kwokClusterName, Nodes: opts.Nodes, RealNode: opts.RealNode})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, devcluster.ErrRealNodeBusy) {
+			return nil, "", err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, "", fmt.Errorf("%w (waited until the start timeout)", err)
+		case <-time.After(2 * time.Second):
+		}
 	}
 	kubeconfig := p.mgr.KubeconfigPath(kwokClusterName)
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -220,5 +231,24 @@ func (e *Env) SetContainerLogs(t testing.TB, text string) {
 	}
 	if err := os.Rename(path+".tmp", path); err != nil {
 		t.Fatalf("write container logs: %v", err)
+	}
+}
+
+// RealNodeName returns the name of the cluster's real node (started with
+// Options.RealNode).
+func (e *Env) RealNodeName() string { return devcluster.RealNodeName(kwokClusterName) }
+
+// ImportImage loads an OCI archive into the real node's containerd as
+// name:<the archive's tag>.
+func (e *Env) ImportImage(t testing.TB, archive, name string) {
+	t.Helper()
+	p, ok := e.plane.(*kwokPlane)
+	if !ok {
+		t.Fatal("ImportImage needs testenv.Cluster with Options.RealNode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := p.mgr.ImportImage(ctx, kwokClusterName, archive, name); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -66,8 +66,13 @@ type Options struct {
 	// SchemeBuilders add types to the default Scheme (e.g. an API group's
 	// AddToScheme). Ignored when Scheme is set.
 	SchemeBuilders []func(*k8sruntime.Scheme) error
-	// StartTimeout bounds Start; default 3 minutes.
+	// StartTimeout bounds Start; default 3 minutes (5 with RealNode).
 	StartTimeout time.Duration
+	// RealNode adds, in ModeCluster, the dev cluster's real node (kubelet,
+	// containerd, runc on this machine; see devcluster.UpOptions.RealNode).
+	// One real node runs per machine: Start waits while another test
+	// binary's runs.
+	RealNode bool
 }
 
 func (o *Options) setDefaults() error {
@@ -79,6 +84,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.StartTimeout == 0 {
 		o.StartTimeout = 3 * time.Minute
+		if o.RealNode {
+			o.StartTimeout = 5 * time.Minute
+		}
 	}
 	if o.CRDDirectoryPaths == nil {
 		if root, err := ModuleRoot(); err == nil {
