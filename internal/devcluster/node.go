@@ -237,10 +237,11 @@ func (m *Manager) startRealNode(ctx context.Context, cluster string, st *nodeSta
 	if err := m.importSandboxImage(ctx, cluster); err != nil {
 		return err
 	}
+	started := time.Now()
 	if err := m.startKubelet(ctx, cluster, st); err != nil {
 		return err
 	}
-	if err := m.waitNodeReady(ctx, cluster, st.Name); err != nil {
+	if err := m.waitNodeReady(ctx, cluster, st.Name, started); err != nil {
 		return err
 	}
 	return m.startKubeProxy(ctx, cluster, st)
@@ -632,12 +633,19 @@ func (m *Manager) clientset(cluster string) (*kubernetes.Clientset, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
-func (m *Manager) waitNodeReady(ctx context.Context, cluster, node string) error {
+// waitNodeReady waits until the node is Ready and its kubelet renewed the
+// node's lease after since: a restarted kubelet finds the status its
+// predecessor left, Ready included.
+func (m *Manager) waitNodeReady(ctx context.Context, cluster, node string, since time.Time) error {
 	cs, err := m.clientset(cluster)
 	if err != nil {
 		return err
 	}
 	return m.waitFor(ctx, cluster, binKubelet, func() bool {
+		lease, err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, node, metav1.GetOptions{})
+		if err != nil || lease.Spec.RenewTime == nil || lease.Spec.RenewTime.Time.Before(since.Truncate(time.Second)) {
+			return false
+		}
 		n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 		if err != nil {
 			return false
@@ -971,4 +979,25 @@ func removeFirewallChain(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// KillNodeProcess kills one process of the cluster's real node (kubelet,
+// containerd or kube-proxy) with SIGKILL, as a crash would, and waits
+// until it is gone. Up starts it again; the pods' containers keep running
+// under their shims meanwhile.
+func (m *Manager) KillNodeProcess(cluster, process string) error {
+	if !slices.Contains([]string{binKubelet, binContainerd, binKubeProxy}, process) {
+		return fmt.Errorf("process %q: use kubelet, containerd or kube-proxy", process)
+	}
+	pid := m.daemonPid(cluster, process)
+	if pid == 0 {
+		return fmt.Errorf("%s of cluster %q is not running", process, cluster)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill %s: %w", process, err)
+	}
+	for i := 0; i < 250 && alive(pid); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
 }

@@ -252,3 +252,28 @@ func (e *Env) ImportImage(t testing.TB, archive, name string) {
 		t.Fatal(err)
 	}
 }
+
+// CrashRealNode kills the named processes of the real node (kubelet,
+// containerd, kube-proxy) with SIGKILL, then starts them again the way
+// podkit dev up does, and waits for the node to be Ready.
+func (e *Env) CrashRealNode(t testing.TB, processes ...string) {
+	t.Helper()
+	p, ok := e.plane.(*kwokPlane)
+	if !ok {
+		t.Fatal("CrashRealNode needs testenv.Cluster with Options.RealNode")
+	}
+	for _, proc := range processes {
+		if err := p.mgr.KillNodeProcess(kwokClusterName, proc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := p.mgr.Up(ctx, devcluster.UpOptions{Name: kwokClusterName})
+	if err != nil {
+		t.Fatalf("restart the real node: %v", err)
+	}
+	if res.Action != "restarted" {
+		t.Fatalf("podkit dev up after the crash: %s, want restarted", res.Action)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -52,12 +54,12 @@ func importImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, cmd := range []string{"podkit", "podkit-entrypoint"} {
-		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, cmd), "./cmd/"+cmd)
+	for cmd, pkg := range map[string]string{"podkit": "./cmd/podkit", "podkit-entrypoint": "./cmd/podkit-entrypoint", "fork-example": "./examples/fork"} {
+		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, cmd), pkg)
 		build.Dir = root
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go build ./cmd/%s: %v\n%s", cmd, err, out)
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 		}
 	}
 	layout := filepath.Join(dir, "layout")
@@ -66,6 +68,7 @@ func importImage(t *testing.T) {
 		Files: []ociimage.ExtraFile{
 			{Path: "/podkit", Source: filepath.Join(dir, "podkit")},
 			{Path: "/podkit-entrypoint", Source: filepath.Join(dir, "podkit-entrypoint")},
+			{Path: "/fork-example", Source: filepath.Join(dir, "fork-example")},
 		},
 		Env: []string{"PATH=/bin:/"}, RefName: "dev",
 	}); err != nil {
@@ -193,6 +196,217 @@ spec:
 			t.Errorf("completion trigger %+v, want task peer-1", cs.Trigger)
 		}
 	})
+}
+
+// TestEntrypointAppliesConfigMapUpdate: a ConfigMap edit reaches
+// podkit-entrypoint (PID 1 of the pod) through the kubelet's ..data swap,
+// and the app gets SIGHUP and reads the new value from the live copy, with
+// no container restart.
+func TestEntrypointAppliesConfigMapUpdate(t *testing.T) {
+	importImage(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ns := env.Namespace(t)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Data: map[string]string{"greeting": "one"}}
+	if err := env.Client.Create(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	// $$$$ is the shell's $$ once Kubernetes has expanded the command.
+	app := `trap 'echo "reload $(cat "$PODKIT_CONFIG_DEST/greeting") pid $$$$"' HUP
+echo "start $(cat "$PODKIT_CONFIG_DEST/greeting") pid $$$$"
+while true; do sleep 1 & wait $!; done`
+	pod := realPod("entrypoint", []string{"/podkit-entrypoint", "--config", "/cfg", "--on-change", "signal:SIGHUP", "--signal-target", "child", "--", "/bin/sh", "-c", app})
+	pod.Namespace = ns
+	pod.Spec.Volumes = []corev1.Volume{{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "app"}}}}}
+	pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "cfg", MountPath: "/cfg"}}
+	if err := env.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	start := waitLog(ctx, t, ns, "entrypoint", "start one pid ")
+	pid := strings.TrimSpace(strings.TrimPrefix(start, "start one pid "))
+	cm.Data["greeting"] = "two"
+	if err := env.Client.Update(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	reload := waitLog(ctx, t, ns, "entrypoint", "reload two pid ")
+	t.Logf("ConfigMap update applied %s after the API write (kubelet sync included)", time.Since(began).Round(100*time.Millisecond))
+	if got := strings.TrimSpace(strings.TrimPrefix(reload, "reload two pid ")); got != pid {
+		t.Errorf("reloaded in shell pid %s, started as %s: the app was restarted", got, pid)
+	}
+	got, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, "entrypoint", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := got.Status.ContainerStatuses[0].RestartCount; n != 0 {
+		t.Errorf("container restarted %d times", n)
+	}
+}
+
+// TestForkOnRealNode runs examples/fork in a pod: it forks a child pod of
+// its own image under another code path, waits for it, prints its logs and
+// exits with its code.
+func TestForkOnRealNode(t *testing.T) {
+	importImage(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ns := env.Namespace(t)
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []client.Object
+	for _, f := range []string{"config/rbac/fork_role.yaml", "examples/fork/pod.yaml"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(b), "\n---") {
+			if strings.TrimSpace(doc) == "" {
+				continue
+			}
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if len(u.Object) == 0 {
+				continue
+			}
+			u.SetNamespace(ns)
+			if u.GetKind() == "Pod" {
+				// The example's manifest as published, pointed at the test
+				// image and the real node.
+				spec := u.Object["spec"].(map[string]any)
+				spec["nodeSelector"] = map[string]any{devcluster.LabelRealNode: "true"}
+				c := spec["containers"].([]any)[0].(map[string]any)
+				c["image"], c["imagePullPolicy"], c["command"] = image, "Never", []any{"/fork-example"}
+			}
+			objs = append(objs, u)
+		}
+	}
+	for _, o := range objs {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatalf("create %s %s: %v", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
+		}
+	}
+	var parent *corev1.Pod
+	for ctx.Err() == nil {
+		p, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, "fork-example", metav1.GetOptions{})
+		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
+			parent = p
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if parent == nil {
+		t.Fatalf("the forking pod never finished:\n%s", podLogs(t, ns))
+	}
+	logs, err := env.Clientset.CoreV1().Pods(ns).GetLogs("fork-example", &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent.Status.Phase != corev1.PodSucceeded {
+		t.Fatalf("forking pod %s:\n%s", parent.Status.Phase, logs)
+	}
+	// The child ran in a pod of its own (its hostname is its pod name, not
+	// the parent's), its log came back to the parent, and the parent exited
+	// with the child's code.
+	child := regexp.MustCompile(`child log.*forked child running.* hostname=([a-z0-9.-]+) pod=([a-z0-9.-]+)`).FindSubmatch(logs)
+	if child == nil || string(child[1]) != string(child[2]) || string(child[1]) == "fork-example" {
+		t.Errorf("parent log lacks the child's own log line from a pod of its own:\n%s", logs)
+	}
+	if !strings.Contains(string(logs), "exitCode=0") || parent.Status.ContainerStatuses[0].State.Terminated.ExitCode != 0 {
+		t.Errorf("parent did not report and exit with the child's code 0:\n%s", logs)
+	}
+}
+
+// TestRealNodeSurvivesKubeletAndContainerdCrash kills the kubelet,
+// containerd and kube-proxy under a running pod; after podkit dev up starts
+// them again the pod is the same container, never restarted, and the node
+// runs new pods.
+func TestRealNodeSurvivesKubeletAndContainerdCrash(t *testing.T) {
+	importImage(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ns := env.Namespace(t)
+	pod := realPod("survivor", []string{"/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done"})
+	pod.Namespace = ns
+	if err := env.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(ctx, t, ns, "survivor", "tick 2")
+	logs, err := env.Clientset.CoreV1().Pods(ns).GetLogs("survivor", &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticks := strings.Count(string(logs), "tick ")
+	before, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, "survivor", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	env.CrashRealNode(t, "kubelet", "containerd", "kube-proxy")
+
+	after, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, "survivor", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("pod lost across the crash: %v", err)
+	}
+	if b, a := before.Status.ContainerStatuses[0], after.Status.ContainerStatuses[0]; a.ContainerID != b.ContainerID || a.RestartCount != 0 || a.State.Running == nil {
+		t.Errorf("container before %s (restarts %d), after %s (restarts %d, running %v): want the same one still running", b.ContainerID, b.RestartCount, a.ContainerID, a.RestartCount, a.State.Running != nil)
+	}
+	// Its log keeps counting from where it was: the process itself
+	// survived, and the restarted kubelet serves its log again.
+	waitLog(ctx, t, ns, "survivor", fmt.Sprintf("tick %d", ticks+3))
+
+	fresh := realPod("after-crash", []string{"/bin/sh", "-c", "exit 7"})
+	fresh.Namespace = ns
+	if err := env.Client.Create(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	for ctx.Err() == nil {
+		p, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, "after-crash", metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodFailed {
+			if code := p.Status.ContainerStatuses[0].State.Terminated.ExitCode; code != 7 {
+				t.Errorf("new pod exited %d, want 7", code)
+			}
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("a pod created after the restart never ran:\n%s", podLogs(t, ns))
+}
+
+// realPod is a pod of the test image on the real node.
+func realPod(name string, command []string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			NodeSelector:  map[string]string{devcluster.LabelRealNode: "true"},
+			Containers:    []corev1.Container{{Name: "app", Image: image, ImagePullPolicy: corev1.PullNever, Command: command}},
+		},
+	}
+}
+
+// waitLog waits until a line of the pod's log starts with prefix and
+// returns that line.
+func waitLog(ctx context.Context, t *testing.T, ns, pod, prefix string) string {
+	t.Helper()
+	var last []byte
+	for ctx.Err() == nil {
+		logs, err := env.Clientset.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{}).DoRaw(ctx)
+		if err == nil {
+			last = logs
+			for _, l := range strings.Split(string(logs), "\n") {
+				if strings.HasPrefix(l, prefix) {
+					return l
+				}
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("pod %s/%s never logged %q; log:\n%s", ns, pod, prefix, last)
+	return ""
 }
 
 // grantBarrier creates the task pods' service account and binds it to
