@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds podkit's pinned control plane from Go modules into
 # ${PODKIT_CACHE:-~/.cache/podkit}/k8s-<version>/bin, and the real dev node's
-# runtime (containerd, its runc shim, ctr, runc, the pause binary) into
+# runtime (containerd, its runc shim, ctr, runc, the pause and registryhint
+# binaries) into
 # .../node-containerd-<version>-runc-<version>/bin. A binary already there is
 # skipped, so a warm cache makes this a no-op. Nothing is downloaded but modules.
 # runc needs cgo and libseccomp (Debian: libseccomp-dev pkg-config); without
@@ -77,6 +78,9 @@ runc_install() { # output
 pause_build() { # output
   (cd "$here/.." && go build -trimpath -ldflags "-s -w" -o "$1" ./hack/pause)
 }
+registryhint_build() { # output
+  (cd "$here/.." && go build -trimpath -ldflags "-s -w" -o "$1" ./hack/registryhint)
+}
 
 echo "tools: control plane $K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION into $bin"
 step etcd etcd_build
@@ -95,6 +99,7 @@ STEP_BIN=$nodebin step containerd containerd_install containerd
 STEP_BIN=$nodebin step containerd-shim-runc-v2 containerd_install containerd-shim-runc-v2
 STEP_BIN=$nodebin step ctr containerd_install ctr
 STEP_BIN=$nodebin step pause pause_build
+STEP_BIN=$nodebin step registryhint registryhint_build
 if pkg-config --exists libseccomp 2>/dev/null && command -v gcc >/dev/null; then
   STEP_BIN=$nodebin step runc runc_install
 else

@@ -59,6 +59,8 @@ func run(args []string) error {
 	version := fs.String("version", "dev", "org.opencontainers.image.version label")
 	var links stringsFlag
 	fs.Var(&links, "link", "absolute path to add as a symbolic link to the binary, e.g. /bin/sh for busybox (repeatable)")
+	var files stringsFlag
+	fs.Var(&files, "file", "another static binary to add, as /path/in/image=source (repeatable)")
 	labels := labelFlag{}
 	fs.Var(labels, "label", "extra label key=value (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -78,10 +80,19 @@ func run(args []string) error {
 	for k, v := range labels {
 		all[k] = v
 	}
+	var extra []ociimage.ExtraFile
+	for _, f := range files {
+		p, src, ok := strings.Cut(f, "=")
+		if !ok || p == "" || src == "" {
+			return fmt.Errorf("--file %q: use /path/in/image=source", f)
+		}
+		extra = append(extra, ociimage.ExtraFile{Path: p, Source: src})
+	}
 	desc, err := ociimage.Write(*out, ociimage.Options{
 		Binary:  *binary,
 		Path:    *entrypoint,
 		Links:   links,
+		Files:   extra,
 		User:    *user,
 		Labels:  all,
 		RefName: *tag,

@@ -159,6 +159,9 @@ func (m *Manager) Up(ctx context.Context, opts UpOptions) (*UpResult, error) {
 	defer cancel()
 
 	if _, err := os.Stat(m.Dir(opts.Name)); err == nil {
+		if opts.RealNode && m.complete(opts.Name) && !m.hasRealNode(opts.Name) {
+			return nil, fmt.Errorf("--real-node: cluster %q was created without a real node, which cannot be added later (its apiserver is configured at creation): podkit dev down --name %s, then podkit dev up --name %s --real-node", opts.Name, opts.Name, opts.Name)
+		}
 		st, err := m.Status(ctx, opts.Name)
 		if err == nil && st.State == StateRunning {
 			if !m.hasRealNode(opts.Name) {

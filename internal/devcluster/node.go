@@ -37,12 +37,13 @@ const (
 	binCtr           = "ctr"
 	binRunc          = "runc"
 	binPause         = "pause"
+	binRegistryHint  = "registryhint"
 	cniBinDirDefault = "/usr/lib/cni"
 )
 
 // RealNodeBinaries are the binaries a real node needs besides the CNI
 // plugins (bridge, host-local, loopback in CNIBinDir).
-var RealNodeBinaries = []string{binKubelet, binKubeProxy, binContainerd, binShim, binCtr, binRunc, binPause}
+var RealNodeBinaries = []string{binKubelet, binKubeProxy, binContainerd, binShim, binCtr, binRunc, binPause, binRegistryHint}
 
 // LabelRealNode is set to "true" on the real node, so that a pod that must
 // really run selects it: nodeSelector {podkit.dev/real-node: "true"}.
@@ -73,6 +74,9 @@ type nodeState struct {
 	// directory (its sockets, pod volumes): a short path under /run, as a
 	// unix socket path must stay under 108 bytes.
 	RunDir string `json:"runDir"`
+	// RegistryHintPort is where hack/registryhint answers containerd's
+	// pulls with the import command to run.
+	RegistryHintPort int `json:"registryHintPort"`
 	// KeepFirewallChain is set when KUBE-FIREWALL existed before the node
 	// started (another Kubernetes on this machine): down leaves it alone.
 	KeepFirewallChain bool `json:"keepFirewallChain,omitempty"`
@@ -151,7 +155,12 @@ func (m *Manager) newNodeState(cluster string) (*nodeState, error) {
 	}
 	sum := sha256.Sum256([]byte(cluster))
 	dirSum := sha256.Sum256([]byte(m.Dir(cluster)))
+	hintPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	return &nodeState{
+		RegistryHintPort:  hintPort,
 		KeepFirewallChain: hasFirewallChain(),
 		RunDir:            "/run/podkit/" + hex.EncodeToString(dirSum[:6]),
 		Name:              RealNodeName(cluster),
@@ -231,6 +240,9 @@ func (m *Manager) startRealNode(ctx context.Context, cluster string, st *nodeSta
 	if err := m.writeNodeConfig(cluster, st); err != nil {
 		return err
 	}
+	if err := m.startRegistryHint(cluster, st); err != nil {
+		return err
+	}
 	if err := m.startContainerd(ctx, cluster); err != nil {
 		return err
 	}
@@ -245,6 +257,18 @@ func (m *Manager) startRealNode(ctx context.Context, cluster string, st *nodeSta
 		return err
 	}
 	return m.startKubeProxy(ctx, cluster, st)
+}
+
+func (m *Manager) startRegistryHint(cluster string, st *nodeState) error {
+	if m.daemonPid(cluster, binRegistryHint) != 0 {
+		return nil
+	}
+	bin, err := k8sbin.Path(binRegistryHint)
+	if err != nil {
+		return err
+	}
+	_, err = m.startDaemon(cluster, binRegistryHint, []string{bin, "--addr", "127.0.0.1:" + strconv.Itoa(st.RegistryHintPort)}, nil)
+	return err
 }
 
 // startKubeProxy runs kube-proxy in iptables mode for the real node, so
@@ -355,11 +379,23 @@ state = %[2]q
 
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = %[8]q
+
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = %[9]q
 `, filepath.Join(dir, "containerd", "root"), filepath.Join(st.RunDir, "state"),
 		filepath.Join(st.RunDir, "containerd.sock"), filepath.Join(st.RunDir, "containerd.sock.ttrpc"), runc,
-		CNIBinDir(), filepath.Join(dir, "cni", "net.d"), SandboxImage)
+		CNIBinDir(), filepath.Join(dir, "cni", "net.d"), SandboxImage, filepath.Join(dir, "containerd", "hosts"))
 	if err := os.WriteFile(filepath.Join(dir, "containerd", "config.toml"), []byte(containerd), 0o644); err != nil {
 		return fmt.Errorf("write containerd configuration: %w", err)
+	}
+	// Every registry, the default one included, is hack/registryhint: no
+	// image is ever pulled, and a missing one says how to import it.
+	hint := fmt.Sprintf("server = \"http://127.0.0.1:%[1]d\"\n\n[host.\"http://127.0.0.1:%[1]d\"]\n  capabilities = [\"pull\", \"resolve\"]\n", st.RegistryHintPort)
+	if err := os.MkdirAll(filepath.Join(dir, "containerd", "hosts", "_default"), 0o755); err != nil {
+		return fmt.Errorf("write containerd registry configuration: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "containerd", "hosts", "_default", "hosts.toml"), []byte(hint), 0o644); err != nil {
+		return fmt.Errorf("write containerd registry configuration: %w", err)
 	}
 
 	// No masquerading and no port mapping: pods reach each other and the
@@ -690,6 +726,7 @@ func (m *Manager) stopRealNode(ctx context.Context, cluster string) error {
 		stopPid(ctx, pid)
 	}
 	stopPid(ctx, m.daemonPid(cluster, binContainerd))
+	stopPid(ctx, m.daemonPid(cluster, binRegistryHint))
 	errs = append(errs, unmountUnder(m.nodeDir(cluster)), unmountUnder(st.RunDir))
 	if pts, _ := mountsUnder(st.RunDir); len(pts) == 0 {
 		if err := os.RemoveAll(st.RunDir); err != nil {
@@ -882,7 +919,12 @@ func deleteLink(name string) error {
 // realNodeRunning reports whether the cluster's kubelet and containerd
 // both run.
 func (m *Manager) realNodeRunning(cluster string) bool {
-	return m.daemonPid(cluster, binKubelet) != 0 && m.daemonPid(cluster, binContainerd) != 0 && m.daemonPid(cluster, binKubeProxy) != 0
+	for _, b := range []string{binKubelet, binContainerd, binKubeProxy, binRegistryHint} {
+		if m.daemonPid(cluster, b) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // restartRealNode starts whichever of containerd and the kubelet is not
@@ -897,6 +939,11 @@ func (m *Manager) restartRealNode(ctx context.Context, cluster string) error {
 		// The kubelet's port may have been taken while it was down.
 		if port, err := freePort(); err == nil && !portFree(st.Port) {
 			st.Port = port
+		}
+	}
+	if m.daemonPid(cluster, binRegistryHint) == 0 && !portFree(st.RegistryHintPort) {
+		if port, err := freePort(); err == nil {
+			st.RegistryHintPort = port
 		}
 	}
 	if err := m.startRealNode(ctx, cluster, st); err != nil {

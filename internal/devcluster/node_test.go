@@ -62,6 +62,9 @@ func leftovers(m *Manager, cluster string, st *nodeState, sock string) []string 
 			left = append(left, fmt.Sprintf("%s processes %v", bin, pids))
 		}
 	}
+	if pids := processesWithArg(binRegistryHint, fmt.Sprintf("127.0.0.1:%d", st.RegistryHintPort)); len(pids) > 0 {
+		left = append(left, fmt.Sprintf("registryhint processes %v", pids))
+	}
 	if pids := processesWithArg(binKubelet, st.Name); len(pids) > 0 {
 		left = append(left, fmt.Sprintf("kubelet processes %v", pids))
 	}
@@ -234,18 +237,24 @@ func TestRealNodeRunsAPodAndLeavesNothingBehind(t *testing.T) {
 		t.Errorf("pod could not reach the kubernetes Service: phase %s, log %q", done.Status.Phase, logs)
 	}
 
-	// A pod whose image was never imported fails to start and says so.
+	// A pod whose image was never imported fails to pull it, and the
+	// kubelet's message says which command imports it.
 	missing := pod.DeepCopy()
 	missing.Name = "missing-image"
 	missing.Spec.Containers[0].Image = "podkit.dev/never-imported:dev"
+	missing.Spec.Containers[0].ImagePullPolicy = corev1.PullIfNotPresent
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, missing, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waiting := waitPod(ctx, t, cs, "default", "missing-image", func(p *corev1.Pod) bool {
 		return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Waiting != nil &&
-			p.Status.ContainerStatuses[0].State.Waiting.Reason == "ErrImageNeverPull"
+			(p.Status.ContainerStatuses[0].State.Waiting.Reason == "ErrImagePull" || p.Status.ContainerStatuses[0].State.Waiting.Reason == "ImagePullBackOff") &&
+			p.Status.ContainerStatuses[0].State.Waiting.Message != ""
 	})
-	t.Logf("missing image: %s", waiting.Status.ContainerStatuses[0].State.Waiting.Message)
+	msg := waiting.Status.ContainerStatuses[0].State.Waiting.Message
+	if !strings.Contains(msg, "podkit.dev/never-imported:dev is not on this node") || !strings.Contains(msg, "podkit dev import ARCHIVE --as podkit.dev/never-imported") {
+		t.Errorf("pull error %q does not name the image and the import command", msg)
+	}
 
 	// A long-running pod is still there when down stops the node.
 	sleeper := pod.DeepCopy()
@@ -268,5 +277,32 @@ func TestRealNodeRunsAPodAndLeavesNothingBehind(t *testing.T) {
 	}
 	if err := m.Lookup(cluster); !errors.Is(err, ErrNotFound) {
 		t.Errorf("after down, Lookup = %v, want ErrNotFound", err)
+	}
+}
+
+// A cluster created without a real node says how to get one instead of
+// pretending to add it: the apiserver's kubelet and admission settings are
+// fixed at creation.
+func TestRealNodeIsNotAddedToAnExistingCluster(t *testing.T) {
+	if err := checkRealNodePrerequisites(); err != nil {
+		t.Fatalf("real node prerequisites: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	m := &Manager{Workdir: t.TempDir()}
+	const cluster = "kwokonly"
+	if _, err := m.Up(ctx, UpOptions{Name: cluster}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Down(context.Background(), cluster) })
+	_, err := m.Up(ctx, UpOptions{Name: cluster, RealNode: true})
+	if err == nil || !strings.Contains(err.Error(), "podkit dev down --name kwokonly, then podkit dev up --name kwokonly --real-node") {
+		t.Fatalf("Up --real-node on a kwok-only cluster: %v, want a refusal that says how", err)
+	}
+	if m.hasRealNode(cluster) {
+		t.Error("a refused Up left real node state behind")
+	}
+	if st, err := m.Status(ctx, cluster); err != nil || st.State != StateRunning {
+		t.Errorf("the cluster stopped running after the refusal: %+v, %v", st, err)
 	}
 }
