@@ -306,22 +306,32 @@ func (m *Manager) config(name string, realNode bool) (string, error) {
 		}
 		fmt.Fprintf(&b, "  %s: %q\n", f.key, p)
 	}
-	// kwok drives only the nodes kwokctl creates (annotated
-	// kwok.x-k8s.io/node=fake), never a real kubelet's node; the apiserver
-	// reaches a kubelet by its InternalIP and authenticates to it with the
-	// cluster's client certificate (kubectl logs, exec).
-	pki := filepath.Join(m.Dir(name), "pki")
-	fmt.Fprintf(&b, `componentsPatches:
+	if realNode {
+		// kwok drives only the nodes kwokctl creates (annotated
+		// kwok.x-k8s.io/node=fake), never the real kubelet's node, and gives
+		// them this machine's address, where it serves their logs. The
+		// apiserver reaches every kubelet by InternalIP (the real node's
+		// Hostname address is its node name, which resolves nowhere) and
+		// authenticates to it with the cluster's client certificate (kubectl
+		// logs, exec).
+		ip, err := hostIP()
+		if err != nil {
+			return "", err
+		}
+		pki := filepath.Join(m.Dir(name), "pki")
+		fmt.Fprintf(&b, `componentsPatches:
 - name: kwok-controller
   extraArgs:
   - {key: manage-all-nodes, value: "false", override: true}
   - {key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake"}
+  - {key: node-ip, value: %q, override: true}
 - name: kube-apiserver
   extraArgs:
-  - {key: kubelet-preferred-address-types, value: "InternalIP,Hostname"}
+  - {key: kubelet-preferred-address-types, value: "InternalIP"}
   - {key: kubelet-client-certificate, value: %q}
   - {key: kubelet-client-key, value: %q}
-`, filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"))
+`, ip, filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key"))
+	}
 	b.WriteString("---\n")
 	b.WriteString(stages)
 	logs := filepath.Join(m.Dir(name), LogsFileName)

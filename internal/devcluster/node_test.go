@@ -256,6 +256,21 @@ func TestRealNodeRunsAPodAndLeavesNothingBehind(t *testing.T) {
 		t.Errorf("pull error %q does not name the image and the import command", msg)
 	}
 
+	// kwok's nodes keep serving their pods' logs beside the real node.
+	onKwok := pod.DeepCopy()
+	onKwok.Name = "on-kwok"
+	onKwok.Spec.NodeSelector = map[string]string{"type": "kwok"}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, onKwok, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(ctx, t, cs, "default", "on-kwok", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	if err := os.WriteFile(filepath.Join(m.Dir(cluster), LogsFileName), []byte("2026-01-01T00:00:00.000000000Z stdout F served by kwok\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if logs, err := cs.CoreV1().Pods("default").GetLogs("on-kwok", &corev1.PodLogOptions{}).DoRaw(ctx); err != nil || !strings.Contains(string(logs), "served by kwok") {
+		t.Errorf("log of a pod on a kwok node: %q, %v", logs, err)
+	}
+
 	// A long-running pod is still there when down stops the node.
 	sleeper := pod.DeepCopy()
 	sleeper.Name = "sleeper"
