@@ -107,6 +107,11 @@ func checkRealNodePrerequisites() error {
 			errs = append(errs, err)
 		}
 	}
+	for _, tool := range []string{"iptables", "ip6tables", "iptables-save", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			errs = append(errs, fmt.Errorf("%s not found: apt-get install iptables iproute2 (kube-proxy writes the node's service rules with it)", tool))
+		}
+	}
 	for _, p := range []string{"bridge", "host-local", "loopback"} {
 		if _, err := os.Stat(filepath.Join(CNIBinDir(), p)); err != nil {
 			errs = append(errs, fmt.Errorf("CNI plugin %s not found in %s: install Debian's containernetworking-plugins or set PODKIT_CNI_BIN", p, CNIBinDir()))
