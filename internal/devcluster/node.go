@@ -518,11 +518,7 @@ func (m *Manager) daemonPid(cluster, name string) int {
 		return 0
 	}
 	// A zombie (exited, not yet collected by its parent) is not running.
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+	if !Alive(pid) {
 		return 0
 	}
 	return pid
@@ -727,7 +723,7 @@ func (m *Manager) stopRealNode(ctx context.Context, cluster string) error {
 	// Shims are children of nobody once containerd started them; they name
 	// the containerd socket they serve on their command line.
 	sock := m.containerdSocket(cluster)
-	for _, pid := range processesWithArg(binShim, sock) {
+	for _, pid := range FindProcesses(binShim, sock) {
 		stopPid(ctx, pid)
 	}
 	stopPid(ctx, m.daemonPid(cluster, binContainerd))
@@ -755,30 +751,36 @@ func stopPid(ctx context.Context, pid int) {
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if !alive(pid) {
+		if !Alive(pid) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
-	for i := 0; i < 100 && alive(pid); i++ {
+	for i := 0; i < 100 && Alive(pid); i++ {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func alive(pid int) bool {
+// Alive reports whether pid exists and is neither a zombie nor dead. The
+// state follows the parenthesised command name in /proc/<pid>/stat.
+func Alive(pid int) bool {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return false
 	}
 	i := bytes.LastIndexByte(stat, ')')
-	return !(i > 0 && i+2 < len(stat) && stat[i+2] == 'Z')
+	return i > 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X'
 }
 
-// processesWithArg lists the pids of processes running the named binary
-// with arg among their arguments.
-func processesWithArg(binary, arg string) []int {
-	entries, _ := os.ReadDir("/proc")
+// FindProcesses returns the pids of live processes whose executable's base
+// name is bin and whose command line contains marker (a directory or socket
+// unique to one cluster). Zombies are not live.
+func FindProcesses(bin, marker string) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
 	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -786,13 +788,14 @@ func processesWithArg(binary, arg string) []int {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
+		if err != nil || len(cmdline) == 0 {
 			continue
 		}
-		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) > 0 && filepath.Base(args[0]) == binary && slices.Contains(args, arg) {
-			pids = append(pids, pid)
+		args := bytes.Split(bytes.TrimRight(cmdline, "\x00"), []byte{0})
+		if filepath.Base(string(args[0])) != bin || !bytes.Contains(cmdline, []byte(marker)) || !Alive(pid) {
+			continue
 		}
+		pids = append(pids, pid)
 	}
 	return pids
 }
@@ -1048,7 +1051,7 @@ func (m *Manager) KillNodeProcess(cluster, process string) error {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return fmt.Errorf("kill %s: %w", process, err)
 	}
-	for i := 0; i < 250 && alive(pid); i++ {
+	for i := 0; i < 250 && Alive(pid); i++ {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nil

@@ -58,14 +58,14 @@ func leftovers(m *Manager, cluster string, st *nodeState, sock string) []string 
 		left = append(left, "directory "+st.RunDir)
 	}
 	for _, bin := range []string{binContainerd, binShim, binKubelet} {
-		if pids := processesWithArg(bin, sock); len(pids) > 0 {
+		if pids := FindProcesses(bin, sock); len(pids) > 0 {
 			left = append(left, fmt.Sprintf("%s processes %v", bin, pids))
 		}
 	}
-	if pids := processesWithArg(binRegistryHint, fmt.Sprintf("127.0.0.1:%d", st.RegistryHintPort)); len(pids) > 0 {
+	if pids := FindProcesses(binRegistryHint, fmt.Sprintf("127.0.0.1:%d", st.RegistryHintPort)); len(pids) > 0 {
 		left = append(left, fmt.Sprintf("registryhint processes %v", pids))
 	}
-	if pids := processesWithArg(binKubelet, st.Name); len(pids) > 0 {
+	if pids := FindProcesses(binKubelet, st.Name); len(pids) > 0 {
 		left = append(left, fmt.Sprintf("kubelet processes %v", pids))
 	}
 	if _, err := net.InterfaceByName(st.Bridge); err == nil {

@@ -97,7 +97,7 @@ func (p *envtestPlane) restartAPIServer(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	pids := findProcesses(k8sbin.KubeAPIServer, p.workdir)
+	pids := devcluster.FindProcesses(k8sbin.KubeAPIServer, p.workdir)
 	if len(pids) != 1 {
 		return fmt.Errorf("find kube-apiserver: %d processes match %s", len(pids), p.workdir)
 	}
@@ -153,7 +153,7 @@ func (p *envtestPlane) pids() []int {
 		return nil
 	}
 	for _, bin := range []string{k8sbin.Etcd, k8sbin.KubeAPIServer} {
-		pids = append(pids, findProcesses(bin, p.workdir)...)
+		pids = append(pids, devcluster.FindProcesses(bin, p.workdir)...)
 	}
 	return pids
 }

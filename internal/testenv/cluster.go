@@ -90,7 +90,7 @@ func (p *kwokPlane) restartAPIServer(ctx context.Context) error {
 	}
 	defer unlock()
 	dir := p.mgr.Dir(kwokClusterName)
-	pids := findProcesses(k8sbin.KubeAPIServer, dir)
+	pids := devcluster.FindProcesses(k8sbin.KubeAPIServer, dir)
 	if len(pids) != 1 {
 		return fmt.Errorf("find kube-apiserver: %d processes match %s", len(pids), dir)
 	}
@@ -151,7 +151,7 @@ func (p *kwokPlane) pids() []int {
 	}
 	var pids []int
 	for _, bin := range []string{k8sbin.Etcd, k8sbin.KubeAPIServer, k8sbin.KubeControllerManager, k8sbin.KubeScheduler, "kwok-controller"} {
-		pids = append(pids, findProcesses(bin, p.mgr.Workdir)...)
+		pids = append(pids, devcluster.FindProcesses(bin, p.mgr.Workdir)...)
 	}
 	return pids
 }
@@ -197,14 +197,14 @@ func writeOwner(dir string) error {
 // killAll kills every control-plane process whose command line mentions dir.
 func killAll(dir string) {
 	for _, bin := range []string{k8sbin.Etcd, k8sbin.KubeAPIServer, k8sbin.KubeControllerManager, k8sbin.KubeScheduler, k8sbin.Kwok, "kwok-controller"} {
-		for _, pid := range findProcesses(bin, dir) {
+		for _, pid := range devcluster.FindProcesses(bin, dir) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 }
 
 func processAlive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil && !isZombie(pid)
+	return devcluster.Alive(pid)
 }
 
 // SetContainerLogs sets what every container of the kwok cluster answers to a log request

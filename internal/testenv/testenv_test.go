@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/podkit-dev/podkit/internal/devcluster"
 )
 
 var env *Env
@@ -111,7 +112,7 @@ func assertGone(t *testing.T, pids []int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for _, pid := range pids {
-		for syscall.Kill(pid, 0) == nil && !isZombie(pid) {
+		for devcluster.Alive(pid) {
 			if time.Now().After(deadline) {
 				t.Errorf("process %d survived Stop", pid)
 				break

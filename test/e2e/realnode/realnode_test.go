@@ -289,18 +289,7 @@ func TestForkOnRealNode(t *testing.T) {
 			t.Fatalf("create %s %s: %v", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 		}
 	}
-	var parent *corev1.Pod
-	for ctx.Err() == nil {
-		p, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, "fork-example", metav1.GetOptions{})
-		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
-			parent = p
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	if parent == nil {
-		t.Fatalf("the forking pod never finished:\n%s", podLogs(t, ns))
-	}
+	parent := waitFinished(ctx, t, ns, "fork-example")
 	logs, err := env.Clientset.CoreV1().Pods(ns).GetLogs("fork-example", &corev1.PodLogOptions{}).DoRaw(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -363,17 +352,24 @@ func TestRealNodeSurvivesKubeletAndContainerdCrash(t *testing.T) {
 	if err := env.Client.Create(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
+	p := waitFinished(ctx, t, ns, "after-crash")
+	if p.Status.Phase != corev1.PodFailed || p.Status.ContainerStatuses[0].State.Terminated == nil || p.Status.ContainerStatuses[0].State.Terminated.ExitCode != 7 {
+		t.Errorf("a pod created after the restart ended %s %+v, want Failed with code 7", p.Status.Phase, p.Status.ContainerStatuses)
+	}
+}
+
+// waitFinished waits until the pod is Succeeded or Failed and returns it.
+func waitFinished(ctx context.Context, t *testing.T, ns, name string) *corev1.Pod {
+	t.Helper()
 	for ctx.Err() == nil {
-		p, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, "after-crash", metav1.GetOptions{})
-		if err == nil && p.Status.Phase == corev1.PodFailed {
-			if code := p.Status.ContainerStatuses[0].State.Terminated.ExitCode; code != 7 {
-				t.Errorf("new pod exited %d, want 7", code)
-			}
-			return
+		p, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && (p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed) {
+			return p
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	t.Fatalf("a pod created after the restart never ran:\n%s", podLogs(t, ns))
+	t.Fatalf("pod %s/%s never finished:\n%s", ns, name, podLogs(t, ns))
+	return nil
 }
 
 // realPod is a pod of the test image on the real node.
