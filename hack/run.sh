@@ -32,7 +32,7 @@ if [ "$real" = yes ]; then
   $podkit dev import _output/image/podkit.tar --as podkit.dev/podkit
   $kubectl delete pod podkit-real --ignore-not-found >/dev/null
   $kubectl run podkit-real --image="podkit.dev/podkit:$tag" --image-pull-policy=Never --restart=Never \
-    --overrides='{"spec":{"nodeSelector":{"podkit.dev/real-node":"true"}}}' -- version >/dev/null
+    --overrides='{"spec":{"nodeSelector":{"podkit.dev/real-node":"true"},"tolerations":[{"key":"podkit.dev/real-node","value":"true","effect":"NoSchedule"}]}}' -- version >/dev/null
   $kubectl wait pod/podkit-real --for=jsonpath='{.status.phase}'=Succeeded --timeout=120s >/dev/null
   echo "kubectl logs podkit-real (a real container on the real node):"
   $kubectl logs podkit-real | sed 's/^/  /'

@@ -117,6 +117,7 @@ func podStart(ctx context.Context, cs kubernetes.Interface, name string, onReal 
 	}
 	if onReal {
 		pod.Spec.NodeSelector = map[string]string{devcluster.LabelRealNode: "true"}
+		pod.Spec.Tolerations = []corev1.Toleration{devcluster.RealNodeToleration}
 	} else {
 		pod.Spec.NodeSelector = map[string]string{"type": "kwok"}
 	}

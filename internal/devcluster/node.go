@@ -46,8 +46,14 @@ const (
 var RealNodeBinaries = []string{binKubelet, binKubeProxy, binContainerd, binShim, binCtr, binRunc, binPause, binRegistryHint}
 
 // LabelRealNode is set to "true" on the real node, so that a pod that must
-// really run selects it: nodeSelector {podkit.dev/real-node: "true"}.
+// really run selects it: nodeSelector {podkit.dev/real-node: "true"}. The
+// node is also tainted LabelRealNode=true:NoSchedule, so that only pods that
+// tolerate it (RealNodeToleration) land there: everything else stays on the
+// kwok nodes, where a thousand pods cost nothing.
 const LabelRealNode = "podkit.dev/real-node"
+
+// RealNodeToleration is the toleration a pod needs to run on the real node.
+var RealNodeToleration = corev1.Toleration{Key: LabelRealNode, Operator: corev1.TolerationOpEqual, Value: "true", Effect: corev1.TaintEffectNoSchedule}
 
 // SandboxImage is the pause image the real node's containerd uses for pod
 // sandboxes. It is imported from the pause binary make tools builds.
@@ -654,6 +660,7 @@ func (m *Manager) startKubelet(ctx context.Context, cluster string, st *nodeStat
 		"--hostname-override", st.Name,
 		"--node-ip", st.IP,
 		"--node-labels", LabelRealNode + "=true",
+		"--register-with-taints", LabelRealNode + "=true:NoSchedule",
 		"--v", "1",
 	}
 	path := "PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH")

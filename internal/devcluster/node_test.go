@@ -188,12 +188,18 @@ func TestRealNodeRunsAPodAndLeavesNothingBehind(t *testing.T) {
 	if node.Labels[LabelRealNode] != "true" {
 		t.Errorf("real node labels %v lack %s=true", node.Labels, LabelRealNode)
 	}
+	if !slices.ContainsFunc(node.Spec.Taints, func(tn corev1.Taint) bool {
+		return tn.Key == LabelRealNode && tn.Value == "true" && tn.Effect == corev1.TaintEffectNoSchedule
+	}) {
+		t.Errorf("real node taints %v lack %s=true:NoSchedule", node.Spec.Taints, LabelRealNode)
+	}
 
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "shell", Namespace: "default"},
 		Spec: corev1.PodSpec{
 			RestartPolicy: corev1.RestartPolicyNever,
 			NodeSelector:  map[string]string{LabelRealNode: "true"},
+			Tolerations:   []corev1.Toleration{RealNodeToleration},
 			Containers: []corev1.Container{{
 				Name: "sh", Image: "podkit.dev/busybox:dev", ImagePullPolicy: corev1.PullNever,
 				Command: []string{"/bin/sh", "-c", `echo "hello from $(busybox hostname) pid $$$$"; exit 3`},

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,8 +157,10 @@ func canI(ctx context.Context, cs kubernetes.Interface, attrs *authzv1.ResourceA
 	return r.Status.Allowed, nil
 }
 
-// isKwok reports whether every node is a kwok node: containers do not run
-// there, so the demo completes pods itself.
+// isKwok reports whether every node the demo's pods can land on is a kwok
+// node: containers do not run there, so the demo completes pods itself.
+// Nodes tainted NoSchedule or NoExecute (the dev cluster's real node) take
+// none of the demo's pods, which tolerate nothing.
 func isKwok(ctx context.Context, cs kubernetes.Interface) (bool, error) {
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -166,12 +169,19 @@ func isKwok(ctx context.Context, cs kubernetes.Interface) (bool, error) {
 	if len(nodes.Items) == 0 {
 		return false, nil
 	}
+	kwok := 0
 	for _, n := range nodes.Items {
+		if slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool {
+			return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+		}) {
+			continue
+		}
 		if _, ok := n.Annotations[annotationKwokNode]; !ok {
 			return false, nil
 		}
+		kwok++
 	}
-	return true, nil
+	return kwok > 0, nil
 }
 
 // ensureNamespace creates the demo's namespace when missing and waits for

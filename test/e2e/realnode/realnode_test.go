@@ -151,6 +151,7 @@ spec:
           restartPolicy: Never
           serviceAccountName: task
           nodeSelector: {%[4]s: "true"}
+          tolerations: [{key: %[4]s, operator: Equal, value: "true", effect: NoSchedule}]
           volumes:
           - {name: fb, emptyDir: {}}
           initContainers:
@@ -278,6 +279,7 @@ func TestForkOnRealNode(t *testing.T) {
 				// image and the real node.
 				spec := u.Object["spec"].(map[string]any)
 				spec["nodeSelector"] = map[string]any{devcluster.LabelRealNode: "true"}
+				spec["tolerations"] = []any{map[string]any{"key": devcluster.LabelRealNode, "operator": "Equal", "value": "true", "effect": "NoSchedule"}}
 				c := spec["containers"].([]any)[0].(map[string]any)
 				c["image"], c["imagePullPolicy"], c["command"] = image, "Never", []any{"/fork-example"}
 			}
@@ -379,6 +381,7 @@ func realPod(name string, command []string) *corev1.Pod {
 		Spec: corev1.PodSpec{
 			RestartPolicy: corev1.RestartPolicyNever,
 			NodeSelector:  map[string]string{devcluster.LabelRealNode: "true"},
+			Tolerations:   []corev1.Toleration{devcluster.RealNodeToleration},
 			Containers:    []corev1.Container{{Name: "app", Image: image, ImagePullPolicy: corev1.PullNever, Command: command}},
 		},
 	}
