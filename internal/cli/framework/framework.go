@@ -34,6 +34,8 @@ type getFlags struct {
 	output        string
 	selector      string
 	allNamespaces bool
+	watch         bool
+	watchOnly     bool
 }
 
 // NewGetCommand returns `podkit get fw [NAME]`.
@@ -46,7 +48,8 @@ func NewGetCommand(ctx context.Context, c *common.Common) *cobra.Command {
   podkit get fw my-job -o wide
   podkit get fw -A -o yaml
   podkit get fw -l team=vision -o name
-  podkit get fw my-job -o jsonpath='{.status.attemptStatus.completionStatus.code}'`,
+  podkit get fw my-job -o jsonpath='{.status.attemptStatus.completionStatus.code}'
+  podkit get fw -w                       # the list, then a row per change until Ctrl-C`,
 		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: completeNames(c),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -57,6 +60,8 @@ func NewGetCommand(ctx context.Context, c *common.Common) *cobra.Command {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "", "output format: wide, json, yaml, name, jsonpath=…, jsonpath-as-json=…, jsonpath-file=…, go-template=…, go-template-file=… (default: table)")
 	cmd.Flags().StringVarP(&f.selector, "selector", "l", "", "label selector to filter on, as kubectl's (e.g. -l team=vision,tier!=batch)")
 	cmd.Flags().BoolVarP(&f.allNamespaces, "all-namespaces", "A", false, "list Frameworks of every namespace")
+	cmd.Flags().BoolVarP(&f.watch, "watch", "w", false, "after listing, print each change (a row, or the object with -o) until interrupted; survives apiserver restarts")
+	cmd.Flags().BoolVar(&f.watchOnly, "watch-only", false, "print changes only, without the initial list")
 	return cmd
 }
 
@@ -85,7 +90,7 @@ func checkResource(name string) error {
 	return clierr.Usagef("unknown resource %q: podkit get/describe know Frameworks only (%s)", name, strings.Join(resourceNames, ", "))
 }
 
-func newClient(c *common.Common) (client.Client, error) {
+func newClient(c *common.Common) (client.WithWatch, error) {
 	cfg, err := c.RESTConfig()
 	if err != nil {
 		return nil, err
@@ -97,7 +102,7 @@ func newClient(c *common.Common) (client.Client, error) {
 	if err := v1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("build scheme: %w", err)
 	}
-	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	cl, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, fmt.Errorf("create client: %w", err)
 	}
@@ -136,7 +141,18 @@ func runGet(ctx context.Context, c *common.Common, f *getFlags, args []string) e
 		return err
 	}
 	var items []v1.Framework
-	if len(args) == 2 {
+	var listRV string
+	if len(args) == 2 && (f.watch || f.watchOnly) {
+		// Listed by name, so that the watch starts at the list's version.
+		var list v1.FrameworkList
+		if err := cl.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{"metadata.name": args[1]}); err != nil {
+			return fmt.Errorf("list frameworks: %w", err)
+		}
+		if len(list.Items) == 0 {
+			return notFoundHint(apierrors.NewNotFound(v1.GroupVersion.WithResource("frameworks").GroupResource(), args[1]), ns, args[1])
+		}
+		items, listRV = list.Items, list.ResourceVersion
+	} else if len(args) == 2 {
 		fw := &v1.Framework{}
 		if err := cl.Get(ctx, types.NamespacedName{Namespace: ns, Name: args[1]}, fw); err != nil {
 			return notFoundHint(err, ns, args[1])
@@ -154,9 +170,12 @@ func runGet(ctx context.Context, c *common.Common, f *getFlags, args []string) e
 		if err := cl.List(ctx, &list, opts...); err != nil {
 			return fmt.Errorf("list frameworks: %w", err)
 		}
-		items = list.Items
+		items, listRV = list.Items, list.ResourceVersion
 	}
 	out := c.Streams.Out
+	if f.watch || f.watchOnly {
+		return watchFrameworks(ctx, c, f, cl, printer, args, ns, selector, listRV, items)
+	}
 	if printer != nil {
 		for i := range items {
 			items[i].SetGroupVersionKind(v1.FrameworkGroupVersionKind)
@@ -183,7 +202,7 @@ func runGet(ctx context.Context, c *common.Common, f *getFlags, args []string) e
 		fmt.Fprintf(c.Streams.ErrOut, "No frameworks found in namespace %s.\n", ns)
 		return nil
 	}
-	return printTable(out, items, f.output == "wide", f.allNamespaces, time.Now())
+	return printTable(out, items, f.output == "wide", f.allNamespaces, true, time.Now())
 }
 
 // completeNames completes Framework names of the current namespace after
@@ -218,7 +237,7 @@ func completeNames(c *common.Common) func(*cobra.Command, []string, string) ([]s
 	}
 }
 
-func printTable(out io.Writer, items []v1.Framework, wide, withNamespace bool, now time.Time) error {
+func printTable(out io.Writer, items []v1.Framework, wide, withNamespace, header bool, now time.Time) error {
 	tw := tabwriter.NewWriter(out, 0, 8, 3, ' ', 0)
 	cols := []string{"NAME", "STATE", "READY", "ATTEMPT", "AGE"}
 	if wide {
@@ -227,7 +246,9 @@ func printTable(out io.Writer, items []v1.Framework, wide, withNamespace bool, n
 	if withNamespace {
 		cols = append([]string{"NAMESPACE"}, cols...)
 	}
-	fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	if header {
+		fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	}
 	for _, fw := range items {
 		state, ready, attempt, retried, code, phrase := "Pending", "0/"+fmt.Sprint(totalTasks(&fw)), "-", "0", "-", "-"
 		if st := fw.Status; st != nil {

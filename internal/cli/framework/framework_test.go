@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 	"github.com/podkit-dev/podkit/internal/cli/clierr"
@@ -248,5 +250,101 @@ func TestCompletionOffersFrameworkNames(t *testing.T) {
 	}
 	if got := complete("get", ""); !slices.Contains(got, "fw") {
 		t.Errorf("get <TAB> = %q, want the resource names", got)
+	}
+}
+
+// get -w prints the list, then a row per change, as kubectl get -w does,
+// and keeps watching across an apiserver restart (kubectl would exit).
+func TestGetWatchPrintsEachChangeAcrossAnAPIServerRestart(t *testing.T) {
+	ns := env.Namespace(t)
+	fw := createRunning(t, ns)
+	c, _, _ := newCommon(ns)
+	out := &testenv.SyncBuffer{}
+	c.Streams.Out = out
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := NewGetCommand(ctx, c)
+	cmd.SetArgs([]string{"fw", "train", "-w"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Execute() }()
+
+	rows := func() []string { return strings.Split(strings.TrimSpace(out.String()), "\n") }
+	waitRows := func(n int, want string) {
+		t.Helper()
+		testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("%d rows, the last with %q", n, want), func(context.Context) (bool, error) {
+			r := rows()
+			return len(r) >= n && strings.Contains(r[len(r)-1], want), nil
+		})
+	}
+	setState := func(state v1.FrameworkState) {
+		t.Helper()
+		cur := &v1.Framework{}
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(fw), cur); err != nil {
+			t.Fatal(err)
+		}
+		cur.Status.State = state
+		if err := env.Client.Status().Update(context.Background(), cur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRows(2, "AttemptPreparing")
+	if !strings.HasPrefix(rows()[0], "NAME") {
+		t.Fatalf("first line %q is not the header", rows()[0])
+	}
+	setState(v1.FrameworkAttemptRunning)
+	waitRows(3, "AttemptRunning")
+
+	env.RestartAPIServer(t)
+	setState(v1.FrameworkAttemptCompleted)
+	waitRows(4, "AttemptCompleted")
+	for _, r := range rows()[1:] {
+		if strings.HasPrefix(r, "NAME") {
+			t.Errorf("header printed again:\n%s", out)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("get -w ended with %v after interruption, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("get -w did not stop when interrupted")
+	}
+}
+
+// --watch-only skips the initial list; -o yaml prints whole objects.
+func TestGetWatchOnlyPrintsObjects(t *testing.T) {
+	ns := env.Namespace(t)
+	fw := createRunning(t, ns)
+	c, _, _ := newCommon(ns)
+	out := &testenv.SyncBuffer{}
+	c.Streams.Out = out
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := NewGetCommand(ctx, c)
+	cmd.SetArgs([]string{"fw", "--watch-only", "-o", "yaml"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Execute() }()
+	// Nothing is printed until something changes.
+	time.Sleep(time.Second)
+	if s := out.String(); s != "" {
+		t.Fatalf("--watch-only printed before any change:\n%s", s)
+	}
+	cur := &v1.Framework{}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(fw), cur); err != nil {
+		t.Fatal(err)
+	}
+	cur.Labels = map[string]string{"seen": "yes"}
+	if err := env.Client.Update(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the changed Framework as YAML", func(context.Context) (bool, error) {
+		s := out.String()
+		return strings.Contains(s, "kind: Framework") && strings.Contains(s, "seen: \"yes\""), nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("get --watch-only: %v", err)
 	}
 }
