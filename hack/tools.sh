@@ -42,7 +42,7 @@ k8s_ldflags="$k8s_ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSIO
 step() { # name, then the command that builds it into $bin/name
   local name=$1; shift
   local bin=${STEP_BIN:-$bin}
-  if [ -x "$bin/$name" ]; then
+  if [ -x "$bin/$name" ] && [ -z "${STEP_ALWAYS:-}" ]; then
     printf '  %-26s cached\n' "$name"
     return
   fi
@@ -98,8 +98,10 @@ echo "tools: real node runtime containerd $CONTAINERD_VERSION, runc $RUNC_VERSIO
 STEP_BIN=$nodebin step containerd containerd_install containerd
 STEP_BIN=$nodebin step containerd-shim-runc-v2 containerd_install containerd-shim-runc-v2
 STEP_BIN=$nodebin step ctr containerd_install ctr
-STEP_BIN=$nodebin step pause pause_build
-STEP_BIN=$nodebin step registryhint registryhint_build
+# podkit's own two are rebuilt every time (a second from the build cache), so
+# that a change to their source is never hidden by the cache.
+STEP_ALWAYS=1 STEP_BIN=$nodebin step pause pause_build
+STEP_ALWAYS=1 STEP_BIN=$nodebin step registryhint registryhint_build
 if pkg-config --exists libseccomp 2>/dev/null && command -v gcc >/dev/null; then
   STEP_BIN=$nodebin step runc runc_install
 else

@@ -18,6 +18,9 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on")
+	// The node directory is only recorded on the command line, where
+	// podkit dev down recognises its own process.
+	_ = flag.String("node", "", "directory of the dev node that runs this process")
 	flag.Parse()
 	srv := &http.Server{Addr: *addr, Handler: http.HandlerFunc(hint), ReadHeaderTimeout: 10 * time.Second}
 	if err := srv.ListenAndServe(); err != nil {
@@ -41,7 +44,7 @@ func hint(w http.ResponseWriter, r *http.Request) {
 			} else {
 				image = name + ":" + ref
 			}
-			image += " is not on this node, and the dev node pulls from no registry: build an OCI archive (make image) and run: podkit dev import ARCHIVE --as " + base
+			image += " is not on this node, and the dev node pulls from no registry: import an OCI archive tagged " + strings.TrimPrefix(strings.TrimPrefix(image, name), ":") + " (make image writes them) with: podkit dev import ARCHIVE --as " + base
 		}
 	}
 	body, _ := json.Marshal(map[string]any{"errors": []map[string]string{{"code": "DENIED", "message": image}}})

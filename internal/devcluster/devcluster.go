@@ -217,7 +217,7 @@ func (m *Manager) create(ctx context.Context, opts UpOptions) error {
 	// Checked under the port lock Up holds, so two clusters never both
 	// start one.
 	if opts.RealNode {
-		if other := otherRealNode(opts.Name); other != "" {
+		if other := otherRealNode(m.Dir(opts.Name)); other != "" {
 			return fmt.Errorf("%w: node %s (stop its cluster with podkit dev down, or run without --real-node)", ErrRealNodeBusy, other)
 		}
 	}
@@ -348,21 +348,24 @@ func (m *Manager) Down(ctx context.Context, name string) error {
 }
 
 func (m *Manager) remove(ctx context.Context, name string) error {
+	var nodeErr error
 	if m.hasRealNode(name) {
-		if err := m.stopRealNode(ctx, name); err != nil {
-			// Never delete the directory with something still mounted in
-			// it: the removal would reach into the mounted trees.
-			if pts, _ := mountsUnder(m.nodeDir(name)); len(pts) > 0 {
-				return fmt.Errorf("stop the real node (its directory is kept: %d mounts remain, first %s): %w", len(pts), pts[0], err)
-			}
-			return fmt.Errorf("stop the real node: %w", err)
-		}
+		nodeErr = m.stopRealNode(ctx, name)
 	}
 	err := m.kwokctl(ctx, name, "delete", "cluster")
+	// Never delete the directory with something still mounted in it: the
+	// removal would reach into the mounted trees. An unreadable mount
+	// table counts as mounted.
+	if pts, mErr := mountsUnder(m.Dir(name)); mErr != nil || len(pts) > 0 {
+		return errors.Join(nodeErr, mErr, fmt.Errorf("cluster directory %s kept: %d mounts remain under it (%v); run podkit dev down again", m.Dir(name), len(pts), pts))
+	}
 	// kwokctl refuses clusters it cannot parse; the processes are gone or
 	// were never started, so removing the directory finishes the job.
 	if rmErr := os.RemoveAll(m.Dir(name)); rmErr != nil {
-		return errors.Join(err, fmt.Errorf("remove cluster directory: %w", rmErr))
+		return errors.Join(nodeErr, err, fmt.Errorf("remove cluster directory: %w", rmErr))
+	}
+	if nodeErr != nil {
+		return fmt.Errorf("the real node stopped with errors (the cluster is removed): %w", nodeErr)
 	}
 	return nil
 }

@@ -164,8 +164,10 @@ func (m *Manager) newNodeState(cluster string) (*nodeState, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(cluster))
-	dirSum := sha256.Sum256([]byte(m.Dir(cluster)))
+	// Everything host-wide derives from the cluster's directory, not its
+	// name: two work directories may hold clusters of the same name.
+	sum := sha256.Sum256([]byte(m.Dir(cluster)))
+	dirSum := sum
 	hintPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -179,7 +181,7 @@ func (m *Manager) newNodeState(cluster string) (*nodeState, error) {
 		Port:              port,
 		Bridge:            "pk" + hex.EncodeToString(sum[:4]),
 		Subnet:            fmt.Sprintf("10.%d.%d.0/24", 200+int(sum[4])%50, sum[5]),
-		CgroupRoot:        "/podkit-" + cluster,
+		CgroupRoot:        "/podkit-" + cluster + "-" + hex.EncodeToString(sum[6:9]),
 	}, nil
 }
 
@@ -278,7 +280,7 @@ func (m *Manager) startRegistryHint(cluster string, st *nodeState) error {
 	if err != nil {
 		return err
 	}
-	_, err = m.startDaemon(cluster, binRegistryHint, []string{bin, "--addr", "127.0.0.1:" + strconv.Itoa(st.RegistryHintPort)}, nil)
+	_, err = m.startDaemon(cluster, binRegistryHint, []string{bin, "--addr", "127.0.0.1:" + strconv.Itoa(st.RegistryHintPort), "--node", m.nodeDir(cluster)}, nil)
 	return err
 }
 
@@ -308,6 +310,10 @@ func (m *Manager) startKubeProxy(ctx context.Context, cluster string, st *nodeSt
 		"--proxy-mode", "iptables",
 		"--cluster-cidr", st.Subnet,
 		"--nodeport-addresses", "primary",
+		// Masquerade service traffic, so that a pod reaching a Service
+		// backed by a pod on the same bridge gets its reply through the
+		// host (un-DNATed) even where br_netfilter is not loaded.
+		"--masquerade-all",
 		// Leave the machine's conntrack sysctls alone.
 		"--conntrack-max-per-core", "0",
 		"--conntrack-tcp-timeout-established", "0",
@@ -523,6 +529,12 @@ func (m *Manager) daemonPid(cluster, name string) int {
 	if err != nil || filepath.Base(strings.TrimSuffix(exe, " (deleted)")) != name {
 		return 0
 	}
+	// A pid reused after a reboot could be the machine's own containerd or
+	// kubelet: ours name this cluster's directory on their command line.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte(m.Dir(cluster))) {
+		return 0
+	}
 	// A zombie (exited, not yet collected by its parent) is not running.
 	if !Alive(pid) {
 		return 0
@@ -713,8 +725,9 @@ func (m *Manager) stopRealNode(ctx context.Context, cluster string) error {
 		return err
 	}
 	var errs []error
-	if pid := m.daemonPid(cluster, binKubeProxy); pid != 0 {
-		stopPid(ctx, pid)
+	stopPid(ctx, m.daemonPid(cluster, binKubeProxy))
+	// Also after a kube-proxy that crashed: its rules outlive it.
+	if _, err := os.Stat(filepath.Join(m.nodeDir(cluster), binKubeProxy+".pid")); err == nil {
 		errs = append(errs, cleanupKubeProxy(ctx))
 	}
 	if !st.KeepFirewallChain {
@@ -736,7 +749,7 @@ func (m *Manager) stopRealNode(ctx context.Context, cluster string) error {
 	stopPid(ctx, m.daemonPid(cluster, binContainerd))
 	stopPid(ctx, m.daemonPid(cluster, binRegistryHint))
 	errs = append(errs, unmountUnder(m.nodeDir(cluster)), unmountUnder(st.RunDir))
-	if pts, _ := mountsUnder(st.RunDir); len(pts) == 0 {
+	if pts, err := mountsUnder(st.RunDir); err == nil && len(pts) == 0 {
 		if err := os.RemoveAll(st.RunDir); err != nil {
 			errs = append(errs, fmt.Errorf("remove %s: %w", st.RunDir, err))
 		}
@@ -863,6 +876,7 @@ func mountsUnder(dir string) ([]string, error) {
 	defer f.Close()
 	var pts []string
 	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) < 5 {
@@ -896,10 +910,11 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// unmountUnder unmounts everything mounted at or below dir, deepest first.
+// unmountUnder unmounts everything mounted at or below dir, deepest first,
+// and fails when something is still mounted there afterwards.
 func unmountUnder(dir string) error {
 	var errs []error
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < 4; attempt++ {
 		pts, err := mountsUnder(dir)
 		if err != nil {
 			return err
@@ -916,7 +931,14 @@ func unmountUnder(dir string) error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	pts, err := mountsUnder(dir)
+	if err != nil {
+		return err
+	}
+	if len(pts) > 0 {
+		return errors.Join(append(errs, fmt.Errorf("%d mounts remain under %s, first %s", len(pts), dir, pts[0]))...)
+	}
+	return nil
 }
 
 // deleteLink removes a network interface (the node's bridge) if present.
@@ -982,8 +1004,9 @@ func portFree(port int) bool {
 var ErrRealNodeBusy = errors.New("another cluster's real node runs on this machine")
 
 // otherRealNode returns the node name of a real node that runs on this
-// machine for a cluster other than the named one, or "".
-func otherRealNode(cluster string) string {
+// machine for a cluster other than the one in dir (a kubelet whose
+// configuration lies elsewhere), or "".
+func otherRealNode(dir string) string {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
@@ -997,8 +1020,11 @@ func otherRealNode(cluster string) string {
 		if len(args) == 0 || filepath.Base(args[0]) != binKubelet || !slices.Contains(args, LabelRealNode+"=true") {
 			continue
 		}
-		if i := slices.Index(args, "--hostname-override"); i >= 0 && i+1 < len(args) && args[i+1] != RealNodeName(cluster) {
-			return args[i+1]
+		if i := slices.Index(args, "--config"); i >= 0 && i+1 < len(args) && !strings.HasPrefix(args[i+1], dir+"/") {
+			if j := slices.Index(args, "--hostname-override"); j >= 0 && j+1 < len(args) {
+				return args[j+1]
+			}
+			return "unknown"
 		}
 	}
 	return ""

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/podkit-dev/podkit/internal/ociimage"
@@ -241,6 +242,38 @@ func TestRealNodeRunsAPodAndLeavesNothingBehind(t *testing.T) {
 	logs, _ = cs.CoreV1().Pods("default").GetLogs("service-client", &corev1.PodLogOptions{}).DoRaw(ctx)
 	if done.Status.Phase != corev1.PodSucceeded || !strings.Contains(string(logs), "connected to 10.0.0.1") {
 		t.Errorf("pod could not reach the kubernetes Service: phase %s, log %q", done.Status.Phase, logs)
+	}
+
+	// A pod reaches another pod of the same node through a Service (kube-
+	// proxy's DNAT; the reply must come back un-DNATed, br_netfilter or not).
+	web := pod.DeepCopy()
+	web.Name = "web"
+	web.Labels = map[string]string{"app": "web"}
+	web.Spec.Containers[0].Command = []string{"/bin/sh", "-c", `while true; do echo "hello from web" | nc -l -p 8080; done`}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, web, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	websvc, err := cs.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPod(ctx, t, cs, "default", "web", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	viaSvc := pod.DeepCopy()
+	viaSvc.Name = "via-service"
+	viaSvc.Spec.Containers[0].Command = []string{"/bin/sh", "-c",
+		fmt.Sprintf(`for i in $(seq 50); do r=$(nc -w 2 %s 80 </dev/null) && [ -n "$r" ] && echo "$r" && exit 0; sleep 0.2; done; exit 1`, websvc.Spec.ClusterIP)}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, viaSvc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	done = waitPod(ctx, t, cs, "default", "via-service", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded
+	})
+	logs, _ = cs.CoreV1().Pods("default").GetLogs("via-service", &corev1.PodLogOptions{}).DoRaw(ctx)
+	if done.Status.Phase != corev1.PodSucceeded || !strings.Contains(string(logs), "hello from web") {
+		t.Errorf("pod could not reach a same-node pod through Service %s: phase %s, log %q", websvc.Spec.ClusterIP, done.Status.Phase, logs)
 	}
 
 	// A pod whose image was never imported fails to pull it, and the
