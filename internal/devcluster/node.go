@@ -113,6 +113,9 @@ func checkRealNodePrerequisites() error {
 			errs = append(errs, err)
 		}
 	}
+	if cgs, err := cgroupMounts(); err != nil || !slices.ContainsFunc(cgs, func(d string) bool { return filepath.Base(d) == "memory" || strings.Contains(filepath.Base(d), "cpu") }) {
+		errs = append(errs, fmt.Errorf("no cgroup v1 cpu and memory hierarchies under /sys/fs/cgroup (found %v, %v): the real node is built and tested on cgroup v1 only; a cgroup v2 (unified) machine is not supported yet", cgs, err))
+	}
 	for _, tool := range []string{"iptables", "ip6tables", "iptables-save", "ip"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			errs = append(errs, fmt.Errorf("%s not found: apt-get install iptables iproute2 (kube-proxy writes the node's service rules with it)", tool))
