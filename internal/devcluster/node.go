@@ -83,6 +83,11 @@ type nodeState struct {
 	// RegistryHintPort is where hack/registryhint answers containerd's
 	// pulls with the import command to run.
 	RegistryHintPort int `json:"registryHintPort"`
+	// KubeletRoot is the kubelet's root directory (pod volumes, emptyDirs
+	// included): on disk under the node's directory, unless that path is
+	// too long for the unix sockets the kubelet creates in it, then under
+	// RunDir (a tmpfs).
+	KubeletRoot string `json:"kubeletRoot"`
 	// KeepFirewallChain is set when KUBE-FIREWALL existed before the node
 	// started (another Kubernetes on this machine): down leaves it alone.
 	KeepFirewallChain bool `json:"keepFirewallChain,omitempty"`
@@ -175,7 +180,14 @@ func (m *Manager) newNodeState(cluster string) (*nodeState, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The kubelet binds <root>/pod-resources/<10 digits> and
+	// <root>/device-plugins/kubelet.sock: keep them under 108 bytes.
+	kubeletRoot := filepath.Join(m.nodeDir(cluster), "kubelet-root")
+	if len(kubeletRoot)+len("/pod-resources/")+12 > 107 {
+		kubeletRoot = filepath.Join("/run/podkit", hex.EncodeToString(sum[:6]), "kubelet")
+	}
 	return &nodeState{
+		KubeletRoot:       kubeletRoot,
 		RegistryHintPort:  hintPort,
 		KeepFirewallChain: hasFirewallChain(),
 		RunDir:            "/run/podkit/" + hex.EncodeToString(dirSum[:6]),
@@ -671,7 +683,7 @@ func (m *Manager) startKubelet(ctx context.Context, cluster string, st *nodeStat
 	argv := []string{bin,
 		"--config", filepath.Join(dir, "kubelet", "config.yaml"),
 		"--kubeconfig", m.KubeconfigPath(cluster),
-		"--root-dir", filepath.Join(st.RunDir, "kubelet"),
+		"--root-dir", st.KubeletRoot,
 		"--hostname-override", st.Name,
 		"--node-ip", st.IP,
 		"--node-labels", LabelRealNode + "=true",
