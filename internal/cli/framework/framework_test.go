@@ -253,19 +253,27 @@ func TestCompletionOffersFrameworkNames(t *testing.T) {
 	}
 }
 
+// startGet runs podkit get with args in the background until cancel; its
+// error arrives on done.
+func startGet(t *testing.T, ns string, args ...string) (out *testenv.SyncBuffer, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	c, _, _ := newCommon(ns)
+	out = &testenv.SyncBuffer{}
+	c.Streams.Out = out
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := NewGetCommand(ctx, c)
+	cmd.SetArgs(args)
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Execute() }()
+	return out, cancel, errc
+}
+
 // get -w prints the list, then a row per change, as kubectl get -w does,
 // and keeps watching across an apiserver restart (kubectl would exit).
 func TestGetWatchPrintsEachChangeAcrossAnAPIServerRestart(t *testing.T) {
 	ns := env.Namespace(t)
 	fw := createRunning(t, ns)
-	c, _, _ := newCommon(ns)
-	out := &testenv.SyncBuffer{}
-	c.Streams.Out = out
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := NewGetCommand(ctx, c)
-	cmd.SetArgs([]string{"fw", "train", "-w"})
-	done := make(chan error, 1)
-	go func() { done <- cmd.Execute() }()
+	out, cancel, done := startGet(t, ns, "fw", "train", "-w")
 
 	rows := func() []string { return strings.Split(strings.TrimSpace(out.String()), "\n") }
 	waitRows := func(n int, want string) {
@@ -317,15 +325,9 @@ func TestGetWatchPrintsEachChangeAcrossAnAPIServerRestart(t *testing.T) {
 func TestGetWatchOnlyPrintsObjects(t *testing.T) {
 	ns := env.Namespace(t)
 	fw := createRunning(t, ns)
-	c, _, _ := newCommon(ns)
-	out := &testenv.SyncBuffer{}
-	c.Streams.Out = out
-	ctx, cancel := context.WithCancel(context.Background())
+	out, cancel, done := startGet(t, ns, "fw", "--watch-only", "-o", "yaml")
 	defer cancel()
-	cmd := NewGetCommand(ctx, c)
-	cmd.SetArgs([]string{"fw", "--watch-only", "-o", "yaml"})
-	done := make(chan error, 1)
-	go func() { done <- cmd.Execute() }()
+	ctx := context.Background()
 	// Nothing is printed until something changes.
 	time.Sleep(time.Second)
 	if s := out.String(); s != "" {
