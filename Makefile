@@ -31,7 +31,8 @@ run: tools build ## Start the local cluster and show podkit working on it
 
 .PHONY: test
 test: tools ## Run every test, integration tests on a real control plane included
-	$(GO) test $(TEST_FLAGS) ./...
+	@# The real-node end-to-end tests are the longest package: start them first.
+	$(GO) test $(TEST_FLAGS) ./test/e2e/realnode/... $$($(GO) list ./... | grep -v '/test/e2e/realnode')
 
 .PHONY: generate
 generate: ## Regenerate deepcopy code, CRDs and RBAC from the API types

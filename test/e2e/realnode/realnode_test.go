@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,12 +41,19 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-var imported = false
+// importMu guards imported: the tests run in parallel, and the first one
+// imports the image.
+var (
+	importMu sync.Mutex
+	imported bool
+)
 
 // importImage builds podkit and podkit-entrypoint, writes the test image
 // and imports it into the real node, once per test binary.
 func importImage(t *testing.T) {
 	t.Helper()
+	importMu.Lock()
+	defer importMu.Unlock()
 	if imported {
 		return
 	}
@@ -120,6 +128,7 @@ echo "task $FB_INDEX reached $n peers and was reached by $n"
 // 0 when all succeed; a task's own exit code as the completion code when one
 // fails.
 func TestFrameworkOnRealNode(t *testing.T) {
+	t.Parallel()
 	importImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -203,6 +212,7 @@ spec:
 // and the app gets SIGHUP and reads the new value from the live copy, with
 // no container restart.
 func TestEntrypointAppliesConfigMapUpdate(t *testing.T) {
+	t.Parallel()
 	importImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -247,6 +257,7 @@ while true; do sleep 1 & wait $!; done`
 // its own image under another code path, waits for it, prints its logs and
 // exits with its code.
 func TestForkOnRealNode(t *testing.T) {
+	t.Parallel()
 	importImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -314,6 +325,9 @@ func TestForkOnRealNode(t *testing.T) {
 // containerd and kube-proxy under a running pod; after podkit dev up starts
 // them again the pod is the same container, never restarted, and the node
 // runs new pods.
+//
+// It is the one test here that does not run in parallel: Go runs it alone,
+// before the parallel ones, so the crash disturbs no other test.
 func TestRealNodeSurvivesKubeletAndContainerdCrash(t *testing.T) {
 	importImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
