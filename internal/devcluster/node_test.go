@@ -175,6 +175,16 @@ func TestRealNodeRunsAPodAndLeavesNothingBehind(t *testing.T) {
 	if res.Nodes != 2 {
 		t.Errorf("cluster has %d nodes, want the kwok node and the real one", res.Nodes)
 	}
+	// A second real node on this machine, even for a cluster of the same
+	// name in another work directory, is refused with the first one's name,
+	// and leaves nothing behind.
+	other := &Manager{Workdir: t.TempDir()}
+	if _, err := other.Up(ctx, UpOptions{Name: cluster, RealNode: true}); !errors.Is(err, ErrRealNodeBusy) || !strings.Contains(err.Error(), st.Name) {
+		t.Errorf("second real node: %v, want ErrRealNodeBusy naming %s", err, st.Name)
+	}
+	if err := other.Lookup(cluster); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the refused cluster was left behind: %v", err)
+	}
 	if err := m.ImportImage(ctx, cluster, busyboxImage(t), "podkit.dev/busybox"); err != nil {
 		t.Fatal(err)
 	}
