@@ -1018,11 +1018,13 @@ func portFree(port int) bool {
 // one real node runs at a time.
 var ErrRealNodeBusy = errors.New("another cluster's real node runs on this machine")
 
-// otherRealNode returns the node name of a real node that runs on this
-// machine for a cluster other than the one in dir (a kubelet whose
-// configuration lies elsewhere), or "".
+// otherRealNode returns the name of a real node that runs on this machine
+// for a cluster other than the one in dir, or "". A node counts until its
+// last daemon is gone, so that a node still being taken down (its kubelet
+// stopped, its containerd not yet) never overlaps the next one.
 func otherRealNode(dir string) string {
 	entries, _ := os.ReadDir("/proc")
+	other := ""
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
@@ -1032,17 +1034,28 @@ func otherRealNode(dir string) string {
 			continue
 		}
 		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) == 0 || filepath.Base(args[0]) != binKubelet || !slices.Contains(args, LabelRealNode+"=true") {
+		if len(args) == 0 {
 			continue
 		}
-		if i := slices.Index(args, "--config"); i >= 0 && i+1 < len(args) && !strings.HasPrefix(args[i+1], dir+"/") {
-			if j := slices.Index(args, "--hostname-override"); j >= 0 && j+1 < len(args) {
-				return args[j+1]
-			}
-			return "unknown"
+		// Each daemon names its node's directory after one flag.
+		flag := map[string]string{binKubelet: "--config", binContainerd: "--config", binRegistryHint: "--node"}[filepath.Base(args[0])]
+		i := slices.Index(args, flag)
+		if flag == "" || i < 0 || i+1 >= len(args) {
+			continue
+		}
+		path := args[i+1]
+		if !strings.Contains(path, "/node") || strings.HasPrefix(path, dir+"/") {
+			continue
+		}
+		// The kubelet names the node; another daemon only says whose it is.
+		if j := slices.Index(args, "--hostname-override"); j >= 0 && j+1 < len(args) {
+			return args[j+1]
+		}
+		if other == "" {
+			other = filepath.Base(args[0]) + " of " + path
 		}
 	}
-	return ""
+	return other
 }
 
 // firewallChain is the filter chain kube-proxy adds to block outside
