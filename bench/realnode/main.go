@@ -163,13 +163,5 @@ func busybox(dir string) (string, error) {
 		return "", fmt.Errorf("write busybox image (apt-get install busybox-static): %w", err)
 	}
 	archive := layout + ".tar"
-	f, err := os.Create(archive)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if err := ociimage.WriteArchive(f, layout); err != nil {
-		return "", err
-	}
-	return archive, f.Close()
+	return archive, ociimage.WriteArchiveFile(archive, layout)
 }

@@ -105,7 +105,7 @@ func run(args []string) error {
 		return fmt.Errorf("verify written image: %w", err)
 	}
 	if *archive != "" {
-		if err := writeArchive(*archive, *out); err != nil {
+		if err := ociimage.WriteArchiveFile(*archive, *out); err != nil {
 			return err
 		}
 	}
@@ -117,16 +117,4 @@ func run(args []string) error {
 		*out, *tag, desc.Digest, img.Config.OS, img.Config.Architecture,
 		img.Config.Config.Entrypoint, img.Config.Config.User, float64(size)/(1<<20))
 	return nil
-}
-
-func writeArchive(name, dir string) (err error) {
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		return fmt.Errorf("create archive directory: %w", err)
-	}
-	f, err := os.Create(name)
-	if err != nil {
-		return fmt.Errorf("create archive: %w", err)
-	}
-	defer func() { err = errors.Join(err, f.Close()) }()
-	return ociimage.WriteArchive(f, dir)
 }

@@ -655,15 +655,7 @@ func (m *Manager) importSandboxImage(ctx context.Context, cluster string) error 
 		return fmt.Errorf("write the pause image: %w", err)
 	}
 	archive := imgDir + ".tar"
-	f, err := os.Create(archive)
-	if err != nil {
-		return fmt.Errorf("write the pause image: %w", err)
-	}
-	if err := ociimage.WriteArchive(f, imgDir); err != nil {
-		f.Close()
-		return fmt.Errorf("write the pause image: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := ociimage.WriteArchiveFile(archive, imgDir); err != nil {
 		return fmt.Errorf("write the pause image: %w", err)
 	}
 	name, _, _ := strings.Cut(SandboxImage, ":")

@@ -34,14 +34,7 @@ func busyboxImage(t *testing.T) string {
 		t.Fatalf("write busybox image (apt-get install busybox-static): %v", err)
 	}
 	archive := filepath.Join(dir, "busybox.tar")
-	f, err := os.Create(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ociimage.WriteArchive(f, filepath.Join(dir, "layout")); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := ociimage.WriteArchiveFile(archive, filepath.Join(dir, "layout")); err != nil {
 		t.Fatal(err)
 	}
 	return archive

@@ -263,6 +263,14 @@ func TestWriteArchiveHoldsTheLayout(t *testing.T) {
 	if err := WriteArchive(&buf, dir); err != nil {
 		t.Fatal(err)
 	}
+	// WriteArchiveFile writes the same bytes, creating missing parents.
+	file := filepath.Join(t.TempDir(), "new", "dir", "image.tar")
+	if err := WriteArchiveFile(file, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(file); err != nil || !bytes.Equal(got, buf.Bytes()) {
+		t.Errorf("WriteArchiveFile wrote %d bytes (err %v), WriteArchive %d; want the same archive", len(got), err, buf.Len())
+	}
 	// Unpack the archive and read it as a layout: it must verify.
 	out := t.TempDir()
 	tr := tar.NewReader(&buf)

@@ -524,6 +524,21 @@ func writeFileAtomic(name string, data []byte) error {
 	return nil
 }
 
+// WriteArchiveFile writes the layout in dir as an oci-archive file, creating
+// its parent directory. This is what `podkit dev import` and containerd's
+// `ctr images import` load.
+func WriteArchiveFile(name, dir string) (err error) {
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return fmt.Errorf("create archive directory: %w", err)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("create archive: %w", err)
+	}
+	defer func() { err = errors.Join(err, f.Close()) }()
+	return WriteArchive(f, dir)
+}
+
 // WriteArchive writes the layout in dir as one uncompressed tar stream to w
 // (an "oci-archive" that skopeo, podman and crane can load).
 func WriteArchive(w io.Writer, dir string) error {

@@ -82,14 +82,7 @@ func importImage(t *testing.T) {
 		t.Fatalf("write the test image (apt-get install busybox-static): %v", err)
 	}
 	archive := filepath.Join(dir, "e2e.tar")
-	f, err := os.Create(archive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ociimage.WriteArchive(f, layout); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := ociimage.WriteArchiveFile(archive, layout); err != nil {
 		t.Fatal(err)
 	}
 	name, _, _ := strings.Cut(image, ":")
