@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -120,14 +119,14 @@ func run(ctx context.Context, f *flags) (int, error) {
 		health.Ready = func() bool {
 			return sup.Process().Pid() != 0 && health.LastReloadOK() && (f.activation == "" || active.Load() == 1)
 		}
-		ln, err := net.Listen("tcp", f.healthAddr)
+		ln, err := entrypoint.ListenHealth(f.healthAddr)
 		if err != nil {
-			return 1, fmt.Errorf("listen on --health-addr %s: %w", f.healthAddr, err)
+			return 1, fmt.Errorf("--health-addr: %w", err)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := health.Serve(ctx, ln); err != nil {
+			if err := health.ServeOn(ctx, ln); err != nil {
 				log.Error("health server stopped", "error", err)
 			}
 		}()

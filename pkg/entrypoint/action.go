@@ -45,6 +45,9 @@ func ParseChangeAction(s string) (ChangeAction, error) {
 		if !strings.HasPrefix(arg, "http://") {
 			return ChangeAction{}, errors.New("http: needs an http:// URL, e.g. http:http://127.0.0.1:9090/-/reload (for https use exec:curl ...)")
 		}
+		if _, err := minihttp.ParseURL(arg); err != nil {
+			return ChangeAction{}, fmt.Errorf("http: %w", err)
+		}
 		return ChangeAction{kind: kind, url: arg}, nil
 	}
 	return ChangeAction{}, fmt.Errorf("unknown action %q: want signal:SIG, restart, exec:CMD, http:URL or none", s)

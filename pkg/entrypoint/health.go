@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -55,8 +56,38 @@ func (h *Health) LastReloadOK() bool {
 // HTTP/1.1 for probes and Prometheus (see internal/minihttp): net/http would more than double the
 // binary and its resident memory.
 func (h *Health) Serve(ctx context.Context, ln net.Listener) error {
-	return minihttp.Serve(ctx, ln, h.route)
+	return minihttp.Serve(ctx, netListener{ln}, h.route)
 }
+
+// ServeOn is Serve on a listener from ListenHealth, which podkit-entrypoint uses so that its
+// binary carries no package net.
+func (h *Health) ServeOn(ctx context.Context, ln *HealthListener) error {
+	return minihttp.Serve(ctx, ln.ln, h.route)
+}
+
+// HealthListener is a TCP listener opened by ListenHealth.
+type HealthListener struct{ ln *minihttp.SocketListener }
+
+// ListenHealth listens on addr: ":PORT" for every address (IPv4 and IPv6), or "HOST:PORT" with
+// HOST an IP address or localhost. Host names are not resolved.
+func ListenHealth(addr string) (*HealthListener, error) {
+	ln, err := minihttp.Listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	return &HealthListener{ln: ln}, nil
+}
+
+// Addr is the address listened on, with the port the kernel chose when the port was 0.
+func (l *HealthListener) Addr() netip.AddrPort { return l.ln.Addr() }
+
+// Close stops listening; Serve closes the listener itself when it returns.
+func (l *HealthListener) Close() error { return l.ln.Close() }
+
+// netListener adapts a net.Listener to the server.
+type netListener struct{ net.Listener }
+
+func (l netListener) Accept() (minihttp.Conn, error) { return l.Listener.Accept() }
 
 func (h *Health) route(method, path string) minihttp.Response {
 	if method != "GET" && method != "HEAD" {

@@ -58,3 +58,30 @@ func TestImportRules(t *testing.T) {
 		})
 	}
 }
+
+// podkit-entrypoint is PID 1 in every container that uses it, and each page of its binary is
+// resident memory there: it speaks to sockets directly rather than through package net (whose
+// resolver and DNS parser were about 400 KiB of it), and has no net/http. The library keeps
+// Health.Serve(net.Listener) for other programs; this checks what the binary links.
+func TestEntrypointBinaryLinksNoNetworkStack(t *testing.T) {
+	bin := t.TempDir() + "/podkit-entrypoint"
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/podkit-entrypoint")
+	build.Dir = "../.."
+	build.Env = append(build.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build podkit-entrypoint: %v\n%s", err, out)
+	}
+	out, err := exec.Command("go", "tool", "nm", bin).Output()
+	if err != nil {
+		t.Fatalf("go tool nm: %v", err)
+	}
+	syms := string(out)
+	if !strings.Contains(syms, "/minihttp.Listen\n") {
+		t.Fatal("go tool nm shows no minihttp.Listen: the check would see nothing")
+	}
+	for _, s := range []string{" net.(*netFD).", " net.(*Resolver).", " net/http.", " vendor/golang.org/x/net/dns/dnsmessage.(*Parser)."} {
+		if strings.Contains(syms, s) {
+			t.Errorf("podkit-entrypoint links %s…", strings.TrimSpace(s))
+		}
+	}
+}

@@ -20,7 +20,7 @@ func okRoute(method, path string) Response { return Response{Status: 200, Body: 
 // channel its result arrives on.
 func serve(t *testing.T) (string, <-chan error) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,11 +158,11 @@ func TestServeCapsConnectionsAndRecovers(t *testing.T) {
 // When Serve returns because accept failed for good, the listener is closed: the port refuses
 // connections instead of accepting ones nobody will answer.
 func TestServeClosesTheListenerWhenItReturns(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := &failingListener{Listener: ln}
+	broken := &failingListener{SocketListener: ln}
 	if err := Serve(context.Background(), broken, okRoute); err == nil {
 		t.Fatal("Serve returned nil on a permanent accept error")
 	}
@@ -172,9 +172,9 @@ func TestServeClosesTheListenerWhenItReturns(t *testing.T) {
 }
 
 // failingListener is a real listener whose Accept fails permanently.
-type failingListener struct{ net.Listener }
+type failingListener struct{ *SocketListener }
 
-func (l *failingListener) Accept() (net.Conn, error) { return nil, errors.New("permanent failure") }
+func (l *failingListener) Accept() (Conn, error) { return nil, errors.New("permanent failure") }
 
 // FuzzParseRequest: whatever a client sends, parsing ends without a panic, never reads more than
 // its bound, and yields either a request whose path starts with "/" or a 400/431.

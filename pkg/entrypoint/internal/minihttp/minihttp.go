@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +37,7 @@ const (
 // whatever the reason, and waits for the connections being served. Temporary accept errors such
 // as a full descriptor table are retried with a back-off (5 ms doubling to 1 s): a probe server
 // that gave up on EMFILE would leave the port accepting connections nobody answers.
-func Serve(ctx context.Context, ln net.Listener, route Route) error {
+func Serve(ctx context.Context, ln Listener, route Route) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer ln.Close()
@@ -83,8 +81,8 @@ func Serve(ctx context.Context, ln net.Listener, route Route) error {
 // temporary reports whether an accept error is worth retrying: timeouts, a full descriptor
 // table, exhausted buffers, or a connection aborted before it was accepted.
 func temporary(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
 		return true
 	}
 	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EINTR} {
@@ -130,7 +128,7 @@ func parseRequest(br *bufio.Reader) (request, int, error) {
 	return request{method: method, path: path}, 0, nil
 }
 
-func serveConn(conn net.Conn, route Route) {
+func serveConn(conn Conn, route Route) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(ioTimeout))
 	br := bufio.NewReaderSize(conn, 1024)
@@ -192,24 +190,81 @@ func statusText(code int) string {
 	return "Status"
 }
 
+// hostsFile is where Post looks up host names; DNS is never queried.
+const hostsFile = "/etc/hosts"
+
+// Target is an http:// URL split into what Post needs.
+type Target struct {
+	Host     string // IP address or name, without brackets
+	Port     uint16 // 80 when the URL has none
+	HostPort string // as written in the URL, for the Host header
+	Path     string // path and query, "/" at least
+}
+
+// ParseURL splits an http://HOST[:PORT][/PATH][?QUERY] URL. User information, fragments and
+// characters that could end the request line (white space, control characters) are refused.
+func ParseURL(raw string) (Target, error) {
+	rest, ok := strings.CutPrefix(raw, "http://")
+	if !ok {
+		return Target{}, fmt.Errorf("parse %q: only http:// URLs are supported", raw)
+	}
+	for _, c := range []byte(rest) {
+		if c <= ' ' || c == 0x7f {
+			return Target{}, fmt.Errorf("parse %q: white space or control characters are not allowed", raw)
+		}
+	}
+	t := Target{HostPort: rest, Path: "/", Port: 80}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		t.HostPort, t.Path = rest[:i], rest[i:]
+		if strings.Contains(t.Path, "#") {
+			return Target{}, fmt.Errorf("parse %q: fragments (#...) are not sent to servers; remove it", raw)
+		}
+		if t.Path[0] == '?' {
+			t.Path = "/" + t.Path
+		}
+	}
+	if strings.Contains(t.HostPort, "@") {
+		return Target{}, fmt.Errorf("parse %q: user information (user@host) is not supported", raw)
+	}
+	host, port := t.HostPort, ""
+	if strings.HasPrefix(host, "[") {
+		end := strings.IndexByte(host, ']')
+		if end < 0 {
+			return Target{}, fmt.Errorf("parse %q: missing ] after an IPv6 address", raw)
+		}
+		host, port = host[1:end], host[end+1:]
+		if port != "" && port[0] != ':' {
+			return Target{}, fmt.Errorf("parse %q: want [IPv6]:PORT", raw)
+		}
+		port = strings.TrimPrefix(port, ":")
+	} else if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host, port = host[:i], host[i+1:]
+	}
+	if host == "" {
+		return Target{}, fmt.Errorf("parse %q: no host", raw)
+	}
+	t.Host = host
+	if port != "" {
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return Target{}, fmt.Errorf("parse %q: bad port %q, want 1-65535", raw, port)
+		}
+		t.Port = uint16(n)
+	}
+	return t, nil
+}
+
 // Post sends "POST <url>" with an empty body and returns the response status code. Only http://
-// URLs are supported.
+// URLs are supported, and the host must be an IP address or a name in /etc/hosts (the reload
+// endpoint of an application in the same pod: localhost, or the pod's own name).
 func Post(ctx context.Context, rawURL string) (int, error) {
-	u, err := url.Parse(rawURL)
+	t, err := ParseURL(rawURL)
 	if err != nil {
-		return 0, fmt.Errorf("parse %s: %w", rawURL, err)
+		return 0, err
 	}
-	if u.Scheme != "http" || u.Host == "" {
-		return 0, fmt.Errorf("post %s: only http://host[:port]/path URLs are supported", rawURL)
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "80")
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", host)
+	conn, err := Dial(ctx, t.Host, t.Port, hostsFile)
 	if err != nil {
-		return 0, fmt.Errorf("dial %s: %w", host, err)
+		return 0, fmt.Errorf("post %s: %w", rawURL, err)
 	}
 	defer conn.Close()
 	deadline := time.Now().Add(30 * time.Second)
@@ -217,15 +272,17 @@ func Post(ctx context.Context, rawURL string) (int, error) {
 		deadline = dl
 	}
 	_ = conn.SetDeadline(deadline)
-	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: podkit-entrypoint\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", u.RequestURI(), u.Host)
+	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: podkit-entrypoint\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", t.Path, t.HostPort); err != nil {
+		return 0, fmt.Errorf("post %s: send request: %w", rawURL, err)
+	}
 	line, err := readLine(bufio.NewReader(conn))
 	if err != nil {
-		return 0, fmt.Errorf("read response from %s: %w", host, err)
+		return 0, fmt.Errorf("post %s: read response: %w", rawURL, err)
 	}
 	_, rest, _ := strings.Cut(line, " ")
 	code, err := strconv.Atoi(strings.SplitN(rest, " ", 2)[0])
 	if err != nil {
-		return 0, fmt.Errorf("bad status line from %s: %q", host, line)
+		return 0, fmt.Errorf("post %s: bad status line %q", rawURL, line)
 	}
 	return code, nil
 }

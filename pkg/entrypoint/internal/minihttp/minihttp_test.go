@@ -11,7 +11,7 @@ import (
 )
 
 func TestServeAnswersRoutesForStandardClients(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
