@@ -5,11 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/spf13/pflag"
 
 	"github.com/podkit-dev/podkit/pkg/entrypoint"
 )
@@ -72,62 +71,167 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return &usageError{msg: fmt.Sprintf(format, args...)} }
 
-func newFlagSet(f *flags) *pflag.FlagSet {
-	fs := pflag.NewFlagSet("podkit-entrypoint", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SetInterspersed(false) // the first non-flag argument starts CMD, even without "--"
-	fs.StringVar(&f.config, "config", "", "configuration source to watch: a file, a tar archive or a directory (ConfigMap volume)")
-	fs.StringVar(&f.configFormat, "config-format", "", "file|tar|dir (default: dir for a directory, tar for *.tar, file otherwise)")
-	fs.StringVar(&f.configDest, "config-dest", "", "live configuration path CMD reads, replaced atomically (default: in a new private directory under $TMPDIR; CMD gets the path as $PODKIT_CONFIG_DEST; required for tar)")
-	fs.StringVar(&f.validate, "validate", "", "command that must succeed on the staged configuration; {staged} is replaced by its path (e.g. 'nginx -t -c {staged}/nginx.conf')")
-	fs.StringVar(&f.onChange, "on-change", "signal:SIGHUP", "after a change went live: signal:SIG|restart|exec:CMD|http:URL (an IP address or a name from /etc/hosts)|none")
-	fs.StringVar(&f.activation, "activation-file", "", "file whose presence means active; /readyz fails while it is absent")
-	fs.StringVar(&f.restart, "restart", "never", "restart policy for CMD: never|on-failure|always")
-	fs.DurationVar(&f.grace, "grace", 0, "time between the stop signal and SIGKILL (0: never escalate, as tini; the kubelet kills after terminationGracePeriodSeconds)")
-	fs.IntSliceVarP(&f.expectCodes, "expect-exit-code", "e", nil, "exit with 0 when CMD exits with this code, 0-255 (repeatable; tini -e)")
-	fs.StringVar(&f.signalTarget, "signal-target", "group", "where forwarded signals go: group (CMD's process group, as dumb-init and tini -g) or child (CMD alone, as tini)")
-	fs.StringVar(&f.signalRewrite, "signal-rewrite", "", "rewrite received signals before forwarding, e.g. TERM:QUIT,INT:QUIT")
-	fs.StringVar(&f.healthAddr, "health-addr", "", "serve /healthz, /readyz and /metrics on this address: :PORT for all, or IP:PORT, [IPv6]:PORT, localhost:PORT (names are not resolved); off when empty")
-	fs.DurationVar(&f.debounce, "debounce", 100*time.Millisecond, "quiet period after a plain file change (..data swaps are applied at once)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug|info|warn|error")
-	fs.BoolVarP(&f.help, "help", "h", false, "show this help")
-	fs.BoolVar(&f.version, "version", false, "print the version and exit")
-	return fs
+// flagDef is one command-line flag. The parser below is ours rather than pflag's: it accepts
+// the same syntax (--name value, --name=value, -e 3, -e3, -e=3, a first non-flag argument that
+// starts CMD, "--") and prints the same help, and the binary is smaller by the libraries pflag
+// brings (flag, encoding/csv, their reflection), which PID 1 would otherwise keep resident.
+type flagDef struct {
+	name, short string
+	kind        string // string, duration, ints or bool: the help shows it
+	def         string // default as shown in the help; empty for none
+	usage       string
+	set         func(string) error
+}
+
+func flagDefs(f *flags) []flagDef {
+	str := func(dst *string) func(string) error { return func(v string) error { *dst = v; return nil } }
+	dur := func(dst *time.Duration) func(string) error {
+		return func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("want a duration such as 30s or 1m30s")
+			}
+			*dst = d
+			return nil
+		}
+	}
+	boolean := func(dst *bool) func(string) error {
+		return func(v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false")
+			}
+			*dst = b
+			return nil
+		}
+	}
+	ints := func(dst *[]int) func(string) error {
+		return func(v string) error {
+			for _, p := range strings.Split(v, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(p))
+				if err != nil {
+					return fmt.Errorf("want integers, e.g. 3 or 3,143")
+				}
+				*dst = append(*dst, n)
+			}
+			return nil
+		}
+	}
+	f.onChange, f.restart, f.signalTarget, f.debounce, f.logLevel = "signal:SIGHUP", "never", "group", 100*time.Millisecond, "info"
+	return []flagDef{
+		{name: "activation-file", kind: "string", set: str(&f.activation), usage: "file whose presence means active; /readyz fails while it is absent"},
+		{name: "config", kind: "string", set: str(&f.config), usage: "configuration source to watch: a file, a tar archive or a directory (ConfigMap volume)"},
+		{name: "config-dest", kind: "string", set: str(&f.configDest), usage: "live configuration path CMD reads, replaced atomically (default: in a new private directory under $TMPDIR; CMD gets the path as $PODKIT_CONFIG_DEST; required for tar)"},
+		{name: "config-format", kind: "string", set: str(&f.configFormat), usage: "file|tar|dir (default: dir for a directory, tar for *.tar, file otherwise)"},
+		{name: "debounce", kind: "duration", def: "100ms", set: dur(&f.debounce), usage: "quiet period after a plain file change (..data swaps are applied at once)"},
+		{name: "expect-exit-code", short: "e", kind: "ints", set: ints(&f.expectCodes), usage: "exit with 0 when CMD exits with this code, 0-255 (repeatable; tini -e)"},
+		{name: "grace", kind: "duration", set: dur(&f.grace), usage: "time between the stop signal and SIGKILL (0: never escalate, as tini; the kubelet kills after terminationGracePeriodSeconds)"},
+		{name: "health-addr", kind: "string", set: str(&f.healthAddr), usage: "serve /healthz, /readyz and /metrics on this address: :PORT for all, or IP:PORT, [IPv6]:PORT, localhost:PORT (names are not resolved); off when empty"},
+		{name: "help", short: "h", kind: "bool", set: boolean(&f.help), usage: "show this help"},
+		{name: "log-level", kind: "string", def: `"info"`, set: str(&f.logLevel), usage: "debug|info|warn|error"},
+		{name: "on-change", kind: "string", def: `"signal:SIGHUP"`, set: str(&f.onChange), usage: "after a change went live: signal:SIG|restart|exec:CMD|http:URL (an IP address or a name from /etc/hosts)|none"},
+		{name: "restart", kind: "string", def: `"never"`, set: str(&f.restart), usage: "restart policy for CMD: never|on-failure|always"},
+		{name: "signal-rewrite", kind: "string", set: str(&f.signalRewrite), usage: "rewrite received signals before forwarding, e.g. TERM:QUIT,INT:QUIT"},
+		{name: "signal-target", kind: "string", def: `"group"`, set: str(&f.signalTarget), usage: "where forwarded signals go: group (CMD's process group, as dumb-init and tini -g) or child (CMD alone, as tini)"},
+		{name: "validate", kind: "string", set: str(&f.validate), usage: "command that must succeed on the staged configuration; {staged} is replaced by its path (e.g. 'nginx -t -c {staged}/nginx.conf')"},
+		{name: "version", kind: "bool", set: boolean(&f.version), usage: "print the version and exit"},
+	}
 }
 
 func usage(w io.Writer) {
 	var f flags
-	fs := newFlagSet(&f)
-	fmt.Fprint(w, usageHeader)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	defs := flagDefs(&f)
+	left := make([]string, len(defs))
+	width := 0
+	for i, d := range defs {
+		l := "      --" + d.name
+		if d.short != "" {
+			l = "  -" + d.short + ", --" + d.name
+		}
+		if d.kind != "bool" {
+			l += " " + d.kind
+		}
+		left[i] = l
+		width = max(width, len(l))
+	}
+	var b strings.Builder
+	b.WriteString(usageHeader)
+	for i, d := range defs {
+		b.WriteString(left[i] + strings.Repeat(" ", width-len(left[i])+3) + d.usage)
+		if d.def != "" {
+			b.WriteString(" (default " + d.def + ")")
+		}
+		b.WriteString("\n")
+	}
+	_, _ = io.WriteString(w, b.String())
 }
 
 // parseFlags reads args and the environment into flags; errors are *usageError.
 func parseFlags(args []string, getenv func(string) string) (*flags, error) {
 	f := &flags{}
-	fs := newFlagSet(f)
-	if err := fs.Parse(args); err != nil {
-		return nil, usagef("%v", err)
+	defs := flagDefs(f)
+	find := func(name string, short bool) *flagDef {
+		for i := range defs {
+			if (!short && defs[i].name == name) || (short && defs[i].short == name) {
+				return &defs[i]
+			}
+		}
+		return nil
+	}
+	changed := map[string]bool{}
+	i := 0
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			i++
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			break // the first non-flag argument starts CMD
+		}
+		var d *flagDef
+		var val string
+		var hasVal bool
+		if strings.HasPrefix(a, "--") {
+			var name string
+			name, val, hasVal = strings.Cut(a[2:], "=")
+			if d = find(name, false); d == nil {
+				return nil, usagef("unknown flag: --%s", name)
+			}
+		} else {
+			if d = find(a[1:2], true); d == nil {
+				return nil, usagef("unknown shorthand flag: %q in %s", a[1:2], a)
+			}
+			val, hasVal = strings.TrimPrefix(a[2:], "="), len(a) > 2
+		}
+		switch {
+		case d.kind == "bool" && !hasVal:
+			val = "true"
+		case !hasVal && i+1 < len(args):
+			i++
+			val = args[i]
+		case !hasVal:
+			return nil, usagef("flag needs an argument: --%s", d.name)
+		}
+		if err := d.set(val); err != nil {
+			return nil, usagef("invalid value %q for --%s: %v", val, d.name, err)
+		}
+		changed[d.name] = true
 	}
 	if f.help || f.version {
 		return f, nil
 	}
-	var envErr error
 	f.fromEnv = map[string]string{}
-	fs.VisitAll(func(fl *pflag.Flag) {
-		env := envPrefix + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
-		if v := getenv(env); v != "" && !fl.Changed && envErr == nil {
-			f.fromEnv[fl.Name] = env
-			if err := fs.Set(fl.Name, v); err != nil {
-				envErr = usagef("invalid value %q for %s (--%s): %v", v, env, fl.Name, err)
+	for _, d := range defs {
+		env := envPrefix + strings.ToUpper(strings.ReplaceAll(d.name, "-", "_"))
+		if v := getenv(env); v != "" && !changed[d.name] {
+			f.fromEnv[d.name] = env
+			if err := d.set(v); err != nil {
+				return nil, usagef("invalid value %q for %s (--%s): %v", v, env, d.name, err)
 			}
 		}
-	})
-	if envErr != nil {
-		return nil, envErr
 	}
-	f.command = fs.Args()
+	f.command = args[i:]
 	if len(f.command) == 0 {
 		return nil, usagef("no command given; usage: podkit-entrypoint [flags] -- CMD [ARGS...]")
 	}
