@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -458,6 +459,89 @@ func TestNoSIGKILLEscalationUnlessGraceIsSet(t *testing.T) {
 		err := <-done
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != tt.want {
 			t.Errorf("%v: exit = %v, want %d", tt.args, err, tt.want)
+		}
+	}
+}
+
+// The binary forwards from its signal handler (SupervisorOptions.DirectForward): the handler
+// sends SIGTERM to the child, and Go hears of it only afterwards. The stop must still be
+// accounted for before the restart decision: under --restart always, a SIGTERM that ends the
+// child ends PID 1, every time (ten rounds). Without the handler's report the child is
+// restarted (checked by removing it).
+func TestStopSignalWinsOverRestartAlways(t *testing.T) {
+	for round := range 10 {
+		dir := t.TempDir()
+		count := filepath.Join(dir, "count")
+		script := fmt.Sprintf(`echo x >> %s; trap 'exit 0' TERM; while :; do sleep 0.02; done`, count)
+		cmd := exec.Command(binary, "--restart", "always", "--", "/bin/sh", "-c", script)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the child to start", func() bool { b, _ := os.ReadFile(count); return len(b) > 0 })
+		time.Sleep(30 * time.Millisecond) // the trap is set after the echo
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: exit = %v, want 0 (the child's)", round, err)
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("round %d: PID 1 still runs 30 s after SIGTERM: the child was restarted", round)
+		}
+		if b, _ := os.ReadFile(count); strings.Count(string(b), "x") != 1 {
+			t.Fatalf("round %d: the child ran %d times, want once", round, strings.Count(string(b), "x"))
+		}
+	}
+}
+
+// PID 1 runs itself again with GOMAXPROCS=1 (fewer threads and less memory); the application
+// must not inherit that, and a GOMAXPROCS the user set is left alone, for both.
+func TestOneProcessorForPID1OnlyAndNeverForTheChild(t *testing.T) {
+	for _, tt := range []struct {
+		env       []string
+		wantPID1  string // GOMAXPROCS in PID 1's environment
+		wantChild string // GOMAXPROCS the child sees
+	}{
+		{nil, "GOMAXPROCS=1", ""},
+		{[]string{"GOMAXPROCS=3"}, "GOMAXPROCS=3", "GOMAXPROCS=3"},
+	} {
+		dir := t.TempDir()
+		childEnv, release := filepath.Join(dir, "env"), filepath.Join(dir, "release")
+		cmd := exec.Command(binary, "--", "/bin/sh", "-c", fmt.Sprintf(`env > %s.tmp; mv %s.tmp %s; while [ ! -e %s ]; do sleep 0.02; done`, childEnv, childEnv, childEnv, release))
+		cmd.Env = append(slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "GOMAXPROCS=") }), tt.env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the child's environment", func() bool { _, err := os.Stat(childEnv); return err == nil })
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid1 string
+		for _, e := range strings.Split(string(b), "\x00") {
+			if strings.HasPrefix(e, "GOMAXPROCS=") {
+				pid1 = e
+			}
+		}
+		child, _ := os.ReadFile(childEnv)
+		var got string
+		for _, e := range strings.Split(string(child), "\n") {
+			if strings.HasPrefix(e, "GOMAXPROCS=") {
+				got = e
+			}
+			if strings.HasPrefix(e, reexecMark) {
+				t.Errorf("the child sees %s", e)
+			}
+		}
+		_ = os.WriteFile(release, nil, 0o644)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("exit: %v", err)
+		}
+		if pid1 != tt.wantPID1 || got != tt.wantChild {
+			t.Errorf("env %v: PID 1 runs with %q, the child sees %q; want %q and %q", tt.env, pid1, got, tt.wantPID1, tt.wantChild)
 		}
 	}
 }

@@ -49,6 +49,7 @@ func run(ctx context.Context, f *flags) (int, error) {
 			ChildOnly: f.signalTarget == "child",
 		},
 		SignalRewrite: f.rewrite,
+		DirectForward: true,
 	}
 	if f.config != "" {
 		opts.BeforeStart = func(bctx context.Context) error {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -25,6 +26,7 @@ const (
 	envOut     = "PODKIT_TEST_OUT"
 	envCommand = "PODKIT_TEST_COMMAND"
 	envRewrite = "PODKIT_TEST_REWRITE"
+	envDirect  = "PODKIT_TEST_DIRECT" // "1": SupervisorOptions.DirectForward
 )
 
 func TestMain(m *testing.M) {
@@ -52,6 +54,10 @@ type supervisorReport struct {
 	Others     int    `json:"others"`
 	Subreaper  bool   `json:"subreaper"`
 	SetupError string `json:"setupError,omitempty"`
+	// DirectSent counts signals the direct handler forwarded; GoHandlerBack says a signal
+	// reached signal.Notify again after Run returned (the runtime's handler was given back).
+	DirectSent    uint64 `json:"directSent"`
+	GoHandlerBack bool   `json:"goHandlerBack"`
 }
 
 func supervisorRole() int {
@@ -82,6 +88,7 @@ func supervisorRole() int {
 	s, err := NewSupervisor(SupervisorOptions{
 		ProcessOptions: ProcessOptions{Command: cmd, Stdout: os.Stderr, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))},
 		SignalRewrite:  rw,
+		DirectForward:  os.Getenv(envDirect) == "1",
 	})
 	if err != nil {
 		rep.SetupError = err.Error()
@@ -93,6 +100,16 @@ func supervisorRole() int {
 		return 1
 	}
 	rep.ExitCode = code
+	rep.DirectSent = directSent.Load()
+	back := make(chan os.Signal, 1)
+	signal.Notify(back, unix.SIGUSR2)
+	_ = unix.Kill(os.Getpid(), unix.SIGUSR2)
+	select {
+	case <-back:
+		rep.GoHandlerBack = true
+	case <-time.After(10 * time.Second):
+	}
+	signal.Stop(back)
 	var sub int32
 	if err := unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&sub)), 0, 0, 0); err == nil {
 		rep.Subreaper = sub == 1

@@ -130,6 +130,13 @@ type CmdProcessHandler struct {
 	restarts    int
 	restartNow  bool
 	final       error
+
+	// Set by a Supervisor that forwards signals directly (see SupervisorOptions.DirectForward),
+	// before Start. onPid learns the child's pid once it runs and 0 before it is forgotten;
+	// beforeDecide runs after each end, before the restart decision, so that a stop signal the
+	// handler already sent is accounted for.
+	onPid        func(pid int)
+	beforeDecide func()
 }
 
 // NewProcessHandler validates opts and returns a handler that has not started anything yet.
@@ -196,11 +203,22 @@ func (p *CmdProcessHandler) StopWith(sig syscall.Signal) error {
 	p.mu.Unlock()
 	p.disableRestart()
 	err := p.Signal(sig)
+	p.armGrace()
+	return err
+}
+
+// stopSent does what StopWith does after the stop signal was already sent by someone else.
+func (p *CmdProcessHandler) stopSent() {
+	p.disableRestart()
+	p.armGrace()
+}
+
+// armGrace sends SIGKILL after the grace period unless the process ended for good by then.
+func (p *CmdProcessHandler) armGrace() {
 	if p.opts.Grace > 0 {
 		t := time.AfterFunc(p.opts.Grace, func() { _ = p.Signal(unix.SIGKILL) })
 		go func() { <-p.done; t.Stop() }()
 	}
-	return err
 }
 
 // Kill sends SIGKILL to the process group and disables restarts.
@@ -277,6 +295,9 @@ func (p *CmdProcessHandler) loop() {
 	for {
 		began := time.Now()
 		err := p.runOnce()
+		if p.beforeDecide != nil {
+			p.beforeDecide()
+		}
 		p.mu.Lock()
 		stop, now := p.stopping, p.restartNow
 		p.restartNow = false
@@ -361,6 +382,9 @@ func (p *CmdProcessHandler) runOnce() error {
 	p.pid = pid
 	pending = p.pendingStop
 	p.mu.Unlock()
+	if p.onPid != nil {
+		p.onPid(pid)
+	}
 	if pending != 0 {
 		// The stop came while the process was being created: deliver it now.
 		_ = unix.Kill(-pid, pending)
@@ -368,6 +392,9 @@ func (p *CmdProcessHandler) runOnce() error {
 	p.log.Info("process started", "pid", pid, "command", p.opts.Command[0])
 	p.notify(p.started, nil)
 	err := wait()
+	if p.onPid != nil {
+		p.onPid(0)
+	}
 	_ = cmd.Process.Release()
 	p.mu.Lock()
 	p.pid = 0

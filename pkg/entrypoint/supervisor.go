@@ -28,6 +28,16 @@ type SupervisorOptions struct {
 	// meanwhile). An error aborts Run with exit code 1. A stop signal received meanwhile cancels
 	// its context and Run returns 128+signal without starting the child. Default: none.
 	BeforeStart func(ctx context.Context) error
+	// DirectForward forwards each signal from the signal handler itself, on the thread the
+	// kernel woke for it, as a C init such as tini does; Go learns of it afterwards for the
+	// bookkeeping. Through os/signal a signal crosses the runtime's signal goroutine, a channel
+	// and the Supervisor's goroutine: three thread wake-ups in a row on an idle machine. While
+	// Run runs, the process's handlers for the forwarded signals are replaced (Run gives them
+	// back), so only one Supervisor per process can use it and nothing else in the process
+	// should call signal.Notify for those signals. Implemented on linux/amd64; elsewhere, or
+	// when another Supervisor holds it, Run logs why and forwards through os/signal.
+	// podkit-entrypoint turns it on. Default: false.
+	DirectForward bool
 }
 
 // Supervisor is a PID 1: it runs the child in its own process group, forwards every signal but
@@ -87,7 +97,21 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 		return 1, err
 	}
 	sigs := make(chan os.Signal, 128)
-	handled := append(forwardedSignals(), unix.SIGCHLD)
+	handled := forwardedSignals()
+	var directWake <-chan struct{}
+	if s.opts.DirectForward {
+		d, err := startDirectForward(handled, s.opts.SignalRewrite, s.opts.ChildOnly)
+		if err != nil {
+			s.log.Info("forwarding signals through os/signal", "reason", err)
+		} else {
+			defer d.stop()
+			directWake = d.Wake()
+			s.process.onPid = d.setPid
+			s.process.beforeDecide = func() { drainSent(s.sent) }
+			handled = nil
+		}
+	}
+	handled = append(handled, unix.SIGCHLD)
 	osSigs := make([]os.Signal, len(handled))
 	for i, sig := range handled {
 		osSigs[i] = sig
@@ -104,6 +128,16 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 		ready <- nil
 	}
 	started := false
+	// stopBeforeStart ends Run for a stop signal that came before the child was started.
+	stopBeforeStart := func(sig syscall.Signal) bool {
+		if started || !isStopSignal(sig) {
+			return false
+		}
+		s.log.Info("stop signal before the child started", "signal", unix.SignalName(sig))
+		cancelBefore()
+		s.reapUntil(ready, sigs)
+		return true
+	}
 	ctxDone := ctx.Done()
 	for {
 		select {
@@ -119,13 +153,25 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 				s.reaper.Reap()
 				continue
 			}
-			if !started && isStopSignal(sig) {
-				s.log.Info("stop signal before the child started", "signal", unix.SignalName(sig))
-				cancelBefore()
-				s.reapUntil(ready, sigs)
+			if stopBeforeStart(sig) {
 				return 128 + int(sig), nil
 			}
 			s.forward(sig)
+		case <-directWake:
+			drainSent(s.sent)
+			var stopped syscall.Signal
+			drainUnsent(func(sig syscall.Signal) {
+				switch {
+				case stopped != 0:
+				case stopBeforeStart(sig):
+					stopped = sig
+				default:
+					s.forward(sig) // no child ran when it came: the process handler decides
+				}
+			})
+			if stopped != 0 {
+				return 128 + int(stopped), nil
+			}
 		case <-s.reaper.Kicked():
 			s.reaper.Reap()
 		case <-ctxDone:
@@ -183,6 +229,14 @@ func (s *Supervisor) reapUntil(ready <-chan error, sigs <-chan os.Signal) {
 		case <-s.reaper.Kicked():
 			s.reaper.Reap()
 		}
+	}
+}
+
+// sent accounts for a signal the direct handler already forwarded.
+func (s *Supervisor) sent(sig, out syscall.Signal) {
+	s.log.Debug("forwarded signal", "received", unix.SignalName(sig), "sent", unix.SignalName(out))
+	if isStopSignal(sig) {
+		s.process.stopSent()
 	}
 }
 

@@ -164,9 +164,14 @@ func contains(lines []string, s string) bool {
 }
 
 func TestSupervisorForwardsEverySignalToChildGroup(t *testing.T) {
-	for _, pidns := range []bool{true, false} {
-		name := map[bool]string{true: "as PID 1", false: "as subreaper"}[pidns]
+	for _, tc := range []struct {
+		pidns, direct bool
+	}{{true, false}, {false, false}, {true, true}, {false, true}} {
+		name := map[bool]string{true: "as PID 1", false: "as subreaper"}[tc.pidns] +
+			map[bool]string{true: ", direct from the handler", false: ", through os/signal"}[tc.direct]
+		pidns := tc.pidns
 		t.Run(name, func(t *testing.T) {
+			t.Setenv(envDirect, map[bool]string{true: "1", false: ""}[tc.direct])
 			exe, _ := os.Executable()
 			rec := filepath.Join(t.TempDir(), "signals")
 			t.Setenv(envRole, "")
@@ -199,6 +204,17 @@ func TestSupervisorForwardsEverySignalToChildGroup(t *testing.T) {
 			}
 			if rep.ExitCode != 0 {
 				t.Errorf("exit code = %d, want 0", rep.ExitCode)
+			}
+			// The child can report ready a moment before the handler knows its pid; a signal
+			// in that moment goes through Go. Most must have been sent by the handler.
+			if tc.direct && rep.DirectSent < uint64(len(sent)) {
+				t.Errorf("the direct handler sent %d of %d signals", rep.DirectSent, len(sent)+1)
+			}
+			if !tc.direct && rep.DirectSent != 0 {
+				t.Errorf("the direct handler sent %d signals with DirectForward off", rep.DirectSent)
+			}
+			if !rep.GoHandlerBack {
+				t.Error("after Run, a signal no longer reaches signal.Notify: the runtime's handler was not given back")
 			}
 		})
 	}
