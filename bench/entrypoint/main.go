@@ -2,7 +2,10 @@
 // same child: resident memory, idle wake-ups (context switches) and CPU over a window, signal-forward
 // latency, and (podkit only) configuration change → reload signal latency over many ..data swaps.
 //
-//	go run ./bench/entrypoint [-window 60s] [-signals 500] [-changes 1000]
+//	go run ./bench/entrypoint [-window 60s] [-signals 1000] [-rounds 5] [-changes 1000] [-variant other-build]
+//
+// Signal latency is taken in alternating rounds (each contender gets signals/rounds per round, in
+// a rotating order), so that a burst of load on the shared machine hits every contender alike.
 //
 // tini and dumb-init come from Debian: apt-get update && apt-get install -y tini dumb-init
 package main
@@ -38,13 +41,15 @@ func main() {
 		return
 	}
 	window := flag.Duration("window", 10*time.Second, "idle measurement window (use 60s for the issue's figure)")
-	nSignals := flag.Int("signals", 500, "signals sent to measure forwarding latency")
+	nSignals := flag.Int("signals", 1000, "signals sent to each contender to measure forwarding latency")
+	rounds := flag.Int("rounds", 5, "alternating rounds the signals are split into")
+	variants := flag.String("variant", "", "comma-separated extra podkit-entrypoint builds to compare (named by file name)")
 	nChanges := flag.Int("changes", 1000, "configuration changes for the reload latency")
 	bin := flag.String("binary", "", "podkit-entrypoint binary (default: build ./cmd/podkit-entrypoint)")
 	flag.Parse()
 	defer load.Report()()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(log, *window, *nSignals, *nChanges, *bin); err != nil {
+	if err := run(log, *window, *nSignals, *rounds, *nChanges, *bin, *variants); err != nil {
 		log.Error("benchmark failed", "error", err)
 		os.Exit(1)
 	}
@@ -69,12 +74,17 @@ type initSystem struct {
 	size int64
 }
 
-func contenders(podkit string) []initSystem {
+func contenders(podkit string, variants []string) []initSystem {
 	all := []initSystem{
 		{name: "podkit-entrypoint", path: podkit, argv: func(c ...string) []string { return append([]string{podkit, "--"}, c...) }},
+	}
+	for _, v := range variants {
+		all = append(all, initSystem{name: filepath.Base(v), path: v, argv: func(c ...string) []string { return append([]string{v, "--"}, c...) }})
+	}
+	all = append(all, []initSystem{
 		{name: "tini", path: "tini", argv: func(c ...string) []string { return append([]string{"tini", "-s", "--"}, c...) }},
 		{name: "dumb-init", path: "dumb-init", argv: func(c ...string) []string { return append([]string{"dumb-init", "--"}, c...) }},
-	}
+	}...)
 	var out []initSystem
 	for _, s := range all {
 		p, err := exec.LookPath(s.path)
@@ -147,6 +157,8 @@ func (s *started) stop() {
 
 type procStats struct {
 	rssKB    int64
+	anonKB   int64 // heap, stacks, runtime structures
+	fileKB   int64 // pages of the binary (and libraries) mapped in
 	switches int64 // voluntary + involuntary, all threads
 	cpuTicks int64 // utime + stime
 	threads  int
@@ -159,8 +171,10 @@ func readStats(pid int) (procStats, error) {
 		return st, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			st.rssKB, _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		for k, dst := range map[string]*int64{"VmRSS:": &st.rssKB, "RssAnon:": &st.anonKB, "RssFile:": &st.fileKB} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				*dst, _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+			}
 		}
 	}
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
@@ -194,8 +208,9 @@ func readStats(pid int) (procStats, error) {
 }
 
 type idleResult struct {
-	rssKB, switches, cpuTicks int64
-	threads                   int
+	rssKB, anonKB, fileKB int64
+	switches, cpuTicks    int64
+	threads               int
 }
 
 // measureIdle starts every init with the same sleep, lets them settle and watches one window.
@@ -229,40 +244,60 @@ func measureIdle(inits []initSystem, window time.Duration) (map[string]idleResul
 		if err != nil {
 			return nil, fmt.Errorf("read %s stats: %w", name, err)
 		}
-		out[name] = idleResult{rssKB: st.rssKB, switches: st.switches - before[name].switches,
+		out[name] = idleResult{rssKB: st.rssKB, anonKB: st.anonKB, fileKB: st.fileKB, switches: st.switches - before[name].switches,
 			cpuTicks: st.cpuTicks - before[name].cpuTicks, threads: st.threads}
 	}
 	return out, nil
 }
 
-// measureSignals sends n SIGUSR1 to the init and times until the catcher child reports each.
-func measureSignals(s initSystem, n int) ([]time.Duration, error) {
+// measureSignals runs every init with the catcher child and sends each n SIGUSR1 in alternating
+// rounds, timing each until the catcher reports it.
+func measureSignals(inits []initSystem, n, rounds int) (map[string][]time.Duration, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	r, err := start(s.argv(self), []string{envRole + "=catcher"}, true)
-	if err != nil {
-		return nil, err
+	type catcher struct {
+		s  initSystem
+		r  *started
+		br *bufio.Reader
 	}
-	defer r.stop()
-	br := bufio.NewReader(r.stdout)
-	if b, err := br.ReadByte(); err != nil || b != 'r' {
-		return nil, fmt.Errorf("%s: catcher did not start: %v", s.name, err)
-	}
-	lat := make([]time.Duration, 0, n)
-	for range n {
-		t0 := time.Now()
-		if err := r.cmd.Process.Signal(unix.SIGUSR1); err != nil {
+	var cs []catcher
+	defer func() {
+		for _, c := range cs {
+			c.r.stop()
+		}
+	}()
+	for _, s := range inits {
+		r, err := start(s.argv(self), []string{envRole + "=catcher"}, true)
+		if err != nil {
 			return nil, err
 		}
-		if _, err := br.ReadByte(); err != nil {
-			return nil, fmt.Errorf("%s: read catcher: %w", s.name, err)
+		c := catcher{s: s, r: r, br: bufio.NewReader(r.stdout)}
+		cs = append(cs, c)
+		if b, err := c.br.ReadByte(); err != nil || b != 'r' {
+			return nil, fmt.Errorf("%s: catcher did not start: %v", s.name, err)
 		}
-		lat = append(lat, time.Since(t0))
-		time.Sleep(time.Millisecond)
 	}
-	return lat, nil
+	rounds = max(1, rounds)
+	out := map[string][]time.Duration{}
+	for round := range rounds {
+		for i := range cs {
+			c := cs[(i+round)%len(cs)]
+			for range n / rounds {
+				t0 := time.Now()
+				if err := c.r.cmd.Process.Signal(unix.SIGUSR1); err != nil {
+					return nil, err
+				}
+				if _, err := c.br.ReadByte(); err != nil {
+					return nil, fmt.Errorf("%s: read catcher: %w", c.s.name, err)
+				}
+				out[c.s.name] = append(out[c.s.name], time.Since(t0))
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	return out, nil
 }
 
 // measureReload publishes n ConfigMap-style ..data swaps and times each until the child gets
@@ -354,7 +389,7 @@ func pct(d []time.Duration, p float64) time.Duration {
 	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
 
-func run(log *slog.Logger, window time.Duration, nSignals, nChanges int, bin string) error {
+func run(log *slog.Logger, window time.Duration, nSignals, rounds, nChanges int, bin, variants string) error {
 	if bin == "" {
 		var err error
 		if bin, err = buildPodkit(); err != nil {
@@ -362,18 +397,20 @@ func run(log *slog.Logger, window time.Duration, nSignals, nChanges int, bin str
 		}
 		defer os.RemoveAll(filepath.Dir(bin))
 	}
-	inits := contenders(bin)
+	var extra []string
+	if variants != "" {
+		extra = strings.Split(variants, ",")
+	}
+	inits := contenders(bin, extra)
 	log.Info("measuring idle behaviour", "window", window, "contenders", len(inits))
 	idle, err := measureIdle(inits, window)
 	if err != nil {
 		return err
 	}
-	sigLat := map[string][]time.Duration{}
-	for _, s := range inits {
-		log.Info("measuring signal forwarding", "init", s.name, "signals", nSignals)
-		if sigLat[s.name], err = measureSignals(s, nSignals); err != nil {
-			return err
-		}
+	log.Info("measuring signal forwarding", "signals", nSignals, "rounds", rounds)
+	sigLat, err := measureSignals(inits, nSignals, rounds)
+	if err != nil {
+		return err
 	}
 	log.Info("measuring config change → reload signal", "changes", nChanges)
 	reload, err := measureReload(bin, nChanges)
@@ -411,6 +448,8 @@ func run(log *slog.Logger, window time.Duration, nSignals, nChanges int, bin str
 	us := func(v float64) string { return fmt.Sprintf("%.0f µs", v) }
 	row("binary size", func(s initSystem) float64 { return float64(s.size) / 1024 }, kb)
 	row("RSS", func(s initSystem) float64 { return float64(idle[s.name].rssKB) }, kb)
+	row("  of which file-backed", func(s initSystem) float64 { return float64(idle[s.name].fileKB) }, kb)
+	row("  of which anonymous", func(s initSystem) float64 { return float64(idle[s.name].anonKB) }, kb)
 	row("threads", func(s initSystem) float64 { return float64(idle[s.name].threads) }, num)
 	row(fmt.Sprintf("ctx switches in %v", window), func(s initSystem) float64 { return float64(idle[s.name].switches) }, num)
 	row(fmt.Sprintf("CPU ticks in %v", window), func(s initSystem) float64 { return float64(idle[s.name].cpuTicks) }, num)
