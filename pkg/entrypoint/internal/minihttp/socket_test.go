@@ -269,3 +269,37 @@ func TestPostThroughLocalhostAndDialErrors(t *testing.T) {
 		t.Errorf("Post with a cancelled context: %v, want context.Canceled", err)
 	}
 }
+
+// FuzzParseURL: whatever --on-change http:URL holds, a URL that parses yields a request line and
+// Host header that cannot be split (no white space or control bytes), a path starting with "/",
+// and nothing lost: the URL is exactly http:// + HostPort + Path (with "/" added before a bare
+// query).
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{
+		"http://127.0.0.1:9090/-/reload", "http://[::1]:8080/x?y=1", "http://app?reload=1",
+		"http://h/x\r\nX-Injected: 1", "http://user@h/", "http://h:0/", "http://[::1", "https://h/",
+		"http://h:65535/a%20b", "http://h/#f", "http://h:80:80/",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, err := ParseURL(raw)
+		if err != nil {
+			return
+		}
+		for _, part := range []string{u.HostPort, u.Path, u.Host} {
+			for _, c := range []byte(part) {
+				if c <= ' ' || c == 0x7f {
+					t.Fatalf("ParseURL(%q) kept byte %#x in %q", raw, c, part)
+				}
+			}
+		}
+		if !strings.HasPrefix(u.Path, "/") || u.Host == "" || u.Port == 0 || strings.ContainsAny(u.HostPort, "/?#@") {
+			t.Fatalf("ParseURL(%q) = %+v", raw, u)
+		}
+		rebuilt := "http://" + u.HostPort + u.Path
+		if rebuilt != raw && "http://"+u.HostPort+u.Path[1:] != raw {
+			t.Fatalf("ParseURL(%q) = %+v: rebuilt %q", raw, u, rebuilt)
+		}
+	})
+}
