@@ -545,3 +545,39 @@ func TestOneProcessorForPID1OnlyAndNeverForTheChild(t *testing.T) {
 		}
 	}
 }
+
+// A SIGTERM while the initial configuration is still being validated (no child yet, so the
+// direct handler cannot forward it) ends PID 1 with 143, stops the validator and never starts
+// the child.
+func TestStopWhileValidatingBeforeTheChildStarts(t *testing.T) {
+	dir := t.TempDir()
+	src, validating, marker := filepath.Join(dir, "app.conf"), filepath.Join(dir, "validating"), filepath.Join(dir, "started")
+	if err := os.WriteFile(src, []byte("ok"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	validator := filepath.Join(dir, "validate.sh")
+	if err := os.WriteFile(validator, []byte("#!/bin/sh\ntouch "+validating+"\nsleep 30\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "--config", src, "--config-dest", filepath.Join(dir, "live.conf"),
+		"--validate", validator, "--", "/bin/sh", "-c", "touch "+marker)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the validator to run", func() bool { _, err := os.Stat(validating); return err == nil })
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 143 {
+			t.Errorf("exit = %v, want 143", err)
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("PID 1 still runs 20 s after SIGTERM during validation")
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the child was started after the stop signal")
+	}
+}

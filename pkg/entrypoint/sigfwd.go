@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -14,16 +13,12 @@ import (
 // directForwarder forwards signals from the signal handler itself (see
 // SupervisorOptions.DirectForward): the thread the kernel wakes for the signal sends it on at
 // once, as tini's single thread does, instead of passing it through the Go runtime's signal
-// goroutine, a channel and the Supervisor's goroutine (three thread wake-ups). Go learns of the
-// signals it must act on through an eventfd (stop signals disable restarts and arm the grace
-// period; signals received while no child runs are handled as before); the others are only
-// counted, and logged at the next drain.
+// goroutine, a channel and the Supervisor's goroutine (three thread wake-ups). When Go has to act
+// (stop signals disable restarts and arm the grace period; signals received while no child runs
+// are handled as before), the handler sends this process a SIGCHLD, which the Supervisor's loop
+// receives anyway; other signals are only counted, and logged at the next drain.
 type directForwarder struct {
-	efd     *os.File
-	wake    chan struct{}
-	done    chan struct{}
-	old     map[syscall.Signal]kernelSigaction
-	readers sync.WaitGroup
+	old map[syscall.Signal]kernelSigaction
 }
 
 // directInUse makes direct forwarding one Supervisor's at a time: the handler's state is global.
@@ -40,13 +35,8 @@ func startDirectForward(sigs []syscall.Signal, rewrite map[syscall.Signal]syscal
 	if !directInUse.CompareAndSwap(false, true) {
 		return nil, errDirectInUse
 	}
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		directInUse.Store(false)
-		return nil, fmt.Errorf("create eventfd for signal forwarding: %w", err)
-	}
 	atomic.StoreInt32(&fwdPid, 0)
-	fwdEventFD = int32(fd)
+	fwdSelf = int32(os.Getpid())
 	fwdChildOnly = 0
 	if childOnly {
 		fwdChildOnly = 1
@@ -63,12 +53,7 @@ func startDirectForward(sigs []syscall.Signal, rewrite map[syscall.Signal]syscal
 	for from, to := range rewrite {
 		fwdRewrite[from] = uint8(to)
 	}
-	d := &directForwarder{
-		efd:  os.NewFile(uintptr(fd), "signal-eventfd"),
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
-		old:  map[syscall.Signal]kernelSigaction{},
-	}
+	d := &directForwarder{old: map[syscall.Signal]kernelSigaction{}}
 	for _, sig := range sigs {
 		old, err := installForwardHandler(sig)
 		if err != nil {
@@ -77,28 +62,8 @@ func startDirectForward(sigs []syscall.Signal, rewrite map[syscall.Signal]syscal
 		}
 		d.old[sig] = old
 	}
-	d.readers.Add(1)
-	go d.read()
 	return d, nil
 }
-
-// read turns eventfd writes into wake-ups of the Supervisor's loop until stop closes the file.
-func (d *directForwarder) read() {
-	defer d.readers.Done()
-	buf := make([]byte, 8)
-	for {
-		if _, err := d.efd.Read(buf); err != nil {
-			return
-		}
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// Wake is readable after signals arrived; call drain.
-func (d *directForwarder) Wake() <-chan struct{} { return d.wake }
 
 // setPid tells the handler where to send: the child's pid, or 0 while none runs.
 func (d *directForwarder) setPid(pid int) { atomic.StoreInt32(&fwdPid, int32(pid)) }
@@ -136,7 +101,5 @@ func (d *directForwarder) stop() {
 	for sig, old := range d.old {
 		_ = restoreHandler(sig, old)
 	}
-	_ = d.efd.Close()
-	d.readers.Wait()
 	directInUse.Store(false)
 }

@@ -13,14 +13,13 @@ var (
 	fwdHandlerAddr  uintptr // address of sigfwdHandler, set by the assembly
 	fwdRestorerAddr uintptr // address of sigfwdRestorer, set by the assembly
 
-	fwdPid       int32          // the child's pid (= its process group), 0 when none runs
-	fwdChildOnly uint8          // 1: signal the child alone (SIGKILL still goes to the group)
-	fwdRewrite   [65]uint8      // signal sent per signal received; 0 = the same
-	fwdNotify    [65]uint8      // 1: wake Go after sending this one (stop signals)
-	fwdEventFD   int32          // written once per received signal
-	fwdOne       uint64     = 1 // what is written
-	fwdSent      [65]uint32     // received and already sent to the child by the handler
-	fwdUnsent    [65]uint32     // received while no child ran: Go decides what to do
+	fwdPid       int32      // the child's pid (= its process group), 0 when none runs
+	fwdChildOnly uint8      // 1: signal the child alone (SIGKILL still goes to the group)
+	fwdRewrite   [65]uint8  // signal sent per signal received; 0 = the same
+	fwdNotify    [65]uint8  // 1: wake Go after sending this one (stop signals)
+	fwdSelf      int32      // this process's pid: the handler sends it SIGCHLD when Go must look
+	fwdSent      [65]uint32 // received and already sent to the child by the handler
+	fwdUnsent    [65]uint32 // received while no child ran: Go decides what to do
 )
 
 const directForwardSupported = true

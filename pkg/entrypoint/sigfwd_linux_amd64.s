@@ -3,10 +3,11 @@
 // sigfwdHandler is installed with rt_sigaction for every forwarded signal when direct
 // forwarding is on. The kernel calls it with the C calling convention (DI = signal number) on
 // the thread it chose, on that thread's alternate signal stack. It touches no Go state: it reads
-// the target and rewrite table that Go filled in, sends the signal with kill(2), counts it, and
-// writes the eventfd when Go has something to do about it (fwdNotify: stop signals, and any
-// signal while no child runs), off the latency path. For any other signal nothing else wakes,
-// so the child gets the machine to itself as it would under tini. SYSCALL
+// the target and rewrite table that Go filled in, sends the signal with kill(2), counts it, and,
+// when Go has something to do about it (fwdNotify: stop signals, and any signal while no child
+// runs), sends this process a SIGCHLD, which the Supervisor's loop receives through os/signal
+// anyway: off the latency path, and with no file descriptor or goroutine of its own. For any
+// other signal nothing else wakes, so the child gets the machine to itself as under tini. SYSCALL
 // clobbers CX and R11 only; R8 and R9 survive it.
 TEXT sigfwdHandler<>(SB), NOSPLIT|NOFRAME, $0
 	MOVL DI, R8
@@ -51,10 +52,9 @@ unsent:
 	INCL (R9)(R8*4)
 
 wake:
-	MOVL ·fwdEventFD(SB), DI
-	LEAQ ·fwdOne(SB), SI
-	MOVL $8, DX
-	MOVL $1, AX // write(eventfd, &1, 8)
+	MOVL ·fwdSelf(SB), DI
+	MOVL $17, SI // SIGCHLD
+	MOVL $62, AX // kill(self, SIGCHLD)
 	SYSCALL
 
 done:

@@ -14,7 +14,7 @@ var (
 	fwdChildOnly uint8
 	fwdRewrite   [65]uint8
 	fwdNotify    [65]uint8
-	fwdEventFD   int32
+	fwdSelf      int32
 	fwdSent      [65]uint32
 	fwdUnsent    [65]uint32
 )

@@ -98,14 +98,14 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 	}
 	sigs := make(chan os.Signal, 128)
 	handled := forwardedSignals()
-	var directWake <-chan struct{}
+	direct := false
 	if s.opts.DirectForward {
 		d, err := startDirectForward(handled, s.opts.SignalRewrite, s.opts.ChildOnly)
 		if err != nil {
 			s.log.Info("forwarding signals through os/signal", "reason", err)
 		} else {
 			defer d.stop()
-			directWake = d.Wake()
+			direct = true
 			s.process.onPid = d.setPid
 			s.process.beforeDecide = func() { drainSent(s.sent) }
 			handled = nil
@@ -149,15 +149,18 @@ func (s *Supervisor) Run(ctx context.Context) (int, error) {
 			s.process.Start()
 		case v := <-sigs:
 			sig := v.(syscall.Signal)
-			if sig == unix.SIGCHLD {
-				s.reaper.Reap()
+			if sig != unix.SIGCHLD {
+				if stopBeforeStart(sig) {
+					return 128 + int(sig), nil
+				}
+				s.forward(sig)
 				continue
 			}
-			if stopBeforeStart(sig) {
-				return 128 + int(sig), nil
+			s.reaper.Reap()
+			if !direct {
+				continue
 			}
-			s.forward(sig)
-		case <-directWake:
+			// The direct handler also sends SIGCHLD when it needs Go.
 			drainSent(s.sent)
 			var stopped syscall.Signal
 			drainUnsent(func(sig syscall.Signal) {
