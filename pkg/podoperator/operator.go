@@ -103,8 +103,9 @@ func (o *Operator) HasSynced() bool { return o.synced.Load() }
 // when leader election is on, handles events with Options.Workers workers.
 // It blocks until ctx ends, then stops taking new work, waits up to
 // Options.ShutdownGracePeriod for running handlers, and returns. It returns
-// nil after a clean shutdown, and an error when the cache cannot sync,
-// leadership is lost, or handlers outlive the grace period.
+// nil after a clean shutdown (also when ctx ends before the cache has
+// synced), and an error when leadership is lost or handlers outlive the
+// grace period.
 func (o *Operator) Run(ctx context.Context) error {
 	if !o.started.CompareAndSwap(false, true) {
 		return errors.New("run pod operator: already started; build a new Operator with New")
@@ -132,11 +133,13 @@ func (o *Operator) Run(ctx context.Context) error {
 
 	o.log.Info("starting pod operator", "namespace", o.opts.Namespace, "labelSelector", o.opts.LabelSelector,
 		"fieldSelector", o.opts.FieldSelector, "workers", o.opts.Workers)
-	if !cache.WaitForCacheSync(ctx.Done(), o.informer.HasSynced) {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return errors.New("run pod operator: cache did not sync")
+	// The informer closes a channel when it has synced; cache.WaitForCacheSync
+	// would poll every 100 ms instead, and the workers would sit idle on a
+	// full queue for up to that long.
+	select {
+	case <-o.informer.HasSyncedChecker().Done():
+	case <-ctx.Done():
+		return nil
 	}
 	o.synced.Store(true)
 	o.log.Info("pod cache synced", "pods", len(o.informer.GetStore().ListKeys()))

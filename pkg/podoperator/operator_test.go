@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -373,4 +375,66 @@ func types_(cs []call) []string {
 		out[i] = c.typ
 	}
 	return out
+}
+
+func TestRunReturnsNilWhenCancelledBeforeTheCacheSyncs(t *testing.T) {
+	ns := env.Namespace(t)
+	cut := newPartition(env.Config)
+	cut.cut() // the informer can never list
+	client, err := kubernetes.NewForConfig(cut.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, err := podoperator.New(client, podoperator.Options{Namespace: ns, Handler: newRecorder(t).handler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := op.Run(ctx); err != nil {
+		t.Errorf("Run = %v, want nil when ctx ends before the cache syncs", err)
+	}
+	if op.HasSynced() {
+		t.Error("HasSynced is true though the informer never listed")
+	}
+}
+
+func TestWorkersStartWhenTheCacheSyncsWithoutPolling(t *testing.T) {
+	// cache.WaitForCacheSync checks at once, then every 100 ms, so a pod
+	// that exists before Run would wait at least 100 ms for a worker; the
+	// operator waits on the informer's synced channel instead, and handles
+	// it as soon as the list is in. The median of a few starts leaves room
+	// for a slow machine.
+	ns := env.Namespace(t)
+	createPod(t, env.Clientset, newPod(ns, "early", nil))
+	var delays []time.Duration
+	for range 5 {
+		handled := make(chan time.Time, 1)
+		h := podoperator.HandlerFuncs{AddFunc: func(context.Context, *corev1.Pod) error {
+			handled <- time.Now()
+			return nil
+		}}
+		op, err := podoperator.New(env.Clientset, podoperator.Options{Namespace: ns, Handler: h, Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		begin := time.Now()
+		go func() { done <- op.Run(ctx) }()
+		select {
+		case at := <-handled:
+			delays = append(delays, at.Sub(begin))
+		case <-time.After(10 * time.Second):
+			t.Fatal("the existing pod was not handled within 10 s of Run")
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	}
+	slices.Sort(delays)
+	if median := delays[len(delays)/2]; median >= 90*time.Millisecond {
+		t.Errorf("median time from Run to handling a pod that existed before = %s (all: %v), want under the 100 ms poll", median, delays)
+	}
 }

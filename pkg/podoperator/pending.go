@@ -62,15 +62,16 @@ func (p *pending) push(key types.NamespacedName, ev *event) (merged bool) {
 	return false
 }
 
-// pop removes and returns the oldest event of key.
-func (p *pending) pop(key types.NamespacedName) (*event, bool) {
+// pop removes and returns the oldest event of key, and whether more were
+// waiting behind it.
+func (p *pending) pop(key types.NamespacedName) (ev *event, more, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	q := p.events[key]
 	if len(q) == 0 {
-		return nil, false
+		return nil, false, false
 	}
-	ev := q[0]
+	ev = q[0]
 	q[0] = nil
 	if len(q) == 1 {
 		delete(p.events, key)
@@ -78,7 +79,7 @@ func (p *pending) pop(key types.NamespacedName) (*event, bool) {
 		p.events[key] = q[1:]
 	}
 	p.total--
-	return ev, true
+	return ev, len(q) > 1, true
 }
 
 // pushFront puts a failed event back at the head of key's FIFO.

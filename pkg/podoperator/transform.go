@@ -1,14 +1,14 @@
 package podoperator
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"maps"
-	"slices"
 	"sync"
 	"unique"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/podkit-dev/podkit/pkg/podoperator/internal/deepeq"
 )
 
 // NoTransform keeps pods exactly as received. Set it as Options.Transform to
@@ -27,8 +27,14 @@ func StripTransform(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	pod.ManagedFields = nil
-	delete(pod.Annotations, lastAppliedAnnotation)
+	// Write only what is there: a pod that has been through here once may
+	// come again (see NewDefaultTransform) with maps shared with the cache.
+	if pod.ManagedFields != nil {
+		pod.ManagedFields = nil
+	}
+	if _, ok := pod.Annotations[lastAppliedAnnotation]; ok {
+		delete(pod.Annotations, lastAppliedAnnotation)
+	}
 	return pod, nil
 }
 
@@ -37,8 +43,19 @@ func StripTransform(obj any) (any, error) {
 // identical between them: pods stamped from one template carry equal
 // containers, labels, owner references, tolerations, affinity and so on, and
 // each decoded copy would otherwise hold its own maps, slices and strings.
-// Equal parts (compared by their protobuf encoding) are replaced with one
-// shared instance, and common strings are interned.
+// Equal parts are replaced with one shared instance, and common strings are
+// interned.
+//
+// Its work is proportional to what it saves: a part is looked up by a hash
+// of its fields and compared field by field with the one instance it may be
+// replaced with, so a part that is shared costs one walk over it more than
+// its hash, and a part seen for the first time costs its hash. Nothing is
+// encoded or allocated for a part that is already shared.
+//
+// client-go's watch-list sync hands each object to the transform twice (into
+// its temporary store, then again in the FIFO's Replace); a pod whose
+// containers are already a shared instance has been here and is returned
+// as is, without writing to it or to the parts it shares.
 //
 // Shared parts are only safe because cached objects are read-only, which
 // the informer contract already requires: never modify a pod from a handler
@@ -47,7 +64,7 @@ func StripTransform(obj any) (any, error) {
 // Each returned function has its own table of shared parts, bounded in
 // size; it is safe for concurrent use.
 func NewDefaultTransform() func(obj any) (any, error) {
-	s := &sharer{table: make(map[[sha256.Size]byte]any), values: make(map[any]any)}
+	s := newSharer()
 	return func(obj any) (any, error) {
 		obj, _ = StripTransform(obj)
 		if pod, ok := obj.(*corev1.Pod); ok {
@@ -61,45 +78,89 @@ func NewDefaultTransform() func(obj any) (any, error) {
 // pod uses any more are not kept forever.
 const maxShared = 8192
 
-// sharer dedupes pod parts by the SHA-256 of their encoding.
+// sharer dedupes pod parts: the table maps a part's kind and hash to the
+// instance pods share; a candidate found there is shared only when it is
+// equal field by field.
 type sharer struct {
-	mu      sync.Mutex
-	table   map[[sha256.Size]byte]any
-	values  map[any]any
-	scratch []byte
+	mu     sync.Mutex
+	table  map[shareKey]any
+	values map[any]any
+	// shared holds the first element of every shared slice in the table,
+	// so a pod seen twice is known by its containers.
+	shared map[unsafe.Pointer]struct{}
+
+	strings         *deepeq.Plan[string]
+	stringMaps      *deepeq.Plan[map[string]string]
+	ownerRefs       *deepeq.Plan[metav1.OwnerReference]
+	containers      *deepeq.Plan[corev1.Container]
+	ephemerals      *deepeq.Plan[corev1.EphemeralContainer]
+	volumes         *deepeq.Plan[corev1.Volume]
+	tolerations     *deepeq.Plan[corev1.Toleration]
+	pullSecrets     *deepeq.Plan[corev1.LocalObjectReference]
+	spreads         *deepeq.Plan[corev1.TopologySpreadConstraint]
+	readinessGates  *deepeq.Plan[corev1.PodReadinessGate]
+	affinity        *deepeq.Plan[corev1.Affinity]
+	securityContext *deepeq.Plan[corev1.PodSecurityContext]
+	dnsConfig       *deepeq.Plan[corev1.PodDNSConfig]
 }
 
-// marshaler is what gogo-protobuf generates for every API type.
-type marshaler interface {
-	Size() int
-	MarshalToSizedBuffer([]byte) (int, error)
+// shareKey names a part in the table: what kind of part, and its hash.
+type shareKey struct {
+	kind byte
+	hash uint64
+}
+
+func newSharer() *sharer {
+	return &sharer{
+		table:           make(map[shareKey]any),
+		values:          make(map[any]any),
+		shared:          make(map[unsafe.Pointer]struct{}),
+		strings:         deepeq.New[string](),
+		stringMaps:      deepeq.New[map[string]string](),
+		ownerRefs:       deepeq.New[metav1.OwnerReference](),
+		containers:      deepeq.New[corev1.Container](),
+		ephemerals:      deepeq.New[corev1.EphemeralContainer](),
+		volumes:         deepeq.New[corev1.Volume](),
+		tolerations:     deepeq.New[corev1.Toleration](),
+		pullSecrets:     deepeq.New[corev1.LocalObjectReference](),
+		spreads:         deepeq.New[corev1.TopologySpreadConstraint](),
+		readinessGates:  deepeq.New[corev1.PodReadinessGate](),
+		affinity:        deepeq.New[corev1.Affinity](),
+		securityContext: deepeq.New[corev1.PodSecurityContext](),
+		dnsConfig:       deepeq.New[corev1.PodDNSConfig](),
+	}
 }
 
 func (s *sharer) pod(p *corev1.Pod) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(p.Spec.Containers) > 0 {
+		if _, ok := s.shared[unsafe.Pointer(&p.Spec.Containers[0])]; ok {
+			return // shared on a first pass
+		}
+	}
 
 	m := &p.ObjectMeta
 	str(&m.Namespace)
 	str(&m.GenerateName)
 	m.Labels = shareMap(s, 'l', m.Labels)
 	m.Annotations = shareMap(s, 'a', m.Annotations)
-	m.OwnerReferences = shareSlice(s, 'o', m.OwnerReferences)
-	m.Finalizers = shareStrings(s, 'f', m.Finalizers)
+	m.OwnerReferences = shareSlice(s, 'o', s.ownerRefs, m.OwnerReferences)
+	m.Finalizers = shareSlice(s, 'f', s.strings, m.Finalizers)
 
 	sp := &p.Spec
-	sp.Containers = shareSlice(s, 'c', sp.Containers)
-	sp.InitContainers = shareSlice(s, 'c', sp.InitContainers)
-	sp.EphemeralContainers = shareSlice(s, 'e', sp.EphemeralContainers)
-	sp.Volumes = shareSlice(s, 'v', sp.Volumes)
-	sp.Tolerations = shareSlice(s, 't', sp.Tolerations)
-	sp.ImagePullSecrets = shareSlice(s, 'i', sp.ImagePullSecrets)
-	sp.TopologySpreadConstraints = shareSlice(s, 's', sp.TopologySpreadConstraints)
-	sp.ReadinessGates = shareSlice(s, 'r', sp.ReadinessGates)
+	sp.Containers = shareSlice(s, 'c', s.containers, sp.Containers)
+	sp.InitContainers = shareSlice(s, 'c', s.containers, sp.InitContainers)
+	sp.EphemeralContainers = shareSlice(s, 'e', s.ephemerals, sp.EphemeralContainers)
+	sp.Volumes = shareSlice(s, 'v', s.volumes, sp.Volumes)
+	sp.Tolerations = shareSlice(s, 't', s.tolerations, sp.Tolerations)
+	sp.ImagePullSecrets = shareSlice(s, 'i', s.pullSecrets, sp.ImagePullSecrets)
+	sp.TopologySpreadConstraints = shareSlice(s, 's', s.spreads, sp.TopologySpreadConstraints)
+	sp.ReadinessGates = shareSlice(s, 'r', s.readinessGates, sp.ReadinessGates)
 	sp.NodeSelector = shareMap(s, 'n', sp.NodeSelector)
-	sp.Affinity = sharePtr(s, 'A', sp.Affinity)
-	sp.SecurityContext = sharePtr(s, 'S', sp.SecurityContext)
-	sp.DNSConfig = sharePtr(s, 'D', sp.DNSConfig)
+	sp.Affinity = sharePtr(s, 'A', s.affinity, sp.Affinity)
+	sp.SecurityContext = sharePtr(s, 'S', s.securityContext, sp.SecurityContext)
+	sp.DNSConfig = sharePtr(s, 'D', s.dnsConfig, sp.DNSConfig)
 	sp.TerminationGracePeriodSeconds = shareValue(s, sp.TerminationGracePeriodSeconds)
 	sp.Priority = shareValue(s, sp.Priority)
 	sp.EnableServiceLinks = shareValue(s, sp.EnableServiceLinks)
@@ -135,102 +196,56 @@ func (s *sharer) pod(p *corev1.Pod) {
 	}
 }
 
-// key hashes a kind tag and the encodings of items.
-func key[T any, PT interface {
-	*T
-	marshaler
-}](s *sharer, kind byte, items []T) ([sha256.Size]byte, bool) {
-	buf := append(s.scratch[:0], kind)
-	for i := range items {
-		m := PT(&items[i])
-		n := m.Size()
-		buf = binary.AppendUvarint(buf, uint64(n))
-		start := len(buf)
-		buf = slices.Grow(buf, n)[:start+n]
-		if _, err := m.MarshalToSizedBuffer(buf[start:]); err != nil {
-			return [sha256.Size]byte{}, false
-		}
-	}
-	s.scratch = buf
-	return sha256.Sum256(buf), true
-}
-
-// lookup returns the shared instance for k, or stores v as the shared one.
-func lookup[V any](s *sharer, k [sha256.Size]byte, v V) V {
-	if cur, ok := s.table[k].(V); ok {
-		return cur
-	}
-	if len(s.table) >= maxShared {
+// store makes v the shared instance for k, replacing any other.
+func (s *sharer) store(k shareKey, v any) {
+	if len(s.table) >= maxShared || len(s.shared) >= maxShared {
 		clear(s.table)
+		clear(s.shared)
 	}
 	s.table[k] = v
-	return v
 }
 
-func shareSlice[T any, PT interface {
-	*T
-	marshaler
-}](s *sharer, kind byte, items []T) []T {
+func shareSlice[T any](s *sharer, kind byte, plan *deepeq.Plan[T], items []T) []T {
 	if len(items) == 0 {
 		return items
 	}
-	k, ok := key[T, PT](s, kind, items)
-	if !ok {
-		return items
+	k := shareKey{kind, plan.HashSlice(items)}
+	if cur, ok := s.table[k].([]T); ok && plan.EqualSlices(cur, items) {
+		return cur
 	}
-	return lookup(s, k, items)
+	s.store(k, items)
+	s.shared[unsafe.Pointer(&items[0])] = struct{}{}
+	return items
 }
 
-func sharePtr[T any, PT interface {
-	*T
-	marshaler
-}](s *sharer, kind byte, p PT) PT {
+func sharePtr[T any](s *sharer, kind byte, plan *deepeq.Plan[T], p *T) *T {
 	if p == nil {
 		return nil
 	}
-	k, ok := key[T, PT](s, kind, []T{*p})
-	if !ok {
-		return p
+	k := shareKey{kind, plan.Hash(p)}
+	if cur, ok := s.table[k].(*T); ok && plan.Equal(cur, p) {
+		return cur
 	}
-	return lookup(s, k, p)
+	s.store(k, p)
+	return p
 }
 
-// shareMap shares string maps (labels, annotations, node selectors) and
-// interns their keys and values.
+// shareMap shares string maps (labels, annotations, node selectors); a map
+// that becomes the shared one gets its keys and values interned.
 func shareMap(s *sharer, kind byte, m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return m
 	}
-	buf := append(s.scratch[:0], kind)
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		buf = binary.AppendUvarint(buf, uint64(len(k)))
-		buf = append(buf, k...)
-		buf = binary.AppendUvarint(buf, uint64(len(m[k])))
-		buf = append(buf, m[k]...)
-	}
-	s.scratch = buf
-	h := sha256.Sum256(buf)
-	if cur, ok := s.table[h].(map[string]string); ok {
+	k := shareKey{kind, s.stringMaps.Hash(&m)}
+	if cur, ok := s.table[k].(map[string]string); ok && s.stringMaps.Equal(&cur, &m) {
 		return cur
 	}
 	interned := make(map[string]string, len(m))
 	for k, v := range m {
 		interned[unique.Make(k).Value()] = unique.Make(v).Value()
 	}
-	return lookup(s, h, interned)
-}
-
-func shareStrings(s *sharer, kind byte, list []string) []string {
-	if len(list) == 0 {
-		return list
-	}
-	buf := append(s.scratch[:0], kind)
-	for _, v := range list {
-		buf = binary.AppendUvarint(buf, uint64(len(v)))
-		buf = append(buf, v...)
-	}
-	s.scratch = buf
-	return lookup(s, sha256.Sum256(buf), list)
+	s.store(k, interned)
+	return interned
 }
 
 // shareValue shares small pointer fields (*int64, *bool, …) by value.

@@ -89,3 +89,75 @@ func TestTransformsPassOtherObjectsThrough(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultTransformSharesOnlyPartsThatAreExactlyEqual(t *testing.T) {
+	// Each case changes one pod of a pair the way protobuf would not see
+	// (nil against empty) or deep inside a part; neither may be shared.
+	for _, tc := range []struct {
+		name   string
+		change func(*corev1.Pod)
+		part   func(*corev1.Pod) any
+	}{
+		{"empty args against nil", func(p *corev1.Pod) { p.Spec.Containers[0].Args = []string{} },
+			func(p *corev1.Pod) any { return p.Spec.Containers }},
+		{"another env value", func(p *corev1.Pod) { p.Spec.Containers[0].Env[0].Value = "2" },
+			func(p *corev1.Pod) any { return p.Spec.Containers }},
+		{"another resource amount", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("200m")
+		}, func(p *corev1.Pod) any { return p.Spec.Containers }},
+		{"another label value", func(p *corev1.Pod) { p.Labels["pod-template-hash"] = "abd" },
+			func(p *corev1.Pod) any { return p.Labels }},
+		{"toleration seconds", func(p *corev1.Pod) { s := int64(5); p.Spec.Tolerations[0].TolerationSeconds = &s },
+			func(p *corev1.Pod) any { return p.Spec.Tolerations }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := podoperator.NewDefaultTransform()
+			a, b := templatePod("a", "web:1"), templatePod("b", "web:1")
+			tc.change(b)
+			want := b.DeepCopy()
+			want.ManagedFields = nil
+			delete(want.Annotations, "kubectl.kubernetes.io/last-applied-configuration")
+			for _, p := range []*corev1.Pod{a, b} {
+				if _, err := tr(p); err != nil {
+					t.Fatalf("transform: %v", err)
+				}
+			}
+			if reflect.ValueOf(tc.part(a)).UnsafePointer() == reflect.ValueOf(tc.part(b)).UnsafePointer() {
+				t.Error("parts that differ are shared")
+			}
+			if diff := cmp.Diff(want, b); diff != "" {
+				t.Errorf("pod b changed beyond stripping (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDefaultTransformOfAPodAlreadyTransformedWritesNothing(t *testing.T) {
+	// client-go's watch-list sync transforms each object twice; the second
+	// time, handlers may be reading the parts the pod shares (run with
+	// -race).
+	tr := podoperator.NewDefaultTransform()
+	a, b := templatePod("a", "web:1"), templatePod("b", "web:1")
+	for _, p := range []*corev1.Pod{a, b} {
+		if _, err := tr(p); err != nil {
+			t.Fatalf("transform: %v", err)
+		}
+	}
+	want := b.DeepCopy()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1000 {
+			_ = a.Annotations["team"] + a.Labels["app"] + a.Spec.Containers[0].Image
+		}
+	}()
+	for range 100 {
+		if _, err := tr(b); err != nil {
+			t.Fatalf("transform again: %v", err)
+		}
+	}
+	<-done
+	if diff := cmp.Diff(want, b); diff != "" {
+		t.Errorf("a second transform changed the pod (-want +got):\n%s", diff)
+	}
+}

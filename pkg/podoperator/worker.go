@@ -30,9 +30,13 @@ func (o *Operator) processNextKey(stop, handlerCtx context.Context) bool {
 		return false
 	}
 	defer o.queue.Done(key)
-	for stop.Err() == nil {
-		ev, ok := o.pending.pop(key)
-		if !ok {
+	// An event pushed after the last pop re-adds the key, which the queue
+	// hands out again after Done: no need to look once more when none was
+	// left.
+	for more := true; more && stop.Err() == nil; {
+		var ev *event
+		var ok bool
+		if ev, more, ok = o.pending.pop(key); !ok {
 			return true
 		}
 		if wait := time.Until(ev.notBefore); wait > 0 {
@@ -70,7 +74,7 @@ func (o *Operator) processNextKey(stop, handlerCtx context.Context) bool {
 		}
 	}
 	// Stopping: the remaining events of this pod stay unhandled.
-	return false
+	return stop.Err() == nil
 }
 
 // handle calls the handler method for ev, turning a panic into an error.
