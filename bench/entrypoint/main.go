@@ -11,8 +11,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +32,10 @@ import (
 	"github.com/podkit-dev/podkit/bench/internal/load"
 )
 
-const envRole = "PODKIT_BENCH_ROLE"
+const (
+	envRole   = "PODKIT_BENCH_ROLE"
+	envMasked = "PODKIT_BENCH_CATCHER_MASKED" // set on the catcher's own re-execution
+)
 
 func main() {
 	if os.Getenv(envRole) == "catcher" {
@@ -56,13 +58,41 @@ func main() {
 }
 
 // catcher is the benchmark's child for latency runs: it writes one byte to stdout per SIGUSR1.
+// It should add as little of its own as it can to what is measured, so it does not go through
+// os/signal (three thread wake-ups of its own): it runs itself again with SIGUSR1 blocked, which
+// the Go runtime then keeps blocked on every thread, and reads it from a signalfd on one thread,
+// as a C program would: the kernel wakes that thread and nothing else. The same for every init.
 func catcher() {
-	ch := make(chan os.Signal, 1024)
-	signal.Notify(ch, unix.SIGUSR1)
+	var usr1 unix.Sigset_t
+	usr1.Val[(unix.SIGUSR1-1)/64] |= 1 << ((unix.SIGUSR1 - 1) % 64)
 	signal.Ignore(unix.SIGHUP)
-	_, _ = os.Stdout.Write([]byte{'r'})
-	for range ch {
-		_, _ = os.Stdout.Write([]byte{'s'})
+	if os.Getenv(envMasked) == "" {
+		runtime.LockOSThread()
+		if err := unix.PthreadSigmask(unix.SIG_BLOCK, &usr1, nil); err != nil {
+			fmt.Fprintln(os.Stderr, "block SIGUSR1:", err)
+			os.Exit(1)
+		}
+		self, err := os.Executable()
+		if err == nil {
+			err = syscall.Exec(self, os.Args, append(os.Environ(), envMasked+"=1"))
+		}
+		fmt.Fprintln(os.Stderr, "re-exec the catcher:", err)
+		os.Exit(1)
+	}
+	runtime.LockOSThread()
+	fd, err := unix.Signalfd(-1, &usr1, unix.SFD_CLOEXEC)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "signalfd:", err)
+		os.Exit(1)
+	}
+	_, _ = unix.Write(1, []byte{'r'})
+	info := make([]byte, 128) // struct signalfd_siginfo
+	for {
+		if _, err := unix.Read(fd, info); err != nil && err != unix.EINTR {
+			os.Exit(1)
+		} else if err == nil {
+			_, _ = unix.Write(1, []byte{'s'})
+		}
 	}
 }
 
@@ -250,6 +280,37 @@ func measureIdle(inits []initSystem, window time.Duration) (map[string]idleResul
 	return out, nil
 }
 
+// catcherByte waits up to timeout for the next byte the catcher writes, blocking this thread in
+// poll(2) and read(2) on the pipe: the kernel wakes the thread directly, so the measurement adds
+// no hand-off through Go's poller and goroutines (the caller locks its OS thread).
+func catcherByte(fd int, timeout time.Duration) (byte, error) {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, int(timeout.Milliseconds()))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("poll catcher: %w", err)
+		}
+		if n == 0 {
+			return 0, fmt.Errorf("no byte from the catcher within %v", timeout)
+		}
+		var b [1]byte
+		m, err := unix.Read(fd, b[:])
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		if err != nil || m == 0 {
+			return 0, fmt.Errorf("read catcher: %v (eof: %v)", err, m == 0)
+		}
+		return b[0], nil
+	}
+}
+
+// stdoutFD is the catcher's pipe as a raw descriptor (the os.File keeps it open).
+func stdoutFD(r *started) int { return int(r.stdout.(*os.File).Fd()) }
+
 // measureSignals runs every init with the catcher child and sends each n SIGUSR1 in alternating
 // rounds, timing each until the catcher reports it.
 func measureSignals(inits []initSystem, n, rounds int) (map[string][]time.Duration, error) {
@@ -257,10 +318,12 @@ func measureSignals(inits []initSystem, n, rounds int) (map[string][]time.Durati
 	if err != nil {
 		return nil, err
 	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	type catcher struct {
 		s  initSystem
 		r  *started
-		br *bufio.Reader
+		fd int
 	}
 	var cs []catcher
 	defer func() {
@@ -273,9 +336,9 @@ func measureSignals(inits []initSystem, n, rounds int) (map[string][]time.Durati
 		if err != nil {
 			return nil, err
 		}
-		c := catcher{s: s, r: r, br: bufio.NewReader(r.stdout)}
+		c := catcher{s: s, r: r, fd: stdoutFD(r)}
 		cs = append(cs, c)
-		if b, err := c.br.ReadByte(); err != nil || b != 'r' {
+		if b, err := catcherByte(c.fd, 10*time.Second); err != nil || b != 'r' {
 			return nil, fmt.Errorf("%s: catcher did not start: %v", s.name, err)
 		}
 	}
@@ -289,8 +352,8 @@ func measureSignals(inits []initSystem, n, rounds int) (map[string][]time.Durati
 				if err := c.r.cmd.Process.Signal(unix.SIGUSR1); err != nil {
 					return nil, err
 				}
-				if _, err := c.br.ReadByte(); err != nil {
-					return nil, fmt.Errorf("%s: read catcher: %w", c.s.name, err)
+				if _, err := catcherByte(c.fd, 10*time.Second); err != nil {
+					return nil, fmt.Errorf("%s: %w", c.s.name, err)
 				}
 				out[c.s.name] = append(out[c.s.name], time.Since(t0))
 				time.Sleep(time.Millisecond)
@@ -323,8 +386,10 @@ func measureReload(podkit string, n int) ([]time.Duration, error) {
 		return nil, err
 	}
 	defer r.stop()
-	br := bufio.NewReader(r.stdout)
-	if b, err := br.ReadByte(); err != nil || b != 'r' {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fd := stdoutFD(r)
+	if b, err := catcherByte(fd, 10*time.Second); err != nil || b != 'r' {
 		return nil, fmt.Errorf("catcher did not start: %v", err)
 	}
 	lat := make([]time.Duration, 0, n)
@@ -334,18 +399,8 @@ func measureReload(podkit string, n int) ([]time.Duration, error) {
 		if prev, err = publishTimed(vol, i, prev, &t0); err != nil {
 			return nil, err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		got := make(chan error, 1)
-		go func() { _, err := br.ReadByte(); got <- err }()
-		select {
-		case err := <-got:
-			cancel()
-			if err != nil {
-				return nil, fmt.Errorf("read catcher: %w", err)
-			}
-		case <-ctx.Done():
-			cancel()
-			return nil, fmt.Errorf("change %d: no reload signal within 10s", i)
+		if _, err := catcherByte(fd, 10*time.Second); err != nil {
+			return nil, fmt.Errorf("change %d: %w", i, err)
 		}
 		lat = append(lat, time.Since(t0))
 		// The kubelet removes the previous version after the swap; do it outside the timing.
