@@ -113,14 +113,23 @@ func Listen(addr string) (*SocketListener, error) {
 	return l, nil
 }
 
-func listen(ip netip.Addr, port uint16, dualStack bool) (*SocketListener, error) {
+// tcpSocket opens a non-blocking TCP socket of ip's family.
+func tcpSocket(ip netip.Addr) (int, error) {
 	family := unix.AF_INET
 	if ip.Is6() {
 		family = unix.AF_INET6
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return -1, os.NewSyscallError("socket", err)
+	}
+	return fd, nil
+}
+
+func listen(ip netip.Addr, port uint16, dualStack bool) (*SocketListener, error) {
+	fd, err := tcpSocket(ip)
+	if err != nil {
+		return nil, err
 	}
 	fail := func(op string, err error) (*SocketListener, error) {
 		_ = unix.Close(fd)
@@ -220,13 +229,9 @@ func Dial(ctx context.Context, host string, port uint16, hostsFile string) (Conn
 }
 
 func dial(ctx context.Context, ip netip.Addr, port uint16) (Conn, error) {
-	family := unix.AF_INET
-	if ip.Is6() {
-		family = unix.AF_INET6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := tcpSocket(ip)
 	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+		return nil, err
 	}
 	if err := unix.Connect(fd, sockaddr(ip, port)); err != nil && err != unix.EINPROGRESS {
 		_ = unix.Close(fd)

@@ -33,17 +33,24 @@ func get(t *testing.T, url string) string {
 	return string(b)
 }
 
-func serveOn(t *testing.T, ln Listener) {
+// serveOn runs Serve on ln until the test ends; the channel is closed if Serve returns earlier.
+func serveOn(t *testing.T, ln Listener) <-chan struct{} {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, okRoute) }()
+	returned := make(chan struct{})
+	var err error
+	go func() {
+		defer close(returned)
+		err = Serve(ctx, ln, okRoute)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
+		<-returned
+		if err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
+	return returned
 }
 
 // ":PORT" listens on every address, IPv4 and IPv6, as net.Listen("tcp", ":PORT") does.
