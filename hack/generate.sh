@@ -3,6 +3,7 @@
 #   api/v1alpha1/zz_generated.deepcopy.go   (deepcopy)
 #   config/crd/bases/*.yaml                 (CRDs, from api/...)
 #   config/rbac/framework_role.yaml         (ClusterRole, from +kubebuilder:rbac in pkg/framework)
+#   docs/api.md                             (API reference, from api/v1alpha1 by hack/apidocs)
 # Never edit those files by hand; `make verify` reruns this and diffs.
 set -euo pipefail
 
@@ -19,3 +20,6 @@ cd "$root"
 "$cg" crd:generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config=config/crd/bases
 "$cg" rbac:roleName=podkit-framework-controller,fileName=framework_role.yaml paths=./pkg/framework/... \
   output:rbac:artifacts:config=config/rbac
+# Core types link to the Kubernetes API reference of the k8s.io/api we build against.
+go run ./hack/apidocs -pkg api/v1alpha1 -out docs/api.md \
+  -kube-version "$(go list -m -f '{{.Version}}' k8s.io/api)"
