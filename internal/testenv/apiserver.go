@@ -67,6 +67,9 @@ func (p *envtestPlane) start(ctx context.Context, opts Options) (*rest.Config, s
 			Etcd:      &envtest.Etcd{DataDir: filepath.Join(p.workdir, "etcd"), StopTimeout: 90 * time.Second},
 		},
 	}
+	for k, v := range opts.APIServerArgs {
+		p.env.ControlPlane.APIServer.Configure().Set(k, v)
+	}
 	// envtest picks free ports and releases them before the servers bind:
 	// serialize with other starting control planes (see devcluster.LockPorts).
 	unlock, err := devcluster.LockPorts(ctx)

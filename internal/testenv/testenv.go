@@ -73,6 +73,9 @@ type Options struct {
 	// One real node runs per machine: Start waits while another test
 	// binary's runs.
 	RealNode bool
+	// APIServerArgs are extra kube-apiserver flags (name without "--" → value), in
+	// ModeAPIServer only: e.g. {"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"}.
+	APIServerArgs map[string]string
 }
 
 func (o *Options) setDefaults() error {
@@ -104,6 +107,9 @@ func (o *Options) setDefaults() error {
 				return fmt.Errorf("build scheme: %w", err)
 			}
 		}
+	}
+	if len(o.APIServerArgs) > 0 && o.Mode != ModeAPIServer {
+		return fmt.Errorf("Options.APIServerArgs: only ModeAPIServer takes extra kube-apiserver flags")
 	}
 	switch o.Mode {
 	case ModeAPIServer, ModeCluster:

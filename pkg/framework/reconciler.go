@@ -33,6 +33,7 @@ const ControllerName = "podkit-framework-controller"
 
 // +kubebuilder:rbac:groups=podkit.dev,resources=frameworks,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=podkit.dev,resources=frameworks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=podkit.dev,resources=frameworks/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch;update

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -25,6 +26,9 @@ type Options struct {
 	Namespace string
 	// QPS is the client's QPS and burst; 0 keeps env.Config's.
 	QPS float32
+	// Impersonate runs the controller as this user (e.g.
+	// "system:serviceaccount:ns:name") instead of env's admin.
+	Impersonate string
 	// Reconciler are the controller's options; Registerer defaults to a
 	// registry of its own, so that several controllers can run at once.
 	Reconciler framework.Options
@@ -49,6 +53,9 @@ func Start(t testing.TB, env *testenv.Env, opts Options) (stop func()) {
 	cfg := *env.Config
 	if opts.QPS > 0 {
 		cfg.QPS, cfg.Burst = opts.QPS, int(opts.QPS)
+	}
+	if opts.Impersonate != "" {
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: opts.Impersonate}
 	}
 	mo := ctrl.Options{
 		Scheme:                 Scheme(t),
