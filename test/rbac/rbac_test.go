@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +27,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/internal/k8sbin"
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/internal/testenv/fwtest"
 )
@@ -68,25 +72,33 @@ func manifests(t *testing.T, rel string) []*unstructured.Unstructured {
 	}
 }
 
-// apply creates the objects of files (namespaced ones in ns unless they name their own), and
-// replaces what an earlier test of this process created.
+// apply creates the objects of files (namespaced ones in ns unless they name their own) and
+// deletes them when the test ends, so that no test sees another's grants.
 func apply(t *testing.T, ns string, files ...string) {
 	t.Helper()
-	ctx := context.Background()
+	var objs []*unstructured.Unstructured
 	for _, f := range files {
-		for _, u := range manifests(t, f) {
-			if u.GetNamespace() == "" && u.GetKind() != "ClusterRole" && u.GetKind() != "ClusterRoleBinding" {
-				u.SetNamespace(ns)
-			}
-			err := env.Client.Create(ctx, u)
-			if apierrors.IsAlreadyExists(err) {
-				continue
-			}
-			if err != nil {
-				t.Fatalf("create %s %s from %s: %v", u.GetKind(), u.GetName(), f, err)
-			}
-		}
+		objs = append(objs, manifests(t, f)...)
 	}
+	create(t, ns, objs)
+}
+
+func create(t *testing.T, ns string, objs []*unstructured.Unstructured) {
+	t.Helper()
+	ctx := context.Background()
+	for _, u := range objs {
+		if u.GetNamespace() == "" && !clusterScoped[u.GetKind()] {
+			u.SetNamespace(ns)
+		}
+		if err := env.Client.Create(ctx, u); err != nil {
+			t.Fatalf("create %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), u) })
+	}
+}
+
+var clusterScoped = map[string]bool{
+	"ClusterRole": true, "ClusterRoleBinding": true, "Namespace": true, "CustomResourceDefinition": true,
 }
 
 func ensureNamespace(t *testing.T, name string) {
@@ -329,4 +341,131 @@ func impersonated(t *testing.T, user string) kubernetes.Interface {
 		t.Fatal(err)
 	}
 	return cs
+}
+
+// config/watch-namespace: the controller gets a Role in the one namespace it watches and no
+// cluster-wide access to any namespace's objects, and runs a Framework there as its
+// ServiceAccount. Its Role repeats the generated ClusterRole's rules (minus Leases): they must
+// not drift apart.
+func TestWatchNamespaceOverlayGrantsOneNamespaceOnly(t *testing.T) {
+	kubectl, err := k8sbin.Path(k8sbin.Kubectl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(kubectl, "kustomize", filepath.Join(root, "config", "watch-namespace")).Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize config/watch-namespace: %v", err)
+	}
+	var objs []*unstructured.Unstructured
+	var role rbacv1.Role
+	var deploymentArgs string
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case u.GetKind() == "ClusterRoleBinding":
+			// Only the metrics endpoint's TokenReview/SubjectAccessReview role may stay
+			// cluster-wide for the controller: those APIs exist only there.
+			var b rbacv1.ClusterRoleBinding
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &b); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range b.Subjects {
+				if s.Name == "podkit-framework-controller" && b.RoleRef.Name != "podkit-metrics-auth" {
+					t.Errorf("the overlay binds the controller cluster-wide to %s %s", b.RoleRef.Kind, b.RoleRef.Name)
+				}
+			}
+		case u.GetKind() == "Role" && u.GetName() == "podkit-framework-controller":
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &role); err != nil {
+				t.Fatal(err)
+			}
+		case u.GetKind() == "Deployment":
+			args, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+			deploymentArgs = fmt.Sprint(args)
+		case u.GetKind() == "Namespace" || u.GetKind() == "CustomResourceDefinition":
+			continue // the test's API server has both already
+		}
+		objs = append(objs, u)
+	}
+	watched := role.Namespace
+	if watched == "" {
+		t.Fatal("the overlay has no Role podkit-framework-controller")
+	}
+	if !strings.Contains(deploymentArgs, "--watch-namespace="+watched+" ") && !strings.Contains(deploymentArgs, "--watch-namespace="+watched+"]") {
+		t.Errorf("the Deployment's containers %s lack --watch-namespace=%s", deploymentArgs, watched)
+	}
+
+	var generated rbacv1.ClusterRole
+	for _, u := range manifests(t, "config/rbac/framework_role.yaml") {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &generated); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []string
+	for _, r := range generated.Rules {
+		if slices.Contains(r.APIGroups, "coordination.k8s.io") {
+			continue
+		}
+		want = append(want, ruleString(r))
+	}
+	var got []string
+	for _, r := range role.Rules {
+		got = append(got, ruleString(r))
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("config/watch-namespace/role.yaml has drifted from config/rbac/framework_role.yaml:\n got  %q\n want %q", got, want)
+	}
+
+	ensureNamespace(t, controllerNamespace)
+	ensureNamespace(t, watched)
+	other := env.Namespace(t)
+	var keep []*unstructured.Unstructured
+	for _, u := range objs {
+		if _, err := env.Clientset.Discovery().ServerResourcesForGroupVersion(u.GetAPIVersion()); err == nil {
+			keep = append(keep, u)
+		}
+	}
+	create(t, controllerNamespace, keep)
+	checkAccess(t, controllerSA, []access{
+		{"create", "", "pods", "", watched, true},
+		{"update", "podkit.dev", "frameworks", "finalizers", watched, true},
+		{"patch", "podkit.dev", "frameworks", "status", watched, true},
+		{"create", "coordination.k8s.io", "leases", "", controllerNamespace, true},
+		{"create", "", "pods", "", other, false},
+		{"list", "podkit.dev", "frameworks", "", "", false},
+		{"list", "", "pods", "", "", false},
+		{"create", "coordination.k8s.io", "leases", "", watched, false},
+		{"list", "", "secrets", "", watched, false},
+	})
+	fwtest.Start(t, env, fwtest.Options{Namespace: watched, Impersonate: controllerSA})
+	fw := frameworkFor(watched, "scoped")
+	if err := env.Client.Create(context.Background(), fw); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), fw) })
+	testenv.WaitFor(t, time.Minute, "the namespace-scoped controller to create the task pod", func(ctx context.Context) (bool, error) {
+		pods, err := env.Clientset.CoreV1().Pods(watched).List(ctx, metav1.ListOptions{})
+		return err == nil && len(pods.Items) > 0, err
+	})
+}
+
+// ruleString normalizes a rule for comparison (order of groups, resources and verbs aside).
+func ruleString(r rbacv1.PolicyRule) string {
+	parts := [][]string{slices.Sorted(slices.Values(r.APIGroups)), slices.Sorted(slices.Values(r.Resources)), slices.Sorted(slices.Values(r.Verbs))}
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(strings.Join(p, ",") + ";")
+	}
+	return b.String()
 }
