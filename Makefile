@@ -44,8 +44,8 @@ verify: ## Check formatting, vet, and that generated files are fresh
 	$(GO) vet ./...
 	@if [ -f hack/generate.sh ]; then \
 		bash hack/generate.sh && \
-		if [ -n "$$(git status --porcelain -- api config docs/api.md)" ]; then \
-			echo "generated files are stale; run make generate and commit:"; git status --porcelain -- api config docs/api.md; exit 1; \
+		if [ -n "$$(git status --porcelain -- api config docs/api.md internal/toolbuild/pins)" ]; then \
+			echo "generated files are stale; run make generate and commit:"; git status --porcelain -- api config docs/api.md internal/toolbuild/pins; exit 1; \
 		fi; \
 	fi
 

@@ -4,10 +4,20 @@
 #   config/crd/bases/*.yaml                 (CRDs, from api/...)
 #   config/rbac/framework_role.yaml         (ClusterRole, from +kubebuilder:rbac in pkg/framework)
 #   docs/api.md                             (API reference, from api/v1alpha1 by hack/apidocs)
+#   internal/toolbuild/pins/*.txt           (hack/k8s's module pins, copied for podkit dev tools)
 # Never edit those files by hand; `make verify` reruns this and diffs.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+
+# podkit dev tools builds the control plane from copies of hack/k8s embedded
+# in the binary (a file named go.mod there would start a module: hence .txt).
+pins=$root/internal/toolbuild/pins
+cp "$root/hack/k8s/go.mod" "$pins/go.mod.txt"
+cp "$root/hack/k8s/go.sum" "$pins/go.sum.txt"
+cp "$root/hack/k8s/tools.go" "$pins/tools.go.txt"
+cp "$root/hack/k8s/etcd/main.go" "$pins/etcd_main.go.txt"
+
 bin=${PODKIT_K8S_BIN:-${PODKIT_CACHE:-$HOME/.cache/podkit}/k8s-v1.37.2/bin}
 cg=$bin/controller-gen
 if [ ! -x "$cg" ]; then

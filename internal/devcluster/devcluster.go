@@ -1,8 +1,9 @@
 // Package devcluster runs podkit's local Kubernetes clusters: etcd,
 // kube-apiserver, kube-controller-manager, kube-scheduler and kwok simulated
 // nodes, as plain processes started by kwokctl's binary runtime from the
-// pinned binaries that make tools builds. Nothing is downloaded and no
-// container engine is used. Containers never really run on kwok nodes.
+// pinned binaries that make tools or podkit dev tools builds. Nothing is
+// downloaded and no container engine is used. Containers never really run
+// on kwok nodes.
 package devcluster
 
 import (
@@ -37,6 +38,10 @@ const AnnotationExitCode = "podkit.dev/test-exit-code"
 
 //go:embed stages.yaml
 var stages string
+
+// Binaries are the pinned binaries Up starts a cluster from (a real node
+// needs RealNodeBinaries besides).
+var Binaries = []string{k8sbin.Etcd, k8sbin.KubeAPIServer, k8sbin.KubeControllerManager, k8sbin.KubeScheduler, k8sbin.Kubectl, k8sbin.Kwok, k8sbin.Kwokctl}
 
 // ErrNotFound is returned for a cluster that does not exist.
 var ErrNotFound = errors.New("cluster not found")

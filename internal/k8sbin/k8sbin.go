@@ -1,7 +1,7 @@
 // Package k8sbin locates podkit's pinned control-plane binaries (etcd,
 // kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok,
 // kwokctl, controller-gen). It only finds them: hack/tools.sh (make tools)
-// builds them.
+// and internal/toolbuild (podkit dev tools) build them.
 package k8sbin
 
 import (
@@ -41,7 +41,7 @@ const (
 var All = []string{Etcd, KubeAPIServer, KubeControllerManager, KubeScheduler, Kubectl, Kwok, Kwokctl, ControllerGen}
 
 // ErrNotBuilt reports a binary that is in none of the searched directories.
-var ErrNotBuilt = errors.New("control-plane binary not found; run: make tools")
+var ErrNotBuilt = errors.New("control-plane binary not found; run: podkit dev tools (or make tools in a checkout)")
 
 // CacheDir returns podkit's cache directory: $PODKIT_CACHE, or
 // ~/.cache/podkit.

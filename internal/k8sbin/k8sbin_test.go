@@ -42,7 +42,7 @@ func TestPathPrefersPodkitK8sBinOverCache(t *testing.T) {
 	}
 }
 
-func TestMissingBinarySaysRunMakeTools(t *testing.T) {
+func TestMissingBinarySaysHowToBuildIt(t *testing.T) {
 	t.Setenv("PODKIT_CACHE", t.TempDir())
 	t.Setenv("KUBEBUILDER_ASSETS", "")
 	t.Setenv("PODKIT_K8S_BIN", "")
@@ -54,8 +54,10 @@ func TestMissingBinarySaysRunMakeTools(t *testing.T) {
 		if !errors.Is(err, ErrNotBuilt) {
 			t.Fatalf("error %v does not wrap ErrNotBuilt", err)
 		}
-		if !strings.Contains(err.Error(), "run: make tools") {
-			t.Errorf("error %q does not tell the user to run make tools", err)
+		for _, want := range []string{"podkit dev tools", "make tools"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not tell the user to run %s", err, want)
+			}
 		}
 	}
 }

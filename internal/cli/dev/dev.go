@@ -41,13 +41,14 @@ func NewCommand(ctx context.Context, c *common.Common, extra ...Extra) *cobra.Co
 		Short: "Run a local Kubernetes control plane with simulated nodes",
 		Long: `Run a local Kubernetes cluster: etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler and kwok simulated nodes, as processes built from the pinned
-Kubernetes modules (make tools). On kwok nodes pods are scheduled, get an IP
-and run as far as the API can tell; no container really starts. With
+Kubernetes modules (podkit dev tools or make tools; up builds missing ones
+first). On kwok nodes pods are scheduled, get an IP and run as far as the
+API can tell; no container really starts. With
 --real-node one more node runs them for real (kubelet, containerd, runc on
 this machine, as root), and podkit dev import loads images into it.`,
 	}
 	cmd.PersistentFlags().StringVar(&workdir, "workdir", "", "Directory holding the clusters (default $PODKIT_CACHE/kwok or ~/.cache/podkit/kwok)")
-	cmd.AddCommand(newUp(c, mgr), newDown(c, mgr), newStatus(c, mgr), newKubeconfig(c, mgr), newList(c, mgr), newImport(c, mgr))
+	cmd.AddCommand(newUp(c, mgr), newDown(c, mgr), newStatus(c, mgr), newKubeconfig(c, mgr), newList(c, mgr), newImport(c, mgr), newTools(c))
 	for _, e := range extra {
 		cmd.AddCommand(e(ctx, c))
 	}
@@ -79,6 +80,9 @@ func newUp(c *common.Common, mgr managerFunc) *cobra.Command {
 			}
 			m.Log = nil
 			out := c.Streams.ErrOut
+			if err := buildMissing(cmd.Context(), out); err != nil {
+				return err
+			}
 			what := fmt.Sprintf("%d kwok node(s)", nodes)
 			if realNode {
 				what += fmt.Sprintf(" and real node %s (kubelet, containerd, runc)", devcluster.RealNodeName(name))
