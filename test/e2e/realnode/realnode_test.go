@@ -127,7 +127,7 @@ func TestFrameworkOnRealNode(t *testing.T) {
 	defer cancel()
 	ns := env.Namespace(t)
 	grantBarrier(ctx, t, ns)
-	fwtest.Start(t, env, fwtest.Options{})
+	fwtest.Start(t, env, fwtest.Options{Namespace: ns})
 
 	run := func(name, script string, tasks int) *v1.Framework {
 		t.Helper()
