@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -119,8 +121,25 @@ func TestDefaultOverlayDeploysAndItsRBACRunsASample(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := yaml.Unmarshal(data, fw); err != nil {
-			t.Fatal(err)
+		// The sample is its task pods' ServiceAccount, Role and RoleBinding,
+		// then the Framework: create them in that order, as kubectl apply does.
+		for _, doc := range strings.Split(string(data), "\n---") {
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+				t.Fatal(err)
+			}
+			switch u.GetKind() {
+			case "":
+			case "Framework":
+				if err := yaml.UnmarshalStrict([]byte(doc), fw); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				u.SetNamespace(ns)
+				if err := env.Client.Create(ctx, u); err != nil {
+					t.Fatalf("create the sample's %s %s: %v", u.GetKind(), u.GetName(), err)
+				}
+			}
 		}
 		fw.Namespace = ns
 		if err := env.Client.Create(ctx, fw); err != nil {
