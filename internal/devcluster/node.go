@@ -568,18 +568,46 @@ func (m *Manager) startContainerd(ctx context.Context, cluster string) error {
 	// containerd finds its shim (and the shim runc) on PATH.
 	path := "PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH")
 	sock := m.containerdSocket(cluster)
-	_ = os.Remove(sock)
-	if _, err := m.startDaemon(cluster, binContainerd, []string{bin, "--config", filepath.Join(m.nodeDir(cluster), "containerd", "config.toml")}, []string{path}); err != nil {
-		return err
-	}
-	return m.waitFor(ctx, cluster, binContainerd, func() bool {
-		c, err := net.DialTimeout("unix", sock, time.Second)
-		if err != nil {
-			return false
+	// In CI, containerd has now and then ended within a second of its start with nothing in its
+	// log, while other test binaries started and stopped clusters; a second start worked. The
+	// cause is not found: start it up to three times, and say each time what became of it
+	// (whyGone: its exit code or signal).
+	for attempt := 1; ; attempt++ {
+		_ = os.Remove(sock)
+		if _, err := m.startDaemon(cluster, binContainerd, []string{bin, "--config", filepath.Join(m.nodeDir(cluster), "containerd", "config.toml")}, []string{path}); err != nil {
+			return err
 		}
-		c.Close()
-		return true
-	})
+		err := m.waitFor(ctx, cluster, binContainerd, func() bool {
+			c, err := net.DialTimeout("unix", sock, time.Second)
+			if err != nil {
+				return false
+			}
+			c.Close()
+			return true
+		})
+		if err == nil || attempt == 3 || !errors.Is(err, errExitedWhileStarting) {
+			return err
+		}
+		m.noteInLog(cluster, binContainerd, fmt.Sprintf("podkit: %v; starting it again (attempt %d of 3)", err, attempt+1))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 2 * time.Second):
+		}
+	}
+}
+
+// errExitedWhileStarting marks a daemon that ended before it was ready.
+var errExitedWhileStarting = errors.New("exited while starting")
+
+// noteInLog appends a line of podkit's own to a daemon's log.
+func (m *Manager) noteInLog(cluster, name, line string) {
+	f, err := os.OpenFile(filepath.Join(m.nodeDir(cluster), name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = fmt.Fprintln(f, line)
 }
 
 // waitFor polls ok until it holds, the process dies (its log's tail is
@@ -592,7 +620,7 @@ func (m *Manager) waitFor(ctx context.Context, cluster, name string, ok func() b
 			return nil
 		}
 		if m.daemonPid(cluster, name) == 0 {
-			return fmt.Errorf("%s exited while starting: %s", name, m.logTail(cluster, name))
+			return fmt.Errorf("%s %w (%s): %s", name, errExitedWhileStarting, m.whyGone(cluster, name), m.logTail(cluster, name))
 		}
 		select {
 		case <-ctx.Done():
@@ -600,6 +628,33 @@ func (m *Manager) waitFor(ctx context.Context, cluster, name string, ok func() b
 		case <-tick.C:
 		}
 	}
+}
+
+// whyGone says what became of a daemon daemonPid no longer finds: its wait status when this
+// process started it (it is then our child, a zombie until collected), else what its pid runs.
+func (m *Manager) whyGone(cluster, name string) string {
+	b, err := os.ReadFile(filepath.Join(m.nodeDir(cluster), name+".pid"))
+	if err != nil {
+		return "no pid file: " + err.Error()
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return "bad pid file: " + err.Error()
+	}
+	var ws syscall.WaitStatus
+	if got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); err == nil && got == pid {
+		switch {
+		case ws.Signaled():
+			return fmt.Sprintf("pid %d killed by signal %d (%v)", pid, int(ws.Signal()), ws.Signal())
+		case ws.Exited():
+			return fmt.Sprintf("pid %d exited with code %d", pid, ws.ExitStatus())
+		}
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return fmt.Sprintf("pid %d is gone", pid)
+	}
+	return fmt.Sprintf("pid %d now runs %s", pid, exe)
 }
 
 func (m *Manager) logTail(cluster, name string) string {

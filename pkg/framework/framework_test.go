@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -417,9 +419,29 @@ func TestSamplesReachCompleted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A sample may carry its task pods' ServiceAccount and RBAC before the Framework
+		// (framework_pytorch.yaml): create those first, as kubectl apply would.
 		fw := &v1.Framework{}
-		if err := yaml.UnmarshalStrict(data, fw); err != nil {
-			t.Fatalf("%s: %v", file, err)
+		for _, doc := range strings.Split(string(data), "\n---") {
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			switch u.GetKind() {
+			case "":
+			case "Framework":
+				if err := yaml.UnmarshalStrict([]byte(doc), fw); err != nil {
+					t.Fatalf("%s: %v", file, err)
+				}
+			default:
+				u.SetNamespace(ns)
+				if err := env.Client.Create(ctx, u); err != nil {
+					t.Fatalf("%s: create %s %s: %v", file, u.GetKind(), u.GetName(), err)
+				}
+			}
+		}
+		if fw.Name == "" {
+			t.Fatalf("%s holds no Framework", file)
 		}
 		fw.Namespace = ns
 		// Containers do not run on kwok nodes: make every task exit 0.

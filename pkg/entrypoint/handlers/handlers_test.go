@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -82,6 +83,12 @@ func TestEntrypointWrittenAgainstTheOriginalAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer activation.Close()
+
+	// A shell cannot trap a signal that was ignored when it started, and a test run under nohup
+	// would hand SIGHUP to the app ignored: a handler here makes exec reset it to the default.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	var results []map[string]string
 	var states []bool
