@@ -200,9 +200,11 @@ func Down(ctx context.Context, opts Options) error {
 }
 
 // controllers the virtual controller manager runs: everything but what
-// needs real nodes, volumes or a cloud (fake nodes must not be evicted).
+// needs real nodes, volumes or a cloud (fake nodes must not be evicted), and
+// the EndpointSlice controller: the services syncer copies the host's
+// EndpointSlices up, so the host is the one source of a Service's endpoints.
 const controllers = "*,-nodelifecycle,-nodeipam,-persistentvolume-binder," +
-	"-attachdetach,-persistentvolume-expander,-ttl,-bootstrapsigner,-tokencleaner"
+	"-attachdetach,-persistentvolume-expander,-ttl,-bootstrapsigner,-tokencleaner,-endpointslice"
 
 func startControllerManager(ctx context.Context, opts Options, certDir string) (<-chan struct{}, error) {
 	bin, err := k8sbin.Path(k8sbin.KubeControllerManager)

@@ -28,7 +28,11 @@ var builtins = map[string]func(*synccontext.RegisterContext) ([]syncer.Base, err
 	},
 	services.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {
 		s, err := services.New(ctx)
-		return []syncer.Base{s}, err
+		if err != nil {
+			return nil, err
+		}
+		up, err := services.NewEndpointSlicesUp(ctx)
+		return []syncer.Base{s, up}, err
 	},
 	endpointslices.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {
 		s, err := endpointslices.New(ctx)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/internal/hostsync"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/services"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 )
 
@@ -66,10 +67,11 @@ func (s *Syncer) ModifyController(ctx *synccontext.RegisterContext, b *builder.B
 }
 
 // selectorless returns the virtual Service vSlice belongs to if that
-// Service exists and has no selector, nil otherwise.
+// Service exists and has no selector, nil otherwise (and for a slice the
+// services syncer copied up from the host).
 func (s *Syncer) selectorless(ctx *synccontext.SyncContext, vSlice *discoveryv1.EndpointSlice) (*corev1.Service, error) {
 	name := vSlice.Labels[discoveryv1.LabelServiceName]
-	if name == "" {
+	if name == "" || vSlice.Labels[discoveryv1.LabelManagedBy] == services.ManagedByHost {
 		return nil, nil
 	}
 	svc := &corev1.Service{}
