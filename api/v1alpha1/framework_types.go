@@ -271,7 +271,64 @@ type FrameworkStatus struct {
 	// over all tasks (a podkit addition).
 	// +optional
 	ReadyTasks string `json:"readyTasks,omitempty"`
+	// ObservedGeneration is the metadata.generation the controller last
+	// acted on (a podkit addition): kstatus and GitOps health checks read
+	// the conditions only when it equals metadata.generation.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions summarise State for generic tools (a podkit addition):
+	// Running, Succeeded, Failed and Suspended, plus kstatus' Reconciling
+	// and Stalled, so that `kubectl wait --for=condition=Succeeded` and
+	// GitOps health checks work. They are derived from the state on every
+	// status write; State and AttemptStatus stay the source of truth.
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
+
+// Condition types set on status.conditions. Each is present with status
+// True or False once the controller has written a status.
+const (
+	// ConditionRunning is True while the current attempt is
+	// AttemptRunning: every task has run.
+	ConditionRunning = "Running"
+	// ConditionSucceeded is True once the Framework is Completed with a
+	// succeeded completion status.
+	ConditionSucceeded = "Succeeded"
+	// ConditionFailed is True once the Framework is Completed with a
+	// failed completion status (including a Stop).
+	ConditionFailed = "Failed"
+	// ConditionSuspended is True while spec.suspend holds the Framework
+	// with no pod and no ConfigMap; it is False with reason Suspending
+	// while the pods of a suspended attempt are still being deleted.
+	ConditionSuspended = "Suspended"
+	// ConditionReconciling is kstatus' "in progress" condition: True while
+	// an attempt is being created, prepared, deleted or retried, or a
+	// suspension is deleting pods; False once it runs, is held (executionType
+	// Create or spec.suspend) or is Completed.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is kstatus' failure condition: True with
+	// ConditionFailed.
+	ConditionStalled = "Stalled"
+)
+
+// Condition reasons that are not a FrameworkState or a CompletionPhrase
+// (those are used as reasons as they are).
+const (
+	// ReasonSuspended: spec.suspend holds the Framework without pods.
+	ReasonSuspended = "Suspended"
+	// ReasonSuspending: spec.suspend is set and the attempt's pods are
+	// being deleted.
+	ReasonSuspending = "Suspending"
+	// ReasonResumed: spec.suspend was cleared after a suspension.
+	ReasonResumed = "Resumed"
+	// ReasonNotSuspended: spec.suspend is not set.
+	ReasonNotSuspended = "NotSuspended"
+	// ReasonExecutionTypeCreate: executionType Create holds the Framework.
+	ReasonExecutionTypeCreate = "ExecutionTypeCreate"
+)
 
 // RetryPolicyStatus counts retries of a task or a framework.
 type RetryPolicyStatus struct {

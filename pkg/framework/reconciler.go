@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -281,6 +282,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{RequeueAfter: time.Second}, nil
 	}
 	if fw.Status != nil && fw.Status.State == v1.FrameworkCompleted {
+		// A completed Framework changes no more, but its conditions follow
+		// its generation (a description edit) and are added to Frameworks
+		// completed before conditions existed.
+		s := &syncState{fw: fw, written: fw.Status.DeepCopy(), now: metav1.NewTime(r.opts.Clock.Now())}
+		if res, done, err := r.writeStatus(ctx, s, true); done {
+			return res, err
+		}
 		return reconcile.Result{}, r.publishRelease(ctx, fw, fw.Status)
 	}
 
@@ -329,6 +337,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 // postponed with a requeue. done is true when the caller must return res.
 func (r *Reconciler) writeStatus(ctx context.Context, s *syncState, urgent bool) (res reconcile.Result, done bool, err error) {
 	s.fw.Status.ReadyTasks = readyTasks(s.fw)
+	setConditions(s.fw, s.now)
 	if statusEqual(s.written, s.fw.Status) {
 		return reconcile.Result{}, false, nil
 	}
