@@ -62,6 +62,10 @@ type Options struct {
 	// NodePort Services, all Secrets, …) virtual objects may carry to the
 	// host. Default: none (see synccontext.Policy).
 	Policy synccontext.Policy
+	// PodNetwork says where host pods find the virtual API server and the
+	// virtual cluster's DNS. Default: unset, host pods keep the host's
+	// (see synccontext.PodNetwork).
+	PodNetwork synccontext.PodNetwork
 }
 
 func (o *Options) setDefaults() {
@@ -110,6 +114,9 @@ func (o *Options) validate() error {
 	}
 	if o.QPS < 0 || o.Burst < 0 {
 		errs = append(errs, fmt.Errorf("QPS %v / Burst %d is negative; set positive numbers or 0 for the defaults", o.QPS, o.Burst))
+	}
+	if err := o.PodNetwork.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("PodNetwork: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -162,7 +169,7 @@ func NewRegisterContext(ctx context.Context, opts Options) (*synccontext.Registe
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: events.Events("")})
 	return &synccontext.RegisterContext{
 		Context:                ctx,
-		Options:                &synccontext.Options{Name: opts.Name, Workers: opts.Workers, Policy: opts.Policy},
+		Options:                &synccontext.Options{Name: opts.Name, Workers: opts.Workers, Policy: opts.Policy, PodNetwork: opts.PodNetwork},
 		TargetNamespace:        opts.TargetNamespace,
 		CurrentNamespace:       opts.CurrentNamespace,
 		CurrentNamespaceClient: currentClient,

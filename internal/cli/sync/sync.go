@@ -29,6 +29,9 @@ type flags struct {
 	name              string
 	sync              []string
 	allow             []string
+	apiServerAddress  string
+	dnsAddress        string
+	clusterDomain     string
 	workers           int
 	qps               float32
 	burst             int
@@ -75,6 +78,9 @@ are copied. Tenant label keys are rewritten (app -> label.podkit.dev/app).`,
 	fs.StringVar(&f.name, "name", syncer.DefaultName, "virtual cluster name, the suffix of host object names")
 	fs.StringSliceVar(&f.sync, "sync", defaultSync, "syncers to enable: "+strings.Join(resources.Names(), ", ")+", or gvk:Kind.version.group[+status]")
 	fs.StringSliceVar(&f.allow, "allow", nil, "host-level settings virtual objects may carry to the host (default: none): "+strings.Join(permissionNames(), ", "))
+	fs.StringVar(&f.apiServerAddress, "virtual-apiserver-address", "", "IP:port at which host pods reach the virtual API server (KUBERNETES_SERVICE_HOST/PORT, host alias kubernetes.default.svc); default: the host's variables stay")
+	fs.StringVar(&f.dnsAddress, "virtual-dns-address", "", "IP of a DNS server resolving the virtual cluster's Services; ClusterFirst host pods get dnsPolicy None with it (default: the host's cluster DNS)")
+	fs.StringVar(&f.clusterDomain, "cluster-domain", synccontext.DefaultClusterDomain, "DNS domain of the virtual cluster, for the search path of --virtual-dns-address")
 	fs.IntVar(&f.workers, "workers", syncer.DefaultWorkers, "concurrent reconciles per syncer")
 	fs.Float32Var(&f.qps, "qps", syncer.DefaultQPS, "client requests per second, per cluster")
 	fs.IntVar(&f.burst, "burst", syncer.DefaultBurst, "client request burst, per cluster")
@@ -99,6 +105,9 @@ func (f *flags) validate() error {
 	}
 	if _, err := synccontext.ParsePolicy(f.allow); err != nil {
 		return clierr.Usagef("--allow: %v", err)
+	}
+	if err := f.podNetwork().Validate(); err != nil {
+		return clierr.Usagef("--virtual-apiserver-address / --virtual-dns-address / --cluster-domain: %v", err)
 	}
 	if f.workers < 1 {
 		return clierr.Usagef("--workers %d: want at least 1", f.workers)
@@ -138,6 +147,7 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 		Burst:           f.burst,
 		Logger:          logger,
 		Policy:          policy,
+		PodNetwork:      f.podNetwork(),
 	})
 	if err != nil {
 		return err
@@ -148,6 +158,10 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 	}
 	c.Logger.Info("syncer running", "virtual", virtualCfg.Host, "host", hostCfg.Host, "targetNamespace", f.targetNamespace, "sync", strings.Join(f.sync, ","), "allow", strings.Join(f.allow, ","), "workers", f.workers)
 	return syncer.Start(rc, plugins...)
+}
+
+func (f *flags) podNetwork() synccontext.PodNetwork {
+	return synccontext.PodNetwork{APIServer: f.apiServerAddress, DNS: f.dnsAddress, ClusterDomain: f.clusterDomain}
 }
 
 func permissionNames() []string {

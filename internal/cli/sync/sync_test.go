@@ -77,6 +77,8 @@ func TestBadInputFailsWithOneLineNamingTheFlagOrCluster(t *testing.T) {
 		{"missing target namespace", []string{"--virtual-kubeconfig", virtual.Kubeconfig}, clierr.CodeUsage, "--target-namespace is required"},
 		{"missing virtual kubeconfig", []string{"--target-namespace", "t"}, clierr.CodeUsage, "--virtual-kubeconfig is required"},
 		{"bad virtual cluster name", []string{"--virtual-kubeconfig", virtual.Kubeconfig, "--target-namespace", "t", "--name", "Bad_Name"}, clierr.CodeUsage, "--name: virtual cluster name"},
+		{"virtual API server address without a port", []string{"--virtual-kubeconfig", virtual.Kubeconfig, "--target-namespace", "t", "--virtual-apiserver-address", "10.0.0.1"}, clierr.CodeUsage, `--virtual-apiserver-address / --virtual-dns-address / --cluster-domain: APIServer "10.0.0.1": want IP:port`},
+		{"virtual DNS address not an IP", []string{"--virtual-kubeconfig", virtual.Kubeconfig, "--target-namespace", "t", "--virtual-dns-address", "kube-dns"}, clierr.CodeUsage, `DNS "kube-dns" is not an IP address`},
 		{"zero workers", []string{"--virtual-kubeconfig", virtual.Kubeconfig, "--target-namespace", "t", "--workers", "0"}, clierr.CodeUsage, "--workers 0"},
 		{"unreachable virtual cluster", []string{"--virtual-kubeconfig", unreachable, "--host-kubeconfig", host.Kubeconfig, "--target-namespace", "t"}, clierr.CodeFailure, "reach virtual cluster at https://127.0.0.1:1"},
 		{"unreachable host cluster", []string{"--virtual-kubeconfig", virtual.Kubeconfig, "--host-kubeconfig", unreachable, "--target-namespace", "t"}, clierr.CodeFailure, "reach host cluster at https://127.0.0.1:1"},

@@ -19,6 +19,9 @@ type Options struct {
 	// Policy says which host-level settings virtual objects may carry to the
 	// host. The zero value withholds them all.
 	Policy Policy
+	// PodNetwork says where host pods find the virtual API server and DNS.
+	// The zero value leaves them as the host makes them.
+	PodNetwork PodNetwork
 }
 
 // RegisterContext is handed to syncers while they register. The managers are

@@ -62,6 +62,11 @@ const (
 	// addresses the tenant wrote (CVE-2021-25740: any address the host's
 	// network reaches). Without it the endpointslices syncer copies none.
 	AllowServiceEndpoints Permission = "service-endpoints"
+	// AllowRuntimeClass: pods' runtimeClassName. A RuntimeClass is a host
+	// object that picks the container runtime (a sandbox, or one with less
+	// isolation) and may add node selectors, tolerations and overhead.
+	// Without it such pods are refused.
+	AllowRuntimeClass Permission = "runtime-class"
 )
 
 // Permissions returns every permission, in the order above.
@@ -70,7 +75,7 @@ func Permissions() []Permission {
 		AllowHostNamespaces, AllowPrivileged, AllowCapabilities, AllowPrivilegeEscalation, AllowHostPath,
 		AllowHostPorts, AllowUnmaskedProcMount, AllowUnconfined, AllowTolerations, AllowInfrastructureVolumes,
 		AllowServiceExposure, AllowExternalIPs, AllowPodTemplates, AllowAllSecrets, AllowAllConfigMaps,
-		AllowServiceEndpoints,
+		AllowServiceEndpoints, AllowRuntimeClass,
 	}
 }
 

@@ -66,6 +66,9 @@ type Options struct {
 	Workers         int
 	// Policy is the syncer's policy; the zero value withholds everything.
 	Policy synccontext.Policy
+	// PodNetwork is the syncer's PodNetwork; the zero value leaves host
+	// pods' API server and DNS settings as the host makes them.
+	PodNetwork synccontext.PodNetwork
 }
 
 // Start runs a syncer with the plug-ins built by plugins on a fresh host
@@ -84,6 +87,7 @@ func (c *Clusters) Start(t testing.TB, opts Options, plugins func(*synccontext.R
 		Name:            VirtualClusterName,
 		Workers:         opts.Workers,
 		Policy:          opts.Policy,
+		PodNetwork:      opts.PodNetwork,
 		Logger:          testr.NewWithInterface(t, testr.Options{Verbosity: 0}),
 	})
 	if err != nil {

@@ -130,6 +130,9 @@ func Check(policy synccontext.Policy, vPod *corev1.Pod) []Violation {
 	for i, t := range spec.Tolerations {
 		c.need(!conditionTaints[t.Key], fmt.Sprintf("spec.tolerations[%d]", i), fmt.Sprintf("tolerates taint %q (dedicated or tainted host nodes)", t.Key), synccontext.AllowTolerations)
 	}
+	if rc := spec.RuntimeClassName; rc != nil && *rc != "" {
+		c.need(true, "spec.runtimeClassName", fmt.Sprintf("runs with RuntimeClass %q of the host (its runtime, node selector, tolerations and overhead)", *rc), synccontext.AllowRuntimeClass)
+	}
 	c.need(len(spec.ResourceClaims) > 0, "spec.resourceClaims", "names ResourceClaims of the host", "")
 	c.need(spec.SchedulingGroup != nil, "spec.schedulingGroup", "names a PodGroup of the host", "")
 	for i := range spec.Volumes {

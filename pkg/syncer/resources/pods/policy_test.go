@@ -48,6 +48,7 @@ func TestCheckRefusesHostLevelSettingsUnlessAllowed(t *testing.T) {
 		{"hostNetwork", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, "spec.hostNetwork", synccontext.AllowHostNamespaces},
 		{"hostPID", func(p *corev1.Pod) { p.Spec.HostPID = true }, "spec.hostPID", synccontext.AllowHostNamespaces},
 		{"hostIPC", func(p *corev1.Pod) { p.Spec.HostIPC = true }, "spec.hostIPC", synccontext.AllowHostNamespaces},
+		{"runtimeClassName", func(p *corev1.Pod) { p.Spec.RuntimeClassName = ptr.To("runc-unsandboxed") }, "spec.runtimeClassName", synccontext.AllowRuntimeClass},
 		{"privileged", func(p *corev1.Pod) { secCtx(p).Privileged = ptr.To(true) }, "spec.containers[0].securityContext.privileged", synccontext.AllowPrivileged},
 		{"privileged init container", func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{{Name: "init", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}
@@ -209,7 +210,7 @@ func TestTranslatePodRenamesEveryReferenceAndGivesNoHostToken(t *testing.T) {
 	}}}
 	v.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "zone", LabelSelector: web, MatchLabelKeys: []string{"pod-template-hash"}}}
 	v.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "kube-api-access-abcde", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}, {Name: "pvc", MountPath: "/data"}}
-	p := translatePod(tr, v, "")
+	p := translatePod(tr, v, "", synccontext.PodNetwork{})
 
 	got := map[string]string{"pull": p.Spec.ImagePullSecrets[0].Name}
 	for _, vol := range p.Spec.Volumes {
@@ -315,7 +316,7 @@ func TestDownwardAPIReadsVirtualValues(t *testing.T) {
 	v.Spec.Volumes = []corev1.Volume{{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
 		{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
 	}}}}}
-	p := translatePod(tr, v, "")
+	p := translatePod(tr, v, "", synccontext.PodNetwork{})
 	var got []string
 	for _, e := range p.Spec.Containers[0].Env {
 		got = append(got, e.ValueFrom.FieldRef.FieldPath)
@@ -363,7 +364,7 @@ func BenchmarkCheckAndTranslate(b *testing.B) {
 		if len(Check(synccontext.Policy{}, v)) != 0 {
 			b.Fatal("refused")
 		}
-		_ = translatePod(tr, v, "")
+		_ = translatePod(tr, v, "", synccontext.PodNetwork{})
 	}
 }
 
@@ -382,7 +383,7 @@ func TestInjectedTokenVolumeReadsAVirtualTokenFromAnAnnotation(t *testing.T) {
 	if got := Check(synccontext.Policy{}, v); len(got) != 0 {
 		t.Fatalf("Check refuses the injected token volume: %v", got)
 	}
-	p := translatePod(tr, v, "virtual-jwt")
+	p := translatePod(tr, v, "virtual-jwt", synccontext.PodNetwork{})
 	want := []corev1.VolumeProjection{
 		{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "token", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.annotations['podkit.dev/token']"}}}}},
 		{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: tr.PhysicalName("kube-root-ca.crt", "team")}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},

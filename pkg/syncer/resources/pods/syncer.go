@@ -26,6 +26,8 @@ const Name = "pods"
 // it gets a Warning event with reason syncer.ReasonPolicyRefused instead.
 type Syncer struct {
 	hostsync.Base
+	// network says where host pods find the virtual API server and DNS.
+	network synccontext.PodNetwork
 }
 
 var _ syncer.Syncer = (*Syncer)(nil)
@@ -36,7 +38,7 @@ func New(ctx *synccontext.RegisterContext) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Syncer{Base: base}, nil
+	return &Syncer{Base: base, network: ctx.Options.PodNetwork}, nil
 }
 
 // SyncDown implements syncer.Syncer. A virtual pod that is terminating, or
@@ -65,7 +67,7 @@ func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctr
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return hostsync.Create(ctx, translatePod(s.Namespaced, vPod, token))
+	return hostsync.Create(ctx, translatePod(s.Namespaced, vPod, token, s.network))
 }
 
 // tokenExpiration is how long a token of the virtual cluster given to a host
@@ -138,7 +140,7 @@ func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (c
 	}
 
 	// Mutable spec fields and metadata flow down.
-	want := translatePod(s.Namespaced, vPod, pPod.Annotations[AnnotationToken]) // the token issued at creation
+	want := translatePod(s.Namespaced, vPod, pPod.Annotations[AnnotationToken], s.network) // the token issued at creation
 	next := pPod.DeepCopy()
 	changed := hostsync.MetadataChanged(next, want)
 	for _, pair := range []struct{ want, next []corev1.Container }{

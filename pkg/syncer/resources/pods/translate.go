@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
 
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
 
@@ -60,10 +61,11 @@ func tokenSource(vPod *corev1.Pod) *corev1.ServiceAccountTokenProjection {
 // translatePod returns the host pod for vPod: metadata translated (label
 // keys rewritten), every reference to a virtual object renamed to its host
 // copy, no service account, token or service links of the host, and
-// scheduling left to the host. token is a token of the virtual cluster for
-// the injected token volume; without one that volume and its mounts are
+// scheduling left to the host; the API server and DNS of the virtual cluster
+// where n sets them. token is a token of the virtual cluster for the
+// injected token volume; without one that volume and its mounts are
 // dropped. It does not check the policy: see Check.
-func translatePod(t *translator.Namespaced, vPod *corev1.Pod, token string) *corev1.Pod {
+func translatePod(t *translator.Namespaced, vPod *corev1.Pod, token string, n synccontext.PodNetwork) *corev1.Pod {
 	pPod := t.TranslateMetadata(vPod).(*corev1.Pod)
 	ns := vPod.Namespace
 	name := func(n string) string { return t.PhysicalName(n, ns) }
@@ -82,6 +84,7 @@ func translatePod(t *translator.Namespaced, vPod *corev1.Pod, token string) *cor
 	}
 	spec.Subdomain = ""
 	translateDownwardAPI(pPod, vPod)
+	translateNetwork(pPod, vPod, n)
 	if spec.Affinity != nil {
 		translateAffinity(t, spec.Affinity, ns)
 	}
@@ -131,16 +134,21 @@ const (
 	// AnnotationLabels holds the virtual pod's labels as the downward API
 	// writes metadata.labels: sorted key="value" lines.
 	AnnotationLabels = "podkit.dev/labels"
+	// AnnotationServiceAccountName holds the virtual pod's
+	// spec.serviceAccountName (the host pod runs without one).
+	AnnotationServiceAccountName = "podkit.dev/service-account-name"
 )
 
 // translateDownwardAPI points the downward API at virtual values: the host
-// pod's metadata.name, namespace, uid and labels are the host's, so fields
+// pod's metadata.name, namespace, uid, labels and spec.serviceAccountName
+// are the host's, so fields
 // that read them read annotations holding the virtual ones instead, and a
 // label key is rewritten as the labels are (vcluster does the same, see
 // loft-sh/vcluster pkg/controllers/resources/pods/translate translateFieldRef).
 func translateDownwardAPI(pPod, vPod *corev1.Pod) {
 	pPod.Annotations[AnnotationUID] = string(vPod.UID)
 	pPod.Annotations[AnnotationLabels] = formatLabels(vPod.Labels)
+	pPod.Annotations[AnnotationServiceAccountName] = vPod.Spec.ServiceAccountName
 	ref := func(f *corev1.ObjectFieldSelector) {
 		if f == nil {
 			return
@@ -155,6 +163,8 @@ func translateDownwardAPI(pPod, vPod *corev1.Pod) {
 			f.FieldPath = annotation(AnnotationUID)
 		case path == "metadata.labels":
 			f.FieldPath = annotation(AnnotationLabels)
+		case path == "spec.serviceAccountName":
+			f.FieldPath = annotation(AnnotationServiceAccountName)
 		case strings.HasPrefix(path, "metadata.labels['") && strings.HasSuffix(path, "']"):
 			key := strings.TrimSuffix(strings.TrimPrefix(path, "metadata.labels['"), "']")
 			f.FieldPath = "metadata.labels['" + translator.HostLabelKey(key) + "']"
