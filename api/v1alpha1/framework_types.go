@@ -76,9 +76,10 @@ const (
 	ExecutionStop ExecutionType = "Stop"
 )
 
-// FrameworkSpec is the desired state of a Framework. Only executionType and
-// description may change after creation (executionType only from Create to
-// Start or Stop, and from Start to Stop).
+// FrameworkSpec is the desired state of a Framework. After creation only
+// executionType (from Create to Start or Stop, from Start to Stop),
+// suspend, description and taskRoles (roles and their taskNumber, never
+// a role's task) may change.
 //
 // +kubebuilder:validation:XValidation:rule="self.taskRoles.map(r, r.taskNumber).sum() <= 5000",message="the sum of taskNumber over all taskRoles must be at most 5000",fieldPath=".taskRoles"
 type FrameworkSpec struct {
@@ -95,6 +96,17 @@ type FrameworkSpec struct {
 	// +kubebuilder:validation:XValidation:rule="oldSelf != 'Start' || self != 'Create'",message="executionType cannot change from Start back to Create"
 	// +optional
 	ExecutionType ExecutionType `json:"executionType,omitempty"`
+
+	// Suspend, when true, holds the Framework without pods, as a batch/v1
+	// Job's spec.suspend (a podkit addition): a running attempt's pods and
+	// ConfigMap are deleted and the attempt ends without a completion
+	// status, without counting as a retry (framework and task retry
+	// counts are kept); condition Suspended becomes True once no pod is
+	// left. Clearing it starts the next attempt (attempt id + 1, a fresh
+	// attemptStatus.startTime). It has no effect on a Completed Framework;
+	// executionType Stop still stops a suspended one. Default false.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
 
 	// RetryPolicy says when a completed framework attempt is retried as a
 	// new attempt (new ConfigMap, all tasks recreated). Default: no retry.

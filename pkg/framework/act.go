@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -38,9 +39,16 @@ func (r *Reconciler) act(ctx context.Context, s *syncState) error {
 			s.urgent = true
 			return r.deleteAttempt(ctx, s)
 		}
-		if s.fw.Spec.ExecutionType == v1.ExecutionCreate {
-			// Held: no ConfigMap, no pod until executionType is Start.
+		if s.fw.Spec.ExecutionType == v1.ExecutionCreate || s.fw.Spec.Suspend {
+			// Held: no ConfigMap, no pod until executionType is Start and
+			// spec.suspend is false.
 			return nil
+		}
+		if att := &st.AttemptStatus; att.ConfigMapUID == nil && meta.IsStatusConditionTrue(st.Conditions, v1.ConditionSuspended) {
+			// Resumed: as a Job's startTime, the attempt's starts now.
+			att.StartTime = s.now
+			s.urgent = true
+			r.event(s.fw, corev1.EventTypeNormal, ReasonFrameworkResumed, actionCreate, "spec.suspend is false: starting attempt %d", att.ID)
 		}
 		ready, err := r.ensureConfigMap(ctx, s)
 		if err != nil || !ready {

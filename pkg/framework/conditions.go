@@ -48,17 +48,31 @@ func desiredConditions(fw *v1.Framework) []metav1.Condition {
 	}
 
 	held := state == v1.FrameworkAttemptCreationPending && fw.Spec.ExecutionType != v1.ExecutionStop
-	suspended := cond(v1.ConditionSuspended, false, v1.ReasonNotSuspended, "the framework is not suspended")
-	if state == v1.FrameworkCompleted {
+	var suspended metav1.Condition
+	switch prev := meta.FindStatusCondition(st.Conditions, v1.ConditionSuspended); {
+	case state == v1.FrameworkCompleted:
 		suspended = cond(v1.ConditionSuspended, false, string(state), "the framework is completed")
+	case fw.Spec.Suspend && held:
+		suspended = cond(v1.ConditionSuspended, true, v1.ReasonSuspended, "spec.suspend is true: the framework has no pod until it is resumed")
+	case fw.Spec.Suspend:
+		suspended = cond(v1.ConditionSuspended, false, v1.ReasonSuspending, fmt.Sprintf("spec.suspend is true: deleting the pods of attempt %d", st.AttemptStatus.ID))
+	case prev != nil && prev.Reason != v1.ReasonNotSuspended:
+		// As a Job's JobResumed: once suspended, the condition says so.
+		suspended = cond(v1.ConditionSuspended, false, v1.ReasonResumed, "spec.suspend was cleared: the framework runs again")
+	default:
+		suspended = cond(v1.ConditionSuspended, false, v1.ReasonNotSuspended, "spec.suspend is false")
 	}
 
 	var reconciling metav1.Condition
 	switch {
 	case state == v1.FrameworkCompleted || state == v1.FrameworkAttemptRunning:
 		reconciling = cond(v1.ConditionReconciling, false, string(state), stateMsg)
+	case held && fw.Spec.Suspend:
+		reconciling = cond(v1.ConditionReconciling, false, v1.ReasonSuspended, "the framework is suspended")
 	case held && fw.Spec.ExecutionType == v1.ExecutionCreate:
 		reconciling = cond(v1.ConditionReconciling, false, v1.ReasonExecutionTypeCreate, "executionType is Create: the framework waits for Start")
+	case fw.Spec.Suspend:
+		reconciling = cond(v1.ConditionReconciling, true, v1.ReasonSuspending, suspended.Message)
 	default:
 		reconciling = cond(v1.ConditionReconciling, true, string(state), stateMsg)
 	}

@@ -13,6 +13,9 @@ const (
 	ReasonPodCreationFailed    = "PodCreationFailed"
 	ReasonPodNameConflict      = "PodNameConflict"
 	ReasonRescaled             = "FrameworkRescaled"
+	ReasonFrameworkSuspending  = "FrameworkSuspending"
+	ReasonFrameworkSuspended   = "FrameworkSuspended"
+	ReasonFrameworkResumed     = "FrameworkResumed"
 )
 
 // Event actions (events.k8s.io/v1 requires one).

@@ -70,6 +70,10 @@ func (r *Reconciler) observe(ctx context.Context, s *syncState) error {
 			r.completeAttempt(ctx, s, cs)
 			return nil
 		}
+		if s.fw.Spec.Suspend {
+			r.suspendAttempt(ctx, s)
+			return nil
+		}
 		if st.State == v1.FrameworkAttemptPreparing && allTasks(s, func(ts *v1.TaskStatus) bool {
 			return ts.State == v1.TaskAttemptRunning || ts.State == v1.TaskCompleted || ts.AttemptStatus.RunTime != nil
 		}) {
@@ -85,6 +89,17 @@ func (r *Reconciler) observe(ctx context.Context, s *syncState) error {
 		}
 		if len(s.pods) > 0 || s.cm != nil || !allTasks(s, func(ts *v1.TaskStatus) bool { return ts.State == v1.TaskCompleted }) {
 			return nil
+		}
+		if att.CompletionStatus == nil {
+			// The attempt was ended by spec.suspend, not completed.
+			if s.fw.Spec.ExecutionType != v1.ExecutionStop {
+				r.endSuspendedAttempt(ctx, s)
+				return nil
+			}
+			att.CompletionStatus = &v1.FrameworkAttemptCompletionStatus{
+				CompletionStatus: *v1.NewCompletionStatus(v1.CompletionCodeStopFrameworkRequested, "spec.executionType is Stop"),
+				Trigger:          &v1.CompletionPolicyTriggerStatus{Message: "spec.executionType became Stop while the framework was suspended"},
+			}
 		}
 		r.finishAttempt(ctx, s)
 	}
@@ -107,7 +122,11 @@ func (r *Reconciler) observeTask(ctx context.Context, s *syncState, role *v1.Tas
 		if completing(s.fw.Status.State) || ts.DeletionPending {
 			// The attempt ended before this task got a pod.
 			if as.CompletionStatus == nil {
-				as.CompletionStatus = v1.NewCompletionStatus(v1.CompletionCodeFrameworkAttemptCompletion, "the framework attempt completed before the task started")
+				diag := "the framework attempt completed before the task started"
+				if suspending(s) {
+					diag = "the framework was suspended before the task started"
+				}
+				as.CompletionStatus = v1.NewCompletionStatus(v1.CompletionCodeFrameworkAttemptCompletion, diag)
 			}
 			r.finishTask(ctx, s, role, ts)
 		}
@@ -233,7 +252,9 @@ func (r *Reconciler) finishTask(ctx context.Context, s *syncState, role *v1.Task
 	as := &ts.AttemptStatus
 	s.urgent = true
 	if as.CompletionStatus == nil {
-		if ts.DeletionPending || completing(s.fw.Status.State) {
+		if suspending(s) {
+			as.CompletionStatus = v1.NewCompletionStatus(v1.CompletionCodeFrameworkAttemptCompletion, "the task's pod was deleted because the framework was suspended")
+		} else if ts.DeletionPending || completing(s.fw.Status.State) {
 			as.CompletionStatus = v1.NewCompletionStatus(v1.CompletionCodeFrameworkAttemptCompletion, "the task's pod was deleted because its framework attempt completed")
 		} else {
 			as.CompletionStatus = v1.NewCompletionStatus(v1.CompletionCodePodExternalDeleted, "the task's pod is gone")
