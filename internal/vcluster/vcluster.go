@@ -25,6 +25,7 @@ import (
 	"github.com/podkit-dev/podkit/internal/k8sbin"
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
 
@@ -43,6 +44,9 @@ type Options struct {
 	Sync []string
 	// Workers per syncer. Default: syncer.DefaultWorkers.
 	Workers int
+	// Policy says which host-level settings virtual objects may carry to
+	// the host (podkit dev vcluster up --allow). Default: none.
+	Policy synccontext.Policy
 	// Logger receives progress and syncer logs. Default: discard.
 	Logger *slog.Logger
 	// Ready is called with the virtual kubeconfig path once the virtual
@@ -159,6 +163,7 @@ func Up(ctx context.Context, opts Options) (retErr error) {
 	rc, err := syncer.NewRegisterContext(ctx, syncer.Options{
 		VirtualConfig: virtualCfg, HostConfig: opts.HostConfig, TargetNamespace: opts.HostNamespace,
 		Name: opts.Name, Workers: opts.Workers, Logger: logr.FromSlogHandler(opts.Logger.Handler()),
+		Policy: opts.Policy,
 	})
 	if err != nil {
 		return err

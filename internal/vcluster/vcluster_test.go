@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/internal/vcluster"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
 
@@ -27,6 +29,8 @@ func TestUpRunsADeploymentThroughTheHostAndDownCleansUp(t *testing.T) {
 	opts := vcluster.Options{
 		Name: "vc1", HostNamespace: "vc1-host", HostConfig: host.Config,
 		StateDir: filepath.Join(t.TempDir(), "vc1"), Sync: []string{"configmaps", "pods"},
+		// What `podkit dev vcluster up --allow host-path` passes.
+		Policy: synccontext.Policy{Allow: []synccontext.Permission{synccontext.AllowHostPath}},
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -86,6 +90,24 @@ func TestUpRunsADeploymentThroughTheHostAndDownCleansUp(t *testing.T) {
 	testenv.WaitFor(t, 90*time.Second, "2 host pods for the virtual Deployment", func(ctx context.Context) (bool, error) {
 		pods, err := host.Clientset.CoreV1().Pods("vc1-host").List(ctx, metav1.ListOptions{LabelSelector: translator.LabelManagedBy + "=vc1," + translator.HostLabelKey("app") + "=web"})
 		return err == nil && len(pods.Items) == 2, nil
+	})
+
+	// The policy reached the syncer: a hostPath pod, refused by default,
+	// is created on the host.
+	hostPath := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "logs"},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "c", Image: "busybox"}},
+			Volumes:    []corev1.Volume{{Name: "logs", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/log"}}}},
+		},
+	}
+	testenv.WaitFor(t, 60*time.Second, "create virtual hostPath pod", func(ctx context.Context) (bool, error) {
+		_, err := vcs.CoreV1().Pods("default").Create(ctx, hostPath, metav1.CreateOptions{})
+		return err == nil || apierrors.IsAlreadyExists(err), nil // the default service account may not exist yet
+	})
+	testenv.WaitFor(t, 60*time.Second, "hostPath pod allowed onto the host", func(ctx context.Context) (bool, error) {
+		_, err := host.Clientset.CoreV1().Pods("vc1-host").Get(ctx, "logs-x-default-x-vc1", metav1.GetOptions{})
+		return err == nil, nil
 	})
 
 	cancel()

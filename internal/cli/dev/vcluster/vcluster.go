@@ -12,6 +12,7 @@ import (
 	"github.com/podkit-dev/podkit/internal/vcluster"
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
 
@@ -20,12 +21,17 @@ type flags struct {
 	hostNamespace string
 	stateDir      string
 	sync          []string
+	allow         []string
 	workers       int
 }
 
 // NewCommand returns `podkit dev vcluster` with `up` and `down`.
 func NewCommand(ctx context.Context, c *common.Common) *cobra.Command {
-	f := &flags{}
+	return newCommand(ctx, c, &flags{})
+}
+
+// newCommand builds the command around f, which its flags fill.
+func newCommand(ctx context.Context, c *common.Common, f *flags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vcluster",
 		Short: "Run a virtual cluster synced into a namespace of the current cluster",
@@ -50,6 +56,7 @@ ConfigMaps, Secrets and Events in one namespace of the host cluster selected by
 		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd.Context(), c, f) },
 	}
 	up.Flags().StringSliceVar(&f.sync, "sync", resources.Names(), "syncers to enable: "+strings.Join(resources.Names(), ", "))
+	up.Flags().StringSliceVar(&f.allow, "allow", nil, "host-level settings virtual objects may carry to the host, as for podkit sync run (default: none): "+strings.Join(permissionNames(), ", "))
 	up.Flags().IntVar(&f.workers, "workers", syncer.DefaultWorkers, "concurrent reconciles per syncer")
 	down := &cobra.Command{
 		Use:   "down",
@@ -72,6 +79,10 @@ func (f *flags) options(c *common.Common) (vcluster.Options, error) {
 	if err := resources.Validate(f.sync); err != nil {
 		return vcluster.Options{}, clierr.Usagef("--sync: %v", err)
 	}
+	policy, err := synccontext.ParsePolicy(f.allow)
+	if err != nil {
+		return vcluster.Options{}, clierr.Usagef("--allow: %v", err)
+	}
 	if f.workers < 0 {
 		return vcluster.Options{}, clierr.Usagef("--workers %d: want at least 1", f.workers)
 	}
@@ -81,7 +92,7 @@ func (f *flags) options(c *common.Common) (vcluster.Options, error) {
 	}
 	return vcluster.Options{
 		Name: f.name, HostNamespace: f.hostNamespace, HostConfig: cfg, StateDir: f.stateDir,
-		Sync: f.sync, Workers: f.workers, Logger: c.Logger,
+		Sync: f.sync, Workers: f.workers, Logger: c.Logger, Policy: policy,
 	}, nil
 }
 
@@ -108,4 +119,12 @@ func runDown(ctx context.Context, c *common.Common, f *flags) error {
 	}
 	fmt.Fprintf(c.Streams.Out, "virtual cluster %s removed (host namespace %s deleted)\n", opts.Name, opts.HostNamespace)
 	return nil
+}
+
+func permissionNames() []string {
+	out := make([]string, 0, len(synccontext.Permissions()))
+	for _, p := range synccontext.Permissions() {
+		out = append(out, string(p))
+	}
+	return out
 }

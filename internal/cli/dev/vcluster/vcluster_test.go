@@ -23,6 +23,7 @@ func TestBadFlagsAreUsageErrorsNamingTheFlag(t *testing.T) {
 		{[]string{"up", "--name", "Bad_Name"}, "--name: virtual cluster name"},
 		{[]string{"up", "--sync", "configmaps,nodes"}, `--sync: unknown syncer "nodes"`},
 		{[]string{"down", "--name", "a-x-b"}, "--name: virtual cluster name"},
+		{[]string{"up", "--allow", "host-path,root"}, `--allow: unknown permission "root"; choose from host-namespaces,`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -1,0 +1,58 @@
+package vcluster
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/podkit-dev/podkit/internal/cli/common"
+	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
+)
+
+// `podkit dev vcluster up --allow` passes through to the syncer's policy as
+// `podkit sync run --allow` does (internal/cli/sync).
+func TestAllowFlagBecomesTheSyncerPolicy(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" +
+		"users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+	if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := genericclioptions.NewConfigFlags(true)
+	config.KubeConfig = &kubeconfig
+	var out bytes.Buffer
+	c := &common.Common{
+		Flags:   config,
+		Streams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out},
+		Logger:  slog.New(slog.NewTextHandler(&out, nil)),
+	}
+	f := &flags{}
+	cmd := newCommand(context.Background(), c, f)
+	up, _, err := cmd.Find([]string{"up"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.ParseFlags([]string{"--allow", "host-path,runtime-class", "--allow", "service-exposure"}); err != nil {
+		t.Fatalf("parse --allow: %v", err)
+	}
+	opts, err := f.options(c)
+	if err != nil {
+		t.Fatalf("options: %v", err)
+	}
+	want := []synccontext.Permission{synccontext.AllowHostPath, synccontext.AllowRuntimeClass, synccontext.AllowServiceExposure}
+	for _, p := range want {
+		if !opts.Policy.Allows(p) {
+			t.Errorf("policy %v does not allow %s", opts.Policy.Allow, p)
+		}
+	}
+	if len(opts.Policy.Allow) != len(want) || opts.Policy.Allows(synccontext.AllowPrivileged) {
+		t.Errorf("policy %v, want exactly %v", opts.Policy.Allow, want)
+	}
+}
