@@ -76,6 +76,10 @@ const (
 	ExecutionStop ExecutionType = "Stop"
 )
 
+// ManagedByPodkit is the spec.managedBy of Frameworks that podkit's
+// controller reconciles, and its default.
+const ManagedByPodkit = "podkit.dev/framework-controller"
+
 // FrameworkSpec is the desired state of a Framework. After creation only
 // executionType (from Create to Start or Stop, from Start to Stop),
 // suspend, description and taskRoles (roles and their taskNumber, never
@@ -107,6 +111,21 @@ type FrameworkSpec struct {
 	// executionType Stop still stops a suspended one. Default false.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// ManagedBy names the controller that reconciles this Framework, as a
+	// batch/v1 Job's spec.managedBy (a podkit addition): podkit's
+	// controller (on either API) reconciles only Frameworks whose
+	// managedBy is ManagedByPodkit, the default; under another value (a
+	// multi-cluster dispatcher, say) it leaves the Framework, its status
+	// and its pods alone, and that controller owns them. A domain-prefixed
+	// path (example.com/name) of at most 63 characters. Immutable, so
+	// that no two controllers ever act on one Framework in turn.
+	// +kubebuilder:default="podkit.dev/framework-controller"
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/[-A-Za-z0-9._~!$&()*+,;=:@%/]+$')",message="must be a domain-prefixed path such as example.com/controller: a lowercase DNS subdomain, '/', then URL path characters"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="managedBy is immutable"
+	// +optional
+	ManagedBy string `json:"managedBy,omitempty"`
 
 	// RetryPolicy says when a completed framework attempt is retried as a
 	// new attempt (new ConfigMap, all tasks recreated). Default: no retry.

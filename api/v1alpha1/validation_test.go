@@ -245,3 +245,48 @@ func TestFrameworkControllerSpecsAreAccepted(t *testing.T) {
 		t.Errorf("explicit zeros became %+v, want them kept", p)
 	}
 }
+
+// spec.managedBy follows batch/v1 Job's: podkit's value by default, a
+// domain-prefixed path, immutable (CEL, checked by the apiserver).
+func TestManagedByIsDefaultedValidatedAndImmutable(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+
+	fw := validFramework(ns, "managed-default")
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if fw.Spec.ManagedBy != v1.ManagedByPodkit {
+		t.Errorf("defaulted managedBy = %q, want %q", fw.Spec.ManagedBy, v1.ManagedByPodkit)
+	}
+	fw.Spec.ManagedBy = "example.com/dispatcher"
+	err := env.Client.Update(ctx, fw)
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.managedBy") || !strings.Contains(err.Error(), "managedBy is immutable") {
+		t.Errorf("changing managedBy: err = %v, want Invalid naming spec.managedBy and saying it is immutable", err)
+	}
+
+	other := validFramework(ns, "managed-other")
+	other.Spec.ManagedBy = "example.com/dispatcher"
+	if err := env.Client.Create(ctx, other); err != nil {
+		t.Fatalf("create with another controller's managedBy: %v", err)
+	}
+	other.Spec.ManagedBy = v1.ManagedByPodkit
+	if err := env.Client.Update(ctx, other); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "managedBy is immutable") {
+		t.Errorf("taking a Framework over by changing managedBy: err = %v, want Invalid (immutable)", err)
+	}
+	// Other spec changes of a Framework with a foreign managedBy still pass.
+	other.Spec.ManagedBy = "example.com/dispatcher"
+	other.Spec.Description = "edited"
+	if err := env.Client.Update(ctx, other); err != nil {
+		t.Errorf("editing the description of a foreign-managed Framework: %v", err)
+	}
+
+	for _, bad := range []string{"dispatcher", "Example.com/x", "example.com/", "example.com/" + strings.Repeat("x", 60)} {
+		fw := validFramework(ns, "managed-bad")
+		fw.Spec.ManagedBy = bad
+		err := env.Client.Create(ctx, fw)
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.managedBy") {
+			t.Errorf("managedBy %q: err = %v, want Invalid naming spec.managedBy", bad, err)
+		}
+	}
+}

@@ -271,6 +271,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, fmt.Errorf("get framework %s: %w", nn, err)
 	}
 	fw := r.opts.API.view(obj)
+	if !managedByPodkit(fw) {
+		// Another controller owns it (spec.managedBy, immutable): touch
+		// neither its status nor its pods.
+		logger.V(1).Info("skipped: managed by another controller", "managedBy", fw.Spec.ManagedBy)
+		r.forget(nn)
+		return reconcile.Result{}, nil
+	}
 	if !fw.DeletionTimestamp.IsZero() {
 		// Pods and the ConfigMap are garbage-collected through their
 		// owner references.
@@ -458,6 +465,13 @@ func (r *Reconciler) event(fw *v1.Framework, eventType, reason, action, note str
 	if r.recorder != nil {
 		r.recorder.Eventf(r.opts.API.object(fw), nil, eventType, reason, action, note, args...)
 	}
+}
+
+// managedByPodkit reports whether this controller reconciles fw: its
+// spec.managedBy is podkit's (or empty, as in an object the apiserver did
+// not default, such as one built in memory).
+func managedByPodkit(fw *v1.Framework) bool {
+	return fw.Spec.ManagedBy == "" || fw.Spec.ManagedBy == v1.ManagedByPodkit
 }
 
 // readyTasks renders "ready/total" for the Ready printer column.
