@@ -2,9 +2,12 @@
 // (host and virtual kube-apiservers from internal/testenv): N ConfigMaps
 // created in the virtual cluster until all are on the host, against creating
 // them on the host directly, for several worker counts; then the latency of
-// syncing one object at a time. It prints figures; it asserts nothing.
+// syncing one object at a time, idle and while -loaded other ConfigMaps are
+// syncing (created in bursts in another virtual namespace; a sample counts
+// only while a burst is on its way to the host). It prints figures; it
+// asserts nothing.
 //
-//	go run ./bench/syncer -n 1000 -workers 1,4,8 -samples 200
+//	go run ./bench/syncer -n 1000 -workers 1,4,8 -samples 200 -loaded 1000
 package main
 
 import (
@@ -38,11 +41,13 @@ func main() {
 	n := flag.Int("n", 1000, "ConfigMaps per run")
 	workerList := flag.String("workers", "1,4,8", "syncer worker counts to compare")
 	creators := flag.Int("creators", 8, "concurrent creating clients, for both the baseline and the syncer runs")
-	samples := flag.Int("samples", 200, "single-object latency samples")
+	samples := flag.Int("samples", 200, "single-object latency samples, idle and loaded each")
+	loaded := flag.Int("loaded", 1000, "other ConfigMaps syncing while the loaded latency is sampled (0: idle only)")
+	onlyLatency := flag.Bool("latency-only", false, "skip the throughput runs")
 	flag.Parse()
 	defer load.Report()()
 	ctrllog.SetLogger(logr.Discard())
-	if err := run(*n, *workerList, *creators, *samples); err != nil {
+	if err := run(*n, *workerList, *creators, *samples, *loaded, *onlyLatency); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
@@ -53,7 +58,7 @@ type bench struct {
 	creators      int
 }
 
-func run(n int, workerList string, creators, samples int) error {
+func run(n int, workerList string, creators, samples, loaded int, onlyLatency bool) error {
 	var workers []int
 	for _, w := range strings.Split(workerList, ",") {
 		v, err := strconv.Atoi(strings.TrimSpace(w))
@@ -79,11 +84,44 @@ func run(n int, workerList string, creators, samples int) error {
 	if _, err := b.baseline(ctx, 100); err != nil {
 		return err
 	}
+	if !onlyLatency {
+		if err := b.throughput(ctx, n, workers); err != nil {
+			return err
+		}
+	}
+	idle, err := b.latency(ctx, samples, syncer.DefaultWorkers)
+	if err != nil {
+		return err
+	}
+	printLatency(fmt.Sprintf("idle, workers=%d", syncer.DefaultWorkers), idle)
+	if loaded > 0 {
+		busy, bursts, err := b.loadedLatency(ctx, samples, syncer.DefaultWorkers, loaded)
+		if err != nil {
+			return err
+		}
+		printLatency(fmt.Sprintf("while %d others sync (%d bursts), workers=%d", loaded, bursts, syncer.DefaultWorkers), busy)
+	}
+	return nil
+}
+
+// printLatency prints the percentiles of lat (sorted in place).
+func printLatency(what string, lat []time.Duration) {
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(100 * time.Microsecond)
+	}
+	fmt.Printf("single-object sync latency (virtual create -> host watch event), %s, %d samples: p50 %s  p90 %s  p99 %s  max %s\n",
+		what, len(lat), pct(0.50), pct(0.90), pct(0.99), lat[len(lat)-1].Round(100*time.Microsecond))
+}
+
+// throughput prints the time n ConfigMaps take to reach the host, directly
+// and through the syncer with each worker count.
+func (b *bench) throughput(ctx context.Context, n int, workers []int) error {
 	base, err := b.baseline(ctx, n)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d ConfigMaps, %d concurrent creators, client QPS %d\n", n, creators, syncer.DefaultQPS)
+	fmt.Printf("%d ConfigMaps, %d concurrent creators, client QPS %d\n", n, b.creators, syncer.DefaultQPS)
 	fmt.Printf("%-34s %10s %8s\n", "", "time", "ratio")
 	fmt.Printf("%-34s %10s %8s\n", "baseline: create on host directly", base.Round(time.Millisecond), "1.00x")
 	for _, w := range workers {
@@ -93,16 +131,6 @@ func run(n int, workerList string, creators, samples int) error {
 		}
 		fmt.Printf("%-34s %10s %7.2fx\n", fmt.Sprintf("syncer: virtual -> host, workers=%d", w), d.Round(time.Millisecond), float64(d)/float64(base))
 	}
-	lat, err := b.latency(ctx, samples, syncer.DefaultWorkers)
-	if err != nil {
-		return err
-	}
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(100 * time.Microsecond)
-	}
-	fmt.Printf("single-object sync latency (virtual create -> host watch event), %d samples, workers=%d: p50 %s  p90 %s  p99 %s  max %s\n",
-		len(lat), syncer.DefaultWorkers, pct(0.50), pct(0.90), pct(0.99), lat[len(lat)-1].Round(100*time.Microsecond))
 	return nil
 }
 
@@ -242,14 +270,16 @@ func (b *bench) synced(ctx context.Context, n, workers int) (time.Duration, erro
 	}
 }
 
-// latency creates one virtual ConfigMap at a time and measures until its
-// host copy's ADDED event arrives.
-func (b *bench) latency(ctx context.Context, samples, workers int) ([]time.Duration, error) {
-	target, stop, err := b.startSyncer(ctx, workers)
-	if err != nil {
-		return nil, err
-	}
-	defer stop()
+// sampler creates one virtual ConfigMap at a time in its own namespace and
+// measures until its host copy's ADDED event arrives.
+type sampler struct {
+	b   *bench
+	vns string
+	w   watch.Interface
+	i   int
+}
+
+func (b *bench) newSampler(ctx context.Context, target string) (*sampler, error) {
 	vns, err := newNamespace(ctx, b.virtual.Clientset)
 	if err != nil {
 		return nil, err
@@ -258,22 +288,103 @@ func (b *bench) latency(ctx context.Context, samples, workers int) ([]time.Durat
 	if err != nil {
 		return nil, fmt.Errorf("watch host ConfigMaps: %w", err)
 	}
-	defer w.Stop()
+	return &sampler{b: b, vns: vns, w: w}, nil
+}
+
+// sample syncs one ConfigMap and returns how long it took.
+func (s *sampler) sample(ctx context.Context) (time.Duration, error) {
+	name := fmt.Sprintf("lat-%05d", s.i)
+	s.i++
+	start := time.Now()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := s.b.virtual.Clientset.CoreV1().ConfigMaps(s.vns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		return 0, fmt.Errorf("create %s: %w", name, err)
+	}
+	for ev := range s.w.ResultChan() {
+		if ev.Type == watch.Added && ev.Object.(*corev1.ConfigMap).Annotations[translator.AnnotationName] == name {
+			return time.Since(start), nil
+		}
+	}
+	return 0, fmt.Errorf("host watch ended while waiting for %s", name)
+}
+
+// latency samples single-object syncs with nothing else to sync.
+func (b *bench) latency(ctx context.Context, samples, workers int) ([]time.Duration, error) {
+	target, stop, err := b.startSyncer(ctx, workers)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	s, err := b.newSampler(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	defer s.w.Stop()
 	time.Sleep(500 * time.Millisecond)
 	out := make([]time.Duration, 0, samples)
-	for i := range samples {
-		name := fmt.Sprintf("lat-%05d", i)
-		start := time.Now()
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		if _, err := b.virtual.Clientset.CoreV1().ConfigMaps(vns).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
-			return nil, fmt.Errorf("create %s: %w", name, err)
+	for range samples {
+		d, err := s.sample(ctx)
+		if err != nil {
+			return nil, err
 		}
-		for ev := range w.ResultChan() {
-			if ev.Type == watch.Added && ev.Object.(*corev1.ConfigMap).Annotations[translator.AnnotationName] == name {
-				break
-			}
-		}
-		out = append(out, time.Since(start))
+		out = append(out, d)
 	}
 	return out, nil
+}
+
+// loadedLatency samples single-object syncs while others ConfigMaps of
+// another virtual namespace are syncing: it starts a burst of others
+// (b.creators concurrent creators), samples one object at a time until the
+// whole burst is on the host, and starts the next burst until it has
+// samples samples. It returns them and the number of bursts.
+func (b *bench) loadedLatency(ctx context.Context, samples, workers, others int) ([]time.Duration, int, error) {
+	target, stop, err := b.startSyncer(ctx, workers)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer stop()
+	s, err := b.newSampler(ctx, target)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer s.w.Stop()
+	time.Sleep(500 * time.Millisecond)
+	out := make([]time.Duration, 0, samples)
+	bursts := 0
+	for len(out) < samples {
+		bursts++
+		bg, err := newNamespace(ctx, b.virtual.Clientset)
+		if err != nil {
+			return nil, 0, err
+		}
+		synced, err := countAdds(ctx, b.host.Clientset, target, translator.LabelNamespace+"="+bg, others)
+		if err != nil {
+			return nil, 0, err
+		}
+		created := make(chan error, 1)
+		go func() { created <- b.createAll(ctx, b.virtual.Clientset, bg, others) }()
+		time.Sleep(50 * time.Millisecond) // the burst is under way
+	burst:
+		for len(out) < samples {
+			select {
+			case <-synced:
+				break burst
+			default:
+			}
+			d, err := s.sample(ctx)
+			if err != nil {
+				return nil, 0, err
+			}
+			out = append(out, d)
+		}
+		if err := <-created; err != nil {
+			return nil, 0, err
+		}
+		select {
+		case <-synced:
+		case <-time.After(5 * time.Minute):
+			return nil, 0, fmt.Errorf("burst %d: not all %d ConfigMaps reached the host within 5 minutes", bursts, others)
+		}
+	}
+	return out, bursts, nil
 }

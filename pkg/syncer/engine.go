@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/podkit-dev/podkit/pkg/syncer/internal/fairqueue"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 )
 
@@ -87,7 +88,9 @@ func newBuilder(ctx *synccontext.RegisterContext, name string, obj client.Object
 	return builder.ControllerManagedBy(ctx.VirtualManager).
 		Named(name).
 		For(obj).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers})
+		// Round-robin across virtual namespaces: a namespace's backlog
+		// (a thousand objects applied at once) does not delay another's.
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, NewQueue: fairqueue.NewRateLimiting})
 }
 
 func complete(ctx *synccontext.RegisterContext, b Base, bld *builder.Builder, r reconcile.Reconciler) error {

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/podkit-dev/podkit/pkg/syncer"
+	"github.com/podkit-dev/podkit/pkg/syncer/internal/fairqueue"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
@@ -109,7 +110,7 @@ func (e *EndpointSlicesUp) Register(rc *synccontext.RegisterContext) error {
 		Watches(&discoveryv1.EndpointSlice{}, fromVirtualSlice).
 		WatchesRawSource(source.Kind(rc.PhysicalManager.GetCache(), client.Object(&discoveryv1.EndpointSlice{}), fromHost)).
 		WatchesRawSource(source.Kind(rc.PhysicalManager.GetCache(), client.Object(&corev1.Service{}), fromHost)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, NewQueue: fairqueue.NewRateLimiting}).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("build controller %s: %w", EndpointsName, err)
