@@ -302,10 +302,15 @@ func runDescribe(ctx context.Context, c *common.Common, args []string) error {
 			mine = append(mine, e)
 		}
 	}
-	return describe(c.Streams.Out, fw, mine, time.Now())
+	waiting, more, err := unplacedTasks(ctx, cl, fw)
+	if err != nil {
+		// As events: say so and describe the rest.
+		fmt.Fprintf(c.Streams.ErrOut, "warning: %v\n", err)
+	}
+	return describe(c.Streams.Out, fw, mine, waiting, more, time.Now())
 }
 
-func describe(out io.Writer, fw *v1.Framework, events []corev1.Event, now time.Time) error {
+func describe(out io.Writer, fw *v1.Framework, events []corev1.Event, waiting []unplaced, moreWaiting int, now time.Time) error {
 	tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
 	p("Name:\t%s", fw.Name)
@@ -313,6 +318,10 @@ func describe(out io.Writer, fw *v1.Framework, events []corev1.Event, now time.T
 	p("Created:\t%s (%s ago)", fw.CreationTimestamp.UTC().Format(time.RFC3339), age(fw.CreationTimestamp, now))
 	p("Execution Type:\t%s", fw.Spec.ExecutionType)
 	p("Retry Policy:\tfancy=%v maxRetryCount=%d", fw.Spec.RetryPolicy.FancyRetryPolicy, fw.Spec.RetryPolicy.MaxRetryCount)
+	p("Suspend:\t%v", fw.Spec.Suspend)
+	if fw.Spec.ManagedBy != "" && fw.Spec.ManagedBy != v1.ManagedByPodkit {
+		p("Managed By:\t%s (podkit's controller leaves it alone)", fw.Spec.ManagedBy)
+	}
 	st := fw.Status
 	if st == nil {
 		p("State:\t<not yet seen by the controller>")
@@ -327,6 +336,13 @@ func describe(out io.Writer, fw *v1.Framework, events []corev1.Event, now time.T
 			if cs.Trigger != nil {
 				p("Triggered By:\t%s", cs.Trigger.Message)
 			}
+		}
+		var conds []string
+		for _, c := range st.Conditions {
+			conds = append(conds, fmt.Sprintf("%s=%s (%s)", c.Type, c.Status, c.Reason))
+		}
+		if len(conds) > 0 {
+			p("Conditions:\t%s", strings.Join(conds, ", "))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -358,6 +374,22 @@ func describe(out io.Writer, fw *v1.Framework, events []corev1.Event, now time.T
 			return fmt.Errorf("write tasks: %w", err)
 		}
 	}
+	if len(waiting) > 0 {
+		// Why tasks wait: the scheduler's word, as kubectl describe pod
+		// shows it, without describing every pod.
+		fmt.Fprintln(out, "\nUnscheduled Pods:")
+		tw := tabwriter.NewWriter(out, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "  POD\tAGE\tLATEST FailedScheduling")
+		for _, u := range waiting {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", u.pod, age(metav1.NewTime(u.since), now), u.message)
+		}
+		if moreWaiting > 0 {
+			fmt.Fprintf(tw, "  … and %d more unscheduled pod(s)\n", moreWaiting)
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("write unscheduled pods: %w", err)
+		}
+	}
 	fmt.Fprintln(out, "\nEvents:")
 	if len(events) == 0 {
 		fmt.Fprintln(out, "  <none>")
@@ -374,6 +406,10 @@ func describe(out io.Writer, fw *v1.Framework, events []corev1.Event, now time.T
 
 func eventTime(e corev1.Event) time.Time {
 	switch {
+	case e.Series != nil && !e.Series.LastObservedTime.IsZero():
+		// events.k8s.io/v1 events (the scheduler's) that recur keep their
+		// first eventTime and count the repeats in series.
+		return e.Series.LastObservedTime.Time
 	case !e.EventTime.IsZero():
 		return e.EventTime.Time
 	case !e.LastTimestamp.IsZero():

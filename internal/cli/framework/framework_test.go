@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -348,5 +349,76 @@ func TestGetWatchOnlyPrintsObjects(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("get --watch-only: %v", err)
+	}
+}
+
+func TestDescribeShowsTheLatestFailedSchedulingOfUnscheduledPods(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	fw := createRunning(t, ns)
+	// train-worker-1 is Pending without a node (no scheduler runs here);
+	// train-worker-0 is bound, so it is not listed.
+	pods := map[string]*corev1.Pod{}
+	for i, node := range []string{"kwok-node-0", ""} {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("train-worker-%d", i), Labels: map[string]string{v1.LabelFrameworkName: fw.Name}},
+			Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "main", Image: "busybox"}}},
+		}
+		if err := env.Client.Create(ctx, p); err != nil {
+			t.Fatalf("create pod: %v", err)
+		}
+		pods[p.Name] = p
+	}
+	waiting := pods["train-worker-1"]
+	now := time.Now()
+	event := func(name string, uid types.UID, reason, msg string, at time.Time) *corev1.Event {
+		return &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: name},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: ns, Name: waiting.Name, UID: uid},
+			Reason:         reason, Message: msg, Type: corev1.EventTypeWarning,
+			FirstTimestamp: metav1.NewTime(at), LastTimestamp: metav1.NewTime(at), Count: 1,
+			Source: corev1.EventSource{Component: "default-scheduler"},
+		}
+	}
+	for _, ev := range []*corev1.Event{
+		event("old", waiting.UID, "FailedScheduling", "0/2 nodes are available: 2 Insufficient cpu.", now.Add(-3*time.Minute)),
+		event("other-reason", waiting.UID, "Scheduled", "a later event of another reason", now),
+		event("earlier-pod", "uid-of-an-earlier-pod", "FailedScheduling", "about the pod this name had before a retry", now),
+	} {
+		if err := env.Client.Create(ctx, ev); err != nil {
+			t.Fatalf("create event %s: %v", ev.Name, err)
+		}
+	}
+	// The newest, as the scheduler writes it: events.k8s.io/v1, repeated.
+	newest := &eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "new"},
+		Regarding:  corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: ns, Name: waiting.Name, UID: waiting.UID},
+		EventTime:  metav1.NewMicroTime(now.Add(-5 * time.Minute)), Series: &eventsv1.EventSeries{Count: 4, LastObservedTime: metav1.NewMicroTime(now.Add(-10 * time.Second))},
+		Reason: "FailedScheduling", Note: "0/2 nodes are available: 2 Insufficient nvidia.com/gpu.", Type: corev1.EventTypeWarning,
+		Action: "Scheduling", ReportingController: "default-scheduler", ReportingInstance: "default-scheduler-host",
+	}
+	if err := env.Client.Create(ctx, newest); err != nil {
+		t.Fatalf("create events.k8s.io/v1 event: %v", err)
+	}
+	c, out, errOut := newCommon(ns)
+	cmd := NewDescribeCommand(ctx, c)
+	cmd.SetArgs([]string{"fw", "train"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("describe fw train: %v", err)
+	}
+	text := out.String()
+	i := strings.Index(text, "Unscheduled Pods:")
+	if i < 0 {
+		t.Fatalf("no Unscheduled Pods section:\n%s\nstderr: %s", text, errOut)
+	}
+	section, _, _ := strings.Cut(text[i:], "\nEvents:")
+	t.Logf("describe:\n%s", text)
+	if !strings.Contains(section, "train-worker-1") || !strings.Contains(section, "2 Insufficient nvidia.com/gpu.") {
+		t.Errorf("section lacks train-worker-1 with the latest FailedScheduling message:\n%s", section)
+	}
+	for _, not := range []string{"train-worker-0", "Insufficient cpu", "a later event of another reason", "before a retry"} {
+		if strings.Contains(section, not) {
+			t.Errorf("section shows %q:\n%s", not, section)
+		}
 	}
 }
