@@ -81,7 +81,9 @@ func TestAccessObjectsLetABarrierReadOnlyItsOwnFramework(t *testing.T) {
 		what string
 		do   func() error
 	}{
-		{"get framework b", func() error { return clA.Get(ctx, types.NamespacedName{Namespace: ns, Name: "b"}, &v1alpha1.Framework{}) }},
+		{"get framework b", func() error {
+			return clA.Get(ctx, types.NamespacedName{Namespace: ns, Name: "b"}, &v1alpha1.Framework{})
+		}},
 		{"list frameworks", func() error { return clA.List(ctx, &v1alpha1.FrameworkList{}, client.InNamespace(ns)) }},
 		{"list framework b by field selector", func() error {
 			return clA.List(ctx, &v1alpha1.FrameworkList{}, client.InNamespace(ns), client.MatchingFields{"metadata.name": "b"})
