@@ -44,8 +44,8 @@ verify: ## Check formatting, vet, and that generated files are fresh
 	$(GO) vet ./...
 	@if [ -f hack/generate.sh ]; then \
 		bash hack/generate.sh && \
-		if [ -n "$$(git status --porcelain -- api config docs/api.md internal/toolbuild/pins)" ]; then \
-			echo "generated files are stale; run make generate and commit:"; git status --porcelain -- api config docs/api.md internal/toolbuild/pins; exit 1; \
+		if [ -n "$$(git status --porcelain -- api config charts docs/api.md internal/toolbuild/pins)" ]; then \
+			echo "generated files are stale; run make generate and commit:"; git status --porcelain -- api config charts docs/api.md internal/toolbuild/pins; exit 1; \
 		fi; \
 	fi
 
@@ -54,6 +54,10 @@ image: build ## Build OCI images of podkit and podkit-entrypoint into _output/im
 	@export SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0); \
 	$(GO) run ./hack/image --binary $(BIN)/podkit --out _output/image/podkit --archive _output/image/podkit.tar --tag $(VERSION) --version $(VERSION) && \
 	$(GO) run ./hack/image --binary $(BIN)/podkit-entrypoint --out _output/image/podkit-entrypoint --archive _output/image/podkit-entrypoint.tar --tag $(VERSION) --version $(VERSION)
+
+.PHONY: release
+release: tools ## Build a release into _output/release/$(VERSION): binaries, multi-arch images, install.yaml, Helm chart, SHA256SUMS
+	@VERSION=$(VERSION) bash hack/release.sh
 
 .PHONY: bench
 bench: tools ## Run the benchmarks, each beside its baseline, and print the ratios

@@ -4,6 +4,7 @@
 #   config/crd/bases/*.yaml                 (CRDs, from api/...)
 #   config/rbac/framework_role.yaml         (ClusterRole, from +kubebuilder:rbac in pkg/framework)
 #   docs/api.md                             (API reference, from api/v1alpha1 by hack/apidocs)
+#   charts/podkit/crds/*.yaml               (the CRD, copied for the Helm chart)
 #   internal/toolbuild/pins/*.txt           (hack/k8s's module pins, copied for podkit dev tools)
 # Never edit those files by hand; `make verify` reruns this and diffs.
 set -euo pipefail
@@ -30,6 +31,8 @@ cd "$root"
 "$cg" crd:generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config=config/crd/bases
 "$cg" rbac:roleName=podkit-framework-controller,fileName=framework_role.yaml paths=./pkg/framework/... \
   output:rbac:artifacts:config=config/rbac
+# The Helm chart installs the same CRD (Helm applies crds/ before templates).
+cp config/crd/bases/podkit.dev_frameworks.yaml charts/podkit/crds/podkit.dev_frameworks.yaml
 # Core types link to the Kubernetes API reference of the k8s.io/api we build against.
 go run ./hack/apidocs -pkg api/v1alpha1 -out docs/api.md \
   -kube-version "$(go list -m -f '{{.Version}}' k8s.io/api)"

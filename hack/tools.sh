@@ -3,7 +3,8 @@
 # ${PODKIT_CACHE:-~/.cache/podkit}/k8s-<version>/bin, and the real dev node's
 # runtime (containerd, its runc shim, ctr, runc, the pause and registryhint
 # binaries) into
-# .../node-containerd-<version>-runc-<version>/bin. A binary already there is
+# .../node-containerd-<version>-runc-<version>/bin, and helm (chart tests and
+# make release) into .../helm-<version>/bin. A binary already there is
 # skipped, so a warm cache makes this a no-op. Nothing is downloaded but modules.
 # runc needs cgo and libseccomp (Debian: libseccomp-dev pkg-config); without
 # them the node runtime is skipped with a message and the kwok cluster still works.
@@ -15,12 +16,14 @@ CONTROLLER_GEN_VERSION=v0.23.0
 ETCD_VERSION=v3.7.0
 CONTAINERD_VERSION=v2.4.2
 RUNC_VERSION=v1.4.0
+HELM_VERSION=v3.22.0
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${PODKIT_CACHE:-$HOME/.cache/podkit}
 bin=$cache/k8s-$K8S_VERSION/bin
 nodebin=$cache/node-containerd-$CONTAINERD_VERSION-runc-$RUNC_VERSION/bin
-mkdir -p "$bin" "$nodebin"
+helmbin=$cache/helm-$HELM_VERSION/bin
+mkdir -p "$bin" "$nodebin" "$helmbin"
 
 # Two cores: keep the compiler from running more jobs than that.
 export GOFLAGS="${GOFLAGS:-} -p=2"
@@ -78,6 +81,18 @@ runc_install() { # output
 pause_build() { # output
   (cd "$here/.." && go build -trimpath -ldflags "-s -w" -o "$1" ./hack/pause)
 }
+helm_install() { # output
+  # helm's own Makefile stamps its version and the Kubernetes version it was
+  # built against (client-go v0.37 for helm v3.22), which `helm template`
+  # checks a chart's kubeVersion against; unstamped it claims v1.20.
+  local tmpdir; tmpdir=$(mktemp -d)
+  GOBIN=$tmpdir go install -trimpath -ldflags "-s -w \
+    -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" && mv "$tmpdir/helm" "$1"
+  local rc=$?; rm -rf "$tmpdir"; return $rc
+}
 registryhint_build() { # output
   (cd "$here/.." && go build -trimpath -ldflags "-s -w" -o "$1" ./hack/registryhint)
 }
@@ -93,6 +108,9 @@ step kwokctl gobin_install sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION
 step controller-gen gobin_install sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_GEN_VERSION
 step kubelet k8s_build k8s.io/kubernetes/cmd/kubelet
 step kube-proxy k8s_build k8s.io/kubernetes/cmd/kube-proxy
+
+echo "tools: helm $HELM_VERSION (test/helm renders the chart; make release packages it) into $helmbin"
+STEP_BIN=$helmbin step helm helm_install
 
 echo "tools: real node runtime containerd $CONTAINERD_VERSION, runc $RUNC_VERSION into $nodebin"
 STEP_BIN=$nodebin step containerd containerd_install containerd

@@ -4,6 +4,11 @@
 //
 //	go run ./hack/image --binary bin/podkit --out _output/image/podkit --tag dev
 //
+// Given --binary more than once (one static binary per architecture), it
+// writes a multi-platform image: an OCI image index over one image per
+// binary, which a runtime resolves to its own platform. make release does
+// that for linux/amd64 and linux/arm64.
+//
 // It re-reads what it wrote, verifying every digest, and prints the image's
 // digest, entrypoint and user.
 package main
@@ -50,7 +55,8 @@ func main() {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("image", flag.ContinueOnError)
-	binary := fs.String("binary", "", "static binary to put in the image (required; build with CGO_ENABLED=0)")
+	var binaries stringsFlag
+	fs.Var(&binaries, "binary", "static binary to put in the image (required; build with CGO_ENABLED=0); repeat it with one binary per architecture for a multi-platform image")
 	entrypoint := fs.String("entrypoint", "", "path of the binary in the image, also the entrypoint (default /<binary name>)")
 	out := fs.String("out", "", "directory of the OCI image layout to write (required)")
 	archive := fs.String("archive", "", "also write the layout as an oci-archive tarball to this file")
@@ -66,10 +72,10 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *binary == "" || *out == "" {
+	if len(binaries) == 0 || *out == "" {
 		return errors.New("--binary and --out are required")
 	}
-	name := filepath.Base(*binary)
+	name := filepath.Base(binaries[0])
 	all := map[string]string{
 		"org.opencontainers.image.title":    name,
 		"org.opencontainers.image.version":  *version,
@@ -88,19 +94,29 @@ func run(args []string) error {
 		}
 		extra = append(extra, ociimage.ExtraFile{Path: p, Source: src})
 	}
-	desc, err := ociimage.Write(*out, ociimage.Options{
-		Binary:  *binary,
-		Path:    *entrypoint,
-		Links:   links,
-		Files:   extra,
-		User:    *user,
-		Labels:  all,
-		RefName: *tag,
-	})
+	var images []ociimage.Options
+	for _, b := range binaries {
+		images = append(images, ociimage.Options{
+			Binary:  b,
+			Path:    *entrypoint,
+			Links:   links,
+			Files:   extra,
+			User:    *user,
+			Labels:  all,
+			RefName: *tag,
+		})
+	}
+	var desc *ociimage.Descriptor
+	var err error
+	if len(images) == 1 {
+		desc, err = ociimage.Write(*out, images[0])
+	} else {
+		desc, err = ociimage.WriteIndex(*out, *tag, images)
+	}
 	if err != nil {
 		return err
 	}
-	img, err := ociimage.Read(*out, *tag)
+	imgs, err := ociimage.ReadAll(*out, *tag)
 	if err != nil {
 		return fmt.Errorf("verify written image: %w", err)
 	}
@@ -109,12 +125,15 @@ func run(args []string) error {
 			return err
 		}
 	}
-	var size int64
-	for _, l := range img.Manifest.Layers {
-		size += l.Size
+	fmt.Printf("%s:%s %s\n", *out, *tag, desc.Digest)
+	for _, img := range imgs {
+		var size int64
+		for _, l := range img.Manifest.Layers {
+			size += l.Size
+		}
+		fmt.Printf("  %s/%s %s entrypoint=%v user=%s layer=%.1f MiB\n",
+			img.Config.OS, img.Config.Architecture, img.Descriptor.Digest,
+			img.Config.Config.Entrypoint, img.Config.Config.User, float64(size)/(1<<20))
 	}
-	fmt.Printf("%s:%s %s %s/%s entrypoint=%v user=%s layer=%.1f MiB\n",
-		*out, *tag, desc.Digest, img.Config.OS, img.Config.Architecture,
-		img.Config.Config.Entrypoint, img.Config.Config.User, float64(size)/(1<<20))
 	return nil
 }

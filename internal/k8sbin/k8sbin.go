@@ -25,6 +25,17 @@ const (
 // holds containerd, its shim, ctr, runc and the sandbox (pause) binary.
 const NodeDir = "node-containerd-" + ContainerdVersion + "-runc-" + RuncVersion
 
+// HelmVersion is the helm that hack/tools.sh builds into <cache>/HelmDir,
+// for the chart's tests and make release.
+const HelmVersion = "v3.22.0"
+
+// HelmDir is the cache subdirectory, keyed by HelmVersion, that holds helm.
+const HelmDir = "helm-" + HelmVersion
+
+// Helm is the name of the helm binary (not in All: podkit dev tools leaves
+// it out, since only podkit's own tests and releases use it).
+const Helm = "helm"
+
 // Names of the binaries that make tools builds.
 const (
 	Etcd                  = "etcd"
@@ -57,8 +68,8 @@ func CacheDir() (string, error) {
 }
 
 // Dirs returns the directories searched for binaries, in order:
-// $PODKIT_K8S_BIN, $KUBEBUILDER_ASSETS, <cache>/k8s-<Version>/bin, then
-// <cache>/<NodeDir>/bin.
+// $PODKIT_K8S_BIN, $KUBEBUILDER_ASSETS, <cache>/k8s-<Version>/bin,
+// <cache>/<NodeDir>/bin, then <cache>/<HelmDir>/bin.
 func Dirs() []string {
 	var dirs []string
 	for _, env := range []string{"PODKIT_K8S_BIN", "KUBEBUILDER_ASSETS"} {
@@ -67,7 +78,7 @@ func Dirs() []string {
 		}
 	}
 	if cache, err := CacheDir(); err == nil {
-		dirs = append(dirs, filepath.Join(cache, "k8s-"+Version, "bin"), filepath.Join(cache, NodeDir, "bin"))
+		dirs = append(dirs, filepath.Join(cache, "k8s-"+Version, "bin"), filepath.Join(cache, NodeDir, "bin"), filepath.Join(cache, HelmDir, "bin"))
 	}
 	return dirs
 }

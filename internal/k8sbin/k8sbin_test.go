@@ -82,7 +82,7 @@ func TestToolsScriptBuildsThePinnedVersions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"K8S_VERSION=" + Version + "\n", "CONTAINERD_VERSION=" + ContainerdVersion + "\n", "RUNC_VERSION=" + RuncVersion + "\n"} {
+	for _, want := range []string{"K8S_VERSION=" + Version + "\n", "CONTAINERD_VERSION=" + ContainerdVersion + "\n", "RUNC_VERSION=" + RuncVersion + "\n", "HELM_VERSION=" + HelmVersion + "\n", "helmbin=$cache/helm-$HELM_VERSION/bin\n"} {
 		if !strings.Contains(string(script), want) {
 			t.Errorf("hack/tools.sh lacks %q", strings.TrimSpace(want))
 		}

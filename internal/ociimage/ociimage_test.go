@@ -3,7 +3,7 @@ package ociimage
 import (
 	"archive/tar"
 	"bytes"
-	"errors"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -17,37 +17,43 @@ import (
 )
 
 var (
-	tinyOnce sync.Once
-	tinyPath string
-	tinyErr  error
+	tinyMu    sync.Mutex
+	tinyPaths = map[string]string{}
 )
 
-// tinyBinary builds a static hello-world once per test binary.
+// tinyBinary builds a static hello-world for linux/GOARCH once per test
+// binary.
 func tinyBinary(t *testing.T) string {
 	t.Helper()
-	tinyOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ociimage-tiny-")
-		if err != nil {
-			tinyErr = err
-			return
-		}
-		src := filepath.Join(dir, "main.go")
-		if err := os.WriteFile(src, []byte("package main\n\nfunc main() { println(\"hello\") }\n"), 0o644); err != nil {
-			tinyErr = err
-			return
-		}
-		tinyPath = filepath.Join(dir, "tiny")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", tinyPath, src)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOWORK=off", "GOFLAGS=")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			tinyErr = errors.New(string(out))
-		}
-	})
-	if tinyErr != nil {
-		t.Fatalf("build tiny binary: %v", tinyErr)
+	return tinyBinaryFor(t, runtime.GOARCH)
+}
+
+// tinyBinaryFor builds a static hello-world for linux/arch once per test
+// binary.
+func tinyBinaryFor(t *testing.T, arch string) string {
+	t.Helper()
+	tinyMu.Lock()
+	defer tinyMu.Unlock()
+	if p, ok := tinyPaths[arch]; ok {
+		return p
 	}
-	return tinyPath
+	dir, err := os.MkdirTemp("", "ociimage-tiny-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte("package main\n\nfunc main() { println(\"hello\") }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "tiny")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", p, src)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch, "GOWORK=off", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build tiny binary for linux/%s: %v\n%s", arch, err, out)
+	}
+	tinyPaths[arch] = p
+	return p
 }
 
 func TestWriteProducesImageThatReadsBackVerified(t *testing.T) {
@@ -347,5 +353,159 @@ func TestWriteAddsLinksAndFiles(t *testing.T) {
 		if _, err := Write(t.TempDir(), Options{Binary: bin, Path: "/bin/busybox", Links: bad}); err == nil || !strings.Contains(err.Error(), "Options.Links[0]") {
 			t.Errorf("Links %q: err %v, want one naming Options.Links[0]", bad, err)
 		}
+	}
+}
+
+func TestWriteIndexHoldsOneImagePerPlatform(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	// An earlier single-platform image in the same layout is replaced.
+	if _, err := Write(dir, Options{Binary: tinyBinaryFor(t, "amd64"), RefName: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{"org.opencontainers.image.version": "v9.9.9"}
+	desc, err := WriteIndex(dir, "v9.9.9", []Options{
+		{Binary: tinyBinaryFor(t, "amd64"), Path: "/tiny", Labels: labels},
+		{Binary: tinyBinaryFor(t, "arm64"), Path: "/tiny", Labels: labels},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if desc.MediaType != MediaTypeIndex || desc.Annotations[AnnotationRefName] != "v9.9.9" {
+		t.Errorf("descriptor %+v: want an image index tagged v9.9.9", desc)
+	}
+	if _, err := Read(dir, "v9.9.9"); err == nil || !strings.Contains(err.Error(), "ReadAll") {
+		t.Errorf("Read of a multi-platform image: err = %v, want one naming ReadAll", err)
+	}
+	if _, err := ReadAll(dir, "old"); err == nil {
+		t.Error("the replaced image is still tagged in index.json")
+	}
+	images, err := ReadAll(dir, "v9.9.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	blobs := map[string]bool{desc.Digest: true}
+	for _, img := range images {
+		p := img.Descriptor.Platform
+		got = append(got, p.OS+"/"+p.Architecture)
+		files, err := LayerFiles(img.Layers[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(tinyBinaryFor(t, p.Architecture))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(files["tiny"].Data, want) {
+			t.Errorf("%s image does not hold the %s binary", p.Architecture, p.Architecture)
+		}
+		if img.Config.Config.Labels["org.opencontainers.image.version"] != "v9.9.9" {
+			t.Errorf("%s config labels %v lack the version", p.Architecture, img.Config.Config.Labels)
+		}
+		blobs[img.Descriptor.Digest] = true
+		blobs[img.Manifest.Config.Digest] = true
+		blobs[img.Manifest.Layers[0].Digest] = true
+	}
+	if diff := cmp.Diff([]string{"linux/amd64", "linux/arm64"}, got); diff != "" {
+		t.Errorf("platforms (-want +got):\n%s", diff)
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !blobs["sha256:"+e.Name()] {
+			t.Errorf("blob %s is referenced by nothing (left from the replaced image?)", e.Name())
+		}
+	}
+	if len(entries) != len(blobs) {
+		t.Errorf("%d blobs, want %d", len(entries), len(blobs))
+	}
+	// Reproducible: the same inputs give the same index digest.
+	again, err := WriteIndex(filepath.Join(t.TempDir(), "again"), "v9.9.9", []Options{
+		{Binary: tinyBinaryFor(t, "amd64"), Path: "/tiny", Labels: labels},
+		{Binary: tinyBinaryFor(t, "arm64"), Path: "/tiny", Labels: labels},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Digest != desc.Digest {
+		t.Errorf("second build's digest %s differs from %s", again.Digest, desc.Digest)
+	}
+}
+
+func TestWriteIndexRefusesBadInputAndKeepsTheLayout(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	if _, err := Write(dir, Options{Binary: tinyBinary(t), RefName: "keep"}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(dir, IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	amd := tinyBinaryFor(t, "amd64")
+	for name, tc := range map[string]struct {
+		ref    string
+		images []Options
+		want   string
+	}{
+		"no images":          {ref: "x", want: "no images"},
+		"platform twice":     {ref: "x", images: []Options{{Binary: amd}, {Binary: amd}}, want: "both linux/amd64"},
+		"other tag":          {ref: "x", images: []Options{{Binary: amd, RefName: "y"}}, want: `images[0].RefName "y"`},
+		"bad path in second": {ref: "x", images: []Options{{Binary: amd}, {Binary: tinyBinaryFor(t, "arm64"), Path: "rel"}}, want: "images[1]: Options.Path"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := WriteIndex(dir, tc.ref, tc.images)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.want)
+			}
+			after, err := os.ReadFile(filepath.Join(dir, IndexFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(before, after) {
+				t.Errorf("index.json changed after a refused WriteIndex:\n%s", after)
+			}
+			if entries, _ := os.ReadDir(filepath.Join(dir, "blobs", "sha256")); len(entries) != 3 {
+				t.Errorf("%d blobs after a refused WriteIndex, want the earlier image's 3", len(entries))
+			}
+			if _, err := Read(dir, "keep"); err != nil {
+				t.Errorf("earlier image no longer reads back: %v", err)
+			}
+		})
+	}
+}
+
+func TestReadAllDetectsAnIndexThatLiesAboutAPlatform(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "layout")
+	desc, err := WriteIndex(dir, "v1", []Options{{Binary: tinyBinaryFor(t, "amd64")}, {Binary: tinyBinaryFor(t, "arm64")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := ReadBlob(dir, *desc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Swap the two platforms, then re-point index.json at the forged index
+	// with a correct digest: only the platform check can catch it.
+	var index Index
+	if err := json.Unmarshal(data, &index); err != nil {
+		t.Fatal(err)
+	}
+	index.Manifests[0].Platform, index.Manifests[1].Platform = index.Manifests[1].Platform, index.Manifests[0].Platform
+	forged, err := json.Marshal(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := writeBlob(dir, MediaTypeIndex, forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd.Annotations = map[string]string{AnnotationRefName: "v1"}
+	if err := writeIndexJSON(dir, *fd); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadAll(dir, "v1"); err == nil || !strings.Contains(err.Error(), "but its config is") {
+		t.Errorf("ReadAll of a forged index: err = %v, want a platform mismatch", err)
 	}
 }

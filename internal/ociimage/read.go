@@ -28,8 +28,68 @@ type Image struct {
 // image when refName is ""). It verifies the layout version, every digest
 // and size from index.json down to the layers, the media types, and that
 // each layer's uncompressed digest matches the config's diff_ids: what
-// crane validate does, without crane.
+// crane validate does, without crane. A multi-platform image (an image
+// index, see WriteIndex) is refused: read it with ReadAll.
 func Read(dir, refName string) (*Image, error) {
+	desc, err := readTop(dir, refName)
+	if err != nil {
+		return nil, err
+	}
+	if desc.MediaType == MediaTypeIndex {
+		return nil, fmt.Errorf("%s: %q is a multi-platform image index: read it with ReadAll", IndexFile, refName)
+	}
+	return readImage(dir, *desc)
+}
+
+// ReadAll returns every image tagged refName, verified as Read verifies
+// one: the image itself, or each platform's image of an image index. For
+// an index it also checks that each entry's platform matches its image's
+// config and that no platform appears twice. Each Image's Descriptor is its
+// entry in the index, platform included.
+func ReadAll(dir, refName string) ([]*Image, error) {
+	desc, err := readTop(dir, refName)
+	if err != nil {
+		return nil, err
+	}
+	if desc.MediaType != MediaTypeIndex {
+		img, err := readImage(dir, *desc)
+		if err != nil {
+			return nil, err
+		}
+		return []*Image{img}, nil
+	}
+	var index Index
+	if err := readBlobJSON(dir, *desc, MediaTypeIndex, &index); err != nil {
+		return nil, err
+	}
+	if index.SchemaVersion != 2 || len(index.Manifests) == 0 {
+		return nil, fmt.Errorf("image index %s: schemaVersion %d with %d manifests, want 2 and at least one", desc.Digest, index.SchemaVersion, len(index.Manifests))
+	}
+	seen := map[Platform]bool{}
+	var images []*Image
+	for i, m := range index.Manifests {
+		if m.Platform == nil {
+			return nil, fmt.Errorf("image index %s: manifests[%d] has no platform", desc.Digest, i)
+		}
+		if seen[*m.Platform] {
+			return nil, fmt.Errorf("image index %s: platform %s/%s listed twice", desc.Digest, m.Platform.OS, m.Platform.Architecture)
+		}
+		seen[*m.Platform] = true
+		img, err := readImage(dir, m)
+		if err != nil {
+			return nil, fmt.Errorf("image index %s: manifests[%d]: %w", desc.Digest, i, err)
+		}
+		if img.Config.OS != m.Platform.OS || img.Config.Architecture != m.Platform.Architecture {
+			return nil, fmt.Errorf("image index %s: manifests[%d] says %s/%s but its config is %s/%s", desc.Digest, i, m.Platform.OS, m.Platform.Architecture, img.Config.OS, img.Config.Architecture)
+		}
+		images = append(images, img)
+	}
+	return images, nil
+}
+
+// readTop checks the layout's version and returns index.json's entry
+// tagged refName (the first when refName is "").
+func readTop(dir, refName string) (*Descriptor, error) {
 	var layout struct {
 		ImageLayoutVersion string `json:"imageLayoutVersion"`
 	}
@@ -46,18 +106,18 @@ func Read(dir, refName string) (*Image, error) {
 	if index.SchemaVersion != 2 {
 		return nil, fmt.Errorf("%s: schemaVersion %d, want 2", IndexFile, index.SchemaVersion)
 	}
-	var desc *Descriptor
 	for i, m := range index.Manifests {
 		if refName == "" || m.Annotations[AnnotationRefName] == refName {
-			desc = &index.Manifests[i]
-			break
+			return &index.Manifests[i], nil
 		}
 	}
-	if desc == nil {
-		return nil, fmt.Errorf("%s: no image tagged %q", IndexFile, refName)
-	}
-	img := &Image{Descriptor: *desc}
-	if err := readBlobJSON(dir, *desc, MediaTypeManifest, &img.Manifest); err != nil {
+	return nil, fmt.Errorf("%s: no image tagged %q", IndexFile, refName)
+}
+
+// readImage reads and verifies the image whose manifest desc points at.
+func readImage(dir string, desc Descriptor) (*Image, error) {
+	img := &Image{Descriptor: desc}
+	if err := readBlobJSON(dir, desc, MediaTypeManifest, &img.Manifest); err != nil {
 		return nil, err
 	}
 	if err := readBlobJSON(dir, img.Manifest.Config, MediaTypeConfig, &img.Config); err != nil {

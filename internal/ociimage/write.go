@@ -178,11 +178,12 @@ type Platform struct {
 	OS           string `json:"os"`
 }
 
-// Index is index.json.
+// Index is index.json, and the blob of a multi-platform image index.
 type Index struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType"`
-	Manifests     []Descriptor `json:"manifests"`
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	Manifests     []Descriptor      `json:"manifests"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
 }
 
 // Manifest is an image manifest.
@@ -238,13 +239,113 @@ func Write(dir string, opts Options) (*Descriptor, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	manifestDesc, blobs, err := writeImage(dir, &opts)
+	if err != nil {
+		return nil, err
+	}
+	manifestDesc.Annotations = map[string]string{AnnotationRefName: opts.RefName}
+	if err := writeIndexJSON(dir, *manifestDesc); err != nil {
+		return nil, err
+	}
+	if err := removeUnreferenced(dir, blobs...); err != nil {
+		return nil, err
+	}
+	return manifestDesc, nil
+}
+
+// WriteIndex writes one image per element of images, each for its own
+// platform, and an image index over them tagged refName: a multi-arch image
+// that a runtime resolves to its own platform. The layout in dir is replaced
+// as Write replaces it. Each image's Architecture defaults to its binary's
+// ELF machine; two images of the same OS and architecture are refused, as is
+// an image whose RefName is set to something other than refName. It returns
+// the image index's descriptor, whose Digest is the multi-arch image's
+// digest.
+func WriteIndex(dir, refName string, images []Options) (*Descriptor, error) {
+	if refName == "" {
+		refName = "latest"
+	}
+	if len(images) == 0 {
+		return nil, errors.New("WriteIndex: no images: give one Options per platform")
+	}
+	var errs []error
+	seen := map[Platform]int{}
+	for i := range images {
+		o := &images[i]
+		if o.RefName != "" && o.RefName != refName {
+			errs = append(errs, fmt.Errorf("images[%d].RefName %q differs from the index's %q: leave it empty", i, o.RefName, refName))
+		}
+		o.RefName = refName
+		if err := o.setDefaults(); err != nil {
+			return nil, fmt.Errorf("images[%d]: %w", i, err)
+		}
+		if err := o.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("images[%d]: %w", i, err))
+			continue
+		}
+		if o.Architecture == "" {
+			arch, err := checkStatic(o.Binary)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("images[%d]: %w", i, err))
+				continue
+			}
+			o.Architecture = arch
+		}
+		p := Platform{OS: o.OS, Architecture: o.Architecture}
+		if j, dup := seen[p]; dup {
+			errs = append(errs, fmt.Errorf("images[%d] and images[%d] are both %s/%s: give each platform once", j, i, p.OS, p.Architecture))
+		}
+		seen[p] = i
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var manifests []Descriptor
+	var blobs []string
+	for i := range images {
+		d, b, err := writeImage(dir, &images[i])
+		if err != nil {
+			return nil, fmt.Errorf("images[%d]: %w", i, err)
+		}
+		manifests = append(manifests, *d)
+		blobs = append(blobs, b...)
+	}
+	// The index carries the shared labels (title, version, source, ...)
+	// as annotations, as the manifests do.
+	annotations := maps.Clone(images[0].Labels)
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[AnnotationCreated] = images[0].Created.Format(time.RFC3339)
+	indexJSON, err := json.Marshal(Index{SchemaVersion: 2, MediaType: MediaTypeIndex, Manifests: manifests, Annotations: annotations})
+	if err != nil {
+		return nil, fmt.Errorf("encode image index: %w", err)
+	}
+	indexDesc, err := writeBlob(dir, MediaTypeIndex, indexJSON)
+	if err != nil {
+		return nil, err
+	}
+	indexDesc.Annotations = map[string]string{AnnotationRefName: refName}
+	if err := writeIndexJSON(dir, *indexDesc); err != nil {
+		return nil, err
+	}
+	if err := removeUnreferenced(dir, append(blobs, indexDesc.Digest)...); err != nil {
+		return nil, err
+	}
+	return indexDesc, nil
+}
+
+// writeImage writes the layer, config and manifest blobs of one image
+// (opts defaulted and valid) and returns the manifest's descriptor, with
+// its platform, and the digests of the blobs it wrote.
+func writeImage(dir string, opts *Options) (*Descriptor, []string, error) {
 	bin, err := os.ReadFile(opts.Binary)
 	if err != nil {
-		return nil, fmt.Errorf("read binary: %w", err)
+		return nil, nil, fmt.Errorf("read binary: %w", err)
 	}
 	arch, err := checkStatic(opts.Binary)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if opts.Architecture == "" {
 		opts.Architecture = arch
@@ -253,20 +354,20 @@ func Write(dir string, opts Options) (*Descriptor, error) {
 	extra := make([][]byte, len(opts.Files))
 	for i, f := range opts.Files {
 		if _, err := checkStatic(f.Source); err != nil {
-			return nil, fmt.Errorf("Options.Files[%d]: %w", i, err)
+			return nil, nil, fmt.Errorf("Options.Files[%d]: %w", i, err)
 		}
 		if extra[i], err = os.ReadFile(f.Source); err != nil {
-			return nil, fmt.Errorf("read Options.Files[%d]: %w", i, err)
+			return nil, nil, fmt.Errorf("read Options.Files[%d]: %w", i, err)
 		}
 	}
 
-	layerTar, err := buildLayer(bin, extra, opts, uid, gid)
+	layerTar, err := buildLayer(bin, extra, *opts, uid, gid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	layerGz, err := gzipBytes(layerTar)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	created := opts.Created.Format(time.RFC3339)
 	labels := maps.Clone(opts.Labels)
@@ -291,19 +392,19 @@ func Write(dir string, opts Options) (*Descriptor, error) {
 	}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("encode image config: %w", err)
+		return nil, nil, fmt.Errorf("encode image config: %w", err)
 	}
 
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
-		return nil, fmt.Errorf("create layout directory: %w", err)
+		return nil, nil, fmt.Errorf("create layout directory: %w", err)
 	}
 	layerDesc, err := writeBlob(dir, MediaTypeLayer, layerGz)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfgDesc, err := writeBlob(dir, MediaTypeConfig, cfgJSON)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	manifest := Manifest{
 		SchemaVersion: 2,
@@ -314,31 +415,29 @@ func Write(dir string, opts Options) (*Descriptor, error) {
 	}
 	manifestJSON, err := json.Marshal(manifest)
 	if err != nil {
-		return nil, fmt.Errorf("encode image manifest: %w", err)
+		return nil, nil, fmt.Errorf("encode image manifest: %w", err)
 	}
 	manifestDesc, err := writeBlob(dir, MediaTypeManifest, manifestJSON)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	manifestDesc.Annotations = map[string]string{AnnotationRefName: opts.RefName}
 	manifestDesc.Platform = &Platform{Architecture: opts.Architecture, OS: opts.OS}
+	return manifestDesc, []string{layerDesc.Digest, cfgDesc.Digest, manifestDesc.Digest}, nil
+}
 
-	index := Index{SchemaVersion: 2, MediaType: MediaTypeIndex, Manifests: []Descriptor{*manifestDesc}}
+// writeIndexJSON writes the layout's oci-layout file and an index.json
+// holding the one descriptor top.
+func writeIndexJSON(dir string, top Descriptor) error {
+	index := Index{SchemaVersion: 2, MediaType: MediaTypeIndex, Manifests: []Descriptor{top}}
 	indexJSON, err := json.MarshalIndent(index, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("encode image index: %w", err)
+		return fmt.Errorf("encode image index: %w", err)
 	}
 	layout := []byte(`{"imageLayoutVersion":"` + LayoutVersion + `"}` + "\n")
 	if err := writeFileAtomic(filepath.Join(dir, LayoutFile), layout); err != nil {
-		return nil, err
+		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, IndexFile), append(indexJSON, '\n')); err != nil {
-		return nil, err
-	}
-	if err := removeUnreferenced(dir, layerDesc.Digest, cfgDesc.Digest, manifestDesc.Digest); err != nil {
-		return nil, err
-	}
-	return manifestDesc, nil
+	return writeFileAtomic(filepath.Join(dir, IndexFile), append(indexJSON, '\n'))
 }
 
 // checkStatic refuses binaries that need a dynamic loader and returns the

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -28,7 +27,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/yaml"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 	"github.com/podkit-dev/podkit/internal/k8sbin"
@@ -56,9 +54,53 @@ func kubectl(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func TestDefaultOverlayDeploysAndItsRBACRunsASample(t *testing.T) {
-	out := kubectl(t, "apply", "--server-side", "-k", "config/default")
-	t.Logf("kubectl apply --server-side -k config/default:\n%s", out)
+// installYAML renders the release's install.yaml as make release does
+// (hack/release.sh install-yaml) for version e2e-test, and checks that it
+// names the released image.
+func installYAML(t *testing.T) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "install.yaml")
+	cmd := exec.Command("bash", "hack/release.sh", "install-yaml", file)
+	cmd.Dir = moduleRoot(t)
+	cmd.Env = append(os.Environ(), "VERSION=e2e-test", "IMAGE_REPO=registry.example/podkit-dev")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("hack/release.sh install-yaml: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := testenv.DecodeManifests(data)
+	if err != nil {
+		t.Fatalf("install.yaml: %v", err)
+	}
+	var kinds []string
+	for _, o := range objs {
+		kinds = append(kinds, o.GetKind())
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		var dep appsv1.Deployment
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &dep); err != nil {
+			t.Fatal(err)
+		}
+		if got := dep.Spec.Template.Spec.Containers[0].Image; got != "registry.example/podkit-dev/podkit:e2e-test" {
+			t.Errorf("install.yaml's controller image %q, want the released registry.example/podkit-dev/podkit:e2e-test", got)
+		}
+	}
+	// kubectl apply -f creates in file order: the namespace and the CRD first.
+	if len(kinds) < 2 || kinds[0] != "Namespace" || kinds[1] != "CustomResourceDefinition" {
+		t.Errorf("install.yaml starts with %v, want Namespace then CustomResourceDefinition", kinds[:min(len(kinds), 2)])
+	}
+	return file
+}
+
+// The release's install.yaml, applied as its first line says, deploys a
+// controller whose RBAC runs a sample to Completed.
+func TestInstallYAMLDeploysAndItsRBACRunsASample(t *testing.T) {
+	file := installYAML(t)
+	out := kubectl(t, "apply", "--server-side", "-f", file)
+	t.Logf("kubectl apply --server-side -f install.yaml:\n%s", out)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
@@ -123,27 +165,19 @@ func TestDefaultOverlayDeploysAndItsRBACRunsASample(t *testing.T) {
 		}
 		// The sample is its task pods' ServiceAccount, Role and RoleBinding,
 		// then the Framework: create them in that order, as kubectl apply does.
-		for _, doc := range strings.Split(string(data), "\n---") {
-			u := &unstructured.Unstructured{}
-			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-				t.Fatal(err)
-			}
-			switch u.GetKind() {
-			case "":
-			case "Framework":
-				if err := yaml.UnmarshalStrict([]byte(doc), fw); err != nil {
-					t.Fatal(err)
-				}
-			default:
-				u.SetNamespace(ns)
-				if err := env.Client.Create(ctx, u); err != nil {
-					t.Fatalf("create the sample's %s %s: %v", u.GetKind(), u.GetName(), err)
-				}
+		objs, err := testenv.DecodeManifests(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range objs {
+			u.SetNamespace(ns)
+			// Strict: a field of the sample the API does not know fails here.
+			if err := env.Client.Create(ctx, u, client.FieldValidation("Strict")); err != nil {
+				t.Fatalf("create the sample's %s %s: %v", u.GetKind(), u.GetName(), err)
 			}
 		}
-		fw.Namespace = ns
-		if err := env.Client.Create(ctx, fw); err != nil {
-			t.Fatal(err)
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(objs[len(objs)-1].Object, fw); err != nil || fw.Kind != "Framework" {
+			t.Fatalf("the sample's last object is %s, want its Framework (%v)", objs[len(objs)-1].GetKind(), err)
 		}
 		testenv.WaitFor(t, 2*time.Minute, "framework "+fw.Name+" to complete", func(ctx context.Context) (bool, error) {
 			if err := completeRunningTaskPods(ctx, ns); err != nil {
