@@ -2,11 +2,14 @@ package vcluster_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -14,6 +17,7 @@ import (
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/internal/vcluster"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/pods"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/services"
 )
 
 // TestVirtualPodRunsOnKwokHostNodes runs the virtual cluster on a full
@@ -64,7 +68,7 @@ func TestVirtualPodRunsOnKwokHostNodes(t *testing.T) {
 	}
 	vcs := kubernetes.NewForConfigOrDie(cfg)
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello", Labels: map[string]string{"app": "hello"}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
 	}
 	testenv.WaitFor(t, 60*time.Second, "create virtual pod", func(ctx context.Context) (bool, error) {
@@ -95,4 +99,47 @@ func TestVirtualPodRunsOnKwokHostNodes(t *testing.T) {
 		t.Fatalf("node %s in the virtual cluster is not a fake node: labels %v", got.Spec.NodeName, node.Labels)
 	}
 	t.Logf("virtual pod on node %s with IP %s", got.Spec.NodeName, got.Status.PodIP)
+
+	// A virtual Service of the pod resolves to the address the host routes
+	// (vcluster's services syncer recreates the virtual Service with the
+	// host's spec.clusterIP), and its endpoints, built by the host's
+	// EndpointSlice controller from the kwok pod, name the virtual pod
+	// (vcluster's endpoints translate.go maps Pod targetRefs).
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "hello"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "hello"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	}
+	if _, err := vcs.CoreV1().Services("default").Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create virtual Service: %v", err)
+	}
+	var hostIP string
+	testenv.WaitFor(t, 60*time.Second, "host Service with a cluster IP", func(ctx context.Context) (bool, error) {
+		h, err := kwok.Clientset.CoreV1().Services(opts.HostNamespace).Get(ctx, "hello-x-default-x-vck", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		hostIP = h.Spec.ClusterIP
+		return hostIP != "", nil
+	})
+	testenv.WaitFor(t, 60*time.Second, "virtual Service resolves to the host's cluster IP "+hostIP, func(ctx context.Context) (bool, error) {
+		v, err := vcs.CoreV1().Services("default").Get(ctx, "hello", metav1.GetOptions{})
+		return err == nil && v.Spec.ClusterIP == hostIP, nil
+	})
+	testenv.WaitFor(t, 90*time.Second, "virtual EndpointSlice with the pod's address naming the virtual pod", func(ctx context.Context) (bool, error) {
+		list, err := vcs.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=hello"})
+		if err != nil {
+			return false, nil
+		}
+		for _, es := range list.Items {
+			if es.Labels[discoveryv1.LabelManagedBy] != services.ManagedByHost {
+				return false, fmt.Errorf("EndpointSlice %s managed by %q: the virtual cluster builds its own", es.Name, es.Labels[discoveryv1.LabelManagedBy])
+			}
+			for _, ep := range es.Endpoints {
+				if slices.Contains(ep.Addresses, got.Status.PodIP) && ep.TargetRef != nil && ep.TargetRef.Name == "hello" && ep.TargetRef.Namespace == "default" {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
 }
