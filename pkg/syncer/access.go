@@ -7,6 +7,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
@@ -18,26 +19,37 @@ var cacheVerbs = []string{"get", "list", "watch"}
 
 // CheckHostAccess asks the host API server (SelfSubjectAccessReview) whether
 // the syncer's host identity may get, list and watch the Resource of every
-// Syncer among plugins in the target namespace (cluster-wide for
-// cluster-scoped kinds). The error names each missing permission and the
+// Syncer and the HostResources of every HostReader among plugins in the
+// target namespace (cluster-wide for cluster-scoped kinds). The error names each missing permission and the
 // Role that would grant it. Start calls it before the managers start; call
 // it yourself when you drive them with Setup and Register.
 func CheckHostAccess(ctx *synccontext.RegisterContext, plugins ...Base) error {
 	mapper := ctx.PhysicalManager.GetRESTMapper()
 	scheme := ctx.PhysicalManager.GetScheme()
-	var missing []string
+	type read struct {
+		plugin string
+		obj    client.Object
+	}
+	var reads []read
 	for _, p := range plugins {
-		s, ok := p.(Syncer)
-		if !ok {
-			continue
+		if s, ok := p.(Syncer); ok {
+			reads = append(reads, read{p.Name(), s.Resource()})
 		}
-		gvk, err := apiutil.GVKForObject(s.Resource(), scheme)
+		if h, ok := p.(HostReader); ok {
+			for _, obj := range h.HostResources() {
+				reads = append(reads, read{p.Name(), obj})
+			}
+		}
+	}
+	var missing []string
+	for _, r := range reads {
+		gvk, err := apiutil.GVKForObject(r.obj, scheme)
 		if err != nil {
-			return fmt.Errorf("resource of syncer %s: %w", s.Name(), err)
+			return fmt.Errorf("resource of syncer %s: %w", r.plugin, err)
 		}
 		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err != nil {
-			return fmt.Errorf("find %s on the host for syncer %s: %w", gvk, s.Name(), err)
+			return fmt.Errorf("find %s on the host for syncer %s: %w", gvk, r.plugin, err)
 		}
 		ns := ""
 		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
@@ -62,7 +74,7 @@ func CheckHostAccess(ctx *synccontext.RegisterContext, plugins ...Base) error {
 			if ns != "" {
 				where = "in namespace " + ns
 			}
-			missing = append(missing, fmt.Sprintf("%s %s %s (syncer %s)", strings.Join(denied, ", "), mapping.Resource.GroupResource(), where, s.Name()))
+			missing = append(missing, fmt.Sprintf("%s %s %s (syncer %s)", strings.Join(denied, ", "), mapping.Resource.GroupResource(), where, r.plugin))
 		}
 	}
 	if len(missing) > 0 {

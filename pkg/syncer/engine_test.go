@@ -24,6 +24,7 @@ import (
 	"github.com/podkit-dev/podkit/pkg/syncer/internal/syncertest"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/configmaps"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/secrets"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/services"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
 	"github.com/podkit-dev/podkit/pkg/syncer/translator"
 )
@@ -328,15 +329,25 @@ func TestMissingHostPermissionIsNamedInsteadOfWaitingForever(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A plug-in that reads host EndpointSlices through the cache, beside
+	// its own kind, has them checked too.
+	up, err := services.NewEndpointSlicesUp(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- syncer.Start(rc, cms, secs) }()
+	go func() { done <- syncer.Start(rc, cms, secs, up) }()
 	select {
 	case err = <-done:
 	case <-time.After(waitTimeout):
 		t.Fatal("Start still waits; want an error naming the missing permission")
 	}
-	want := "cannot get, list, watch secrets in namespace " + target + " (syncer secrets)"
-	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "configmaps in") {
-		t.Fatalf("Start = %v, want an error containing %q and nothing about configmaps", err, want)
+	for _, want := range []string{
+		"cannot get, list, watch secrets in namespace " + target + " (syncer secrets)",
+		"get, list, watch endpointslices.discovery.k8s.io in namespace " + target + " (syncer " + services.EndpointsName + ")",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "configmaps in") {
+			t.Fatalf("Start = %v, want an error containing %q and nothing about configmaps", err, want)
+		}
 	}
 }

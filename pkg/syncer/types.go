@@ -91,6 +91,14 @@ type ControllerModifier interface {
 	ModifyController(ctx *context.RegisterContext, builder *builder.Builder) (*builder.Builder, error)
 }
 
+// HostReader names host kinds a plug-in reads through the host cache
+// besides a Syncer's Resource (e.g. a ControllerStarter that watches host
+// EndpointSlices): CheckHostAccess checks them too, so a missing permission
+// is named at start rather than found as a cache that never syncs.
+type HostReader interface {
+	HostResources() []client.Object
+}
+
 // ControllerStarter registers a controller of its own, for use cases the
 // Syncer abstraction does not fit. The caches are synced when it runs.
 type ControllerStarter interface {

@@ -55,7 +55,10 @@ type EndpointSlicesUp struct {
 	t *translator.Namespaced
 }
 
-var _ syncer.ControllerStarter = (*EndpointSlicesUp)(nil)
+var (
+	_ syncer.ControllerStarter = (*EndpointSlicesUp)(nil)
+	_ syncer.HostReader        = (*EndpointSlicesUp)(nil)
+)
 
 // NewEndpointSlicesUp returns the controller for ctx's virtual cluster and
 // target namespace.
@@ -69,6 +72,12 @@ func NewEndpointSlicesUp(ctx *synccontext.RegisterContext) (*EndpointSlicesUp, e
 
 // Name implements syncer.Base.
 func (e *EndpointSlicesUp) Name() string { return EndpointsName }
+
+// HostResources implements syncer.HostReader: it reads host EndpointSlices,
+// Services and Pods.
+func (e *EndpointSlicesUp) HostResources() []client.Object {
+	return []client.Object{&discoveryv1.EndpointSlice{}, &corev1.Service{}, &corev1.Pod{}}
+}
 
 // Register implements syncer.ControllerStarter: one reconcile per virtual
 // Service, fed by virtual Services, host EndpointSlices (through the host
