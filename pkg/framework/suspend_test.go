@@ -154,3 +154,55 @@ func TestFrameworkCreatedSuspendedHasNoPodsUntilResumed(t *testing.T) {
 		t.Errorf("attempt %d retries %d, want attempt 0 and no retry", got.Status.AttemptStatus.ID, got.Status.RetryPolicyStatus.TotalRetriedCount)
 	}
 }
+
+// A Stop that arrives while a suspension is still deleting pods completes
+// the Framework (StopFrameworkRequested) instead of holding it suspended.
+func TestStopDuringASuspensionCompletesTheFramework(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	startController(t, ns, 50)
+	fw := newFramework(ns, "suspstop", taskRole("worker", 2, ""))
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, fw, "all tasks ready", 2*time.Minute, func(fw *v1.Framework) bool {
+		return fw.Status.State == v1.FrameworkAttemptRunning && fw.Status.ReadyTasks == "2/2"
+	})
+	// A finalizer keeps pod 0 terminating, so the suspension cannot finish.
+	const hold = "podkit.dev/test-hold"
+	pod := &corev1.Pod{}
+	key := types.NamespacedName{Namespace: ns, Name: "suspstop-worker-0"}
+	if err := env.Client.Get(ctx, key, pod); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Patch(ctx, pod, client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"finalizers":[%q]}}`, hold))); err != nil {
+		t.Fatalf("add finalizer: %v", err)
+	}
+	release := func() {
+		_ = env.Client.Patch(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: key.Name}},
+			client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`)))
+	}
+	t.Cleanup(release)
+
+	setSuspend(t, ctx, fw, true)
+	got := waitState(t, fw, "suspending with a pod held", time.Minute, func(fw *v1.Framework) bool {
+		c := meta.FindStatusCondition(fw.Status.Conditions, v1.ConditionSuspended)
+		return c != nil && c.Reason == v1.ReasonSuspending
+	})
+	wantConditions(t, got, map[string]metav1.ConditionStatus{v1.ConditionSuspended: metav1.ConditionFalse, v1.ConditionReconciling: metav1.ConditionTrue})
+
+	stopFramework(t, ctx, fw)
+	release()
+	got = waitState(t, fw, "Completed", 2*time.Minute, completed)
+	cs := got.Status.AttemptStatus.CompletionStatus
+	if cs == nil || cs.Code != v1.CompletionCodeStopFrameworkRequested {
+		t.Fatalf("completion = %+v, want StopFrameworkRequested", cs)
+	}
+	if got.Status.AttemptStatus.ID != 0 || got.Status.RetryPolicyStatus.TotalRetriedCount != 0 {
+		t.Errorf("attempt %d retries %d, want attempt 0 and no retry", got.Status.AttemptStatus.ID, got.Status.RetryPolicyStatus.TotalRetriedCount)
+	}
+	wantConditions(t, got, map[string]metav1.ConditionStatus{
+		v1.ConditionFailed: metav1.ConditionTrue, v1.ConditionSuspended: metav1.ConditionFalse, v1.ConditionReconciling: metav1.ConditionFalse,
+	})
+}
