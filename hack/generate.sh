@@ -18,6 +18,9 @@ cp "$root/hack/k8s/go.mod" "$pins/go.mod.txt"
 cp "$root/hack/k8s/go.sum" "$pins/go.sum.txt"
 cp "$root/hack/k8s/tools.go" "$pins/tools.go.txt"
 cp "$root/hack/k8s/etcd/main.go" "$pins/etcd_main.go.txt"
+# ... and the real node's pause and registryhint, which it builds from source.
+cp "$root/hack/pause/main.go" "$pins/pause_main.go.txt"
+cp "$root/hack/registryhint/main.go" "$pins/registryhint_main.go.txt"
 
 bin=${PODKIT_K8S_BIN:-${PODKIT_CACHE:-$HOME/.cache/podkit}/k8s-v1.37.2/bin}
 cg=$bin/controller-gen

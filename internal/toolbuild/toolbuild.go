@@ -70,7 +70,7 @@ var pinFiles = map[string]string{
 }
 
 //go:embed pins/*.txt
-var pins embed.FS
+var pins embed.FS // hack/k8s's pins (pinFiles) and podkit's node sources (nodeSources)
 
 // ErrNoGo reports that the go command is not on PATH.
 var ErrNoGo = errors.New("the go command was not found: podkit builds the control plane from Go modules with the Go toolchain; install Go 1.26 or newer (https://go.dev/dl/) and put go on PATH")

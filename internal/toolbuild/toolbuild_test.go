@@ -41,6 +41,20 @@ func TestEmbeddedPinsMatchHackK8s(t *testing.T) {
 			t.Errorf("internal/toolbuild/pins/%s differs from hack/k8s/%s; run: make generate", e, path)
 		}
 	}
+	for e, path := range nodeSources {
+		want = append(want, "pins/"+e)
+		got, err := pins.ReadFile("pins/" + e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := os.ReadFile(filepath.Join("../..", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, src) {
+			t.Errorf("internal/toolbuild/pins/%s differs from %s; run: make generate", e, path)
+		}
+	}
 	slices.Sort(want)
 	if diff := cmp.Diff(want, embedded); diff != "" {
 		t.Errorf("files under pins/ (-copied by generate.sh +embedded):\n%s", diff)
@@ -89,6 +103,36 @@ func TestVersionsAndToolsMatchToolsScript(t *testing.T) {
 	}
 	if diff := cmp.Diff(Names(), steps); diff != "" {
 		t.Errorf("control-plane binaries (-toolbuild +hack/tools.sh):\n%s", diff)
+	}
+	// The node's steps: into $nodebin, built as BuildNode builds them.
+	var nodeSteps []string
+	for _, m := range regexp.MustCompile(`(?m)^[ \t]*(?:STEP_ALWAYS=1 )?STEP_BIN=\$nodebin step (\S+) (.*)$`).FindAllStringSubmatch(string(script), -1) {
+		nodeSteps = append(nodeSteps, m[1])
+		tool := nodeTools[slices.IndexFunc(nodeTools, func(t nodeTool) bool { return t.name == m[1] })]
+		var want string
+		switch {
+		case tool.source != "":
+			want = tool.name + "_build"
+			if !strings.HasPrefix(strings.TrimSpace(m[0]), "STEP_ALWAYS=1 ") {
+				t.Errorf("hack/tools.sh caches %s, BuildNode rebuilds it every time", tool.name)
+			}
+		case tool.cgo:
+			want = "runc_install"
+			if tool.tags != "seccomp" || !strings.Contains(string(script), `CGO_ENABLED=1 GO_INSTALL_FLAGS="-tags seccomp" gobin_install "github.com/opencontainers/runc@$RUNC_VERSION"`) {
+				t.Errorf("runc: hack/tools.sh's flags differ from BuildNode's (cgo, tags %q)", tool.tags)
+			}
+		default:
+			want = "containerd_install " + tool.name
+			if tool.tags != "no_btrfs" || tool.install != "github.com/containerd/containerd/v2/cmd/"+tool.name+"@"+k8sbin.ContainerdVersion {
+				t.Errorf("%s: BuildNode installs %s with tags %q, hack/tools.sh containerd_install (no_btrfs)", tool.name, tool.install, tool.tags)
+			}
+		}
+		if m[2] != want {
+			t.Errorf("hack/tools.sh builds %s with %q, want %q as BuildNode does", m[1], m[2], want)
+		}
+	}
+	if diff := cmp.Diff(NodeNames(), nodeSteps); diff != "" {
+		t.Errorf("node binaries (-toolbuild +hack/tools.sh):\n%s", diff)
 	}
 	mod, err := pins.ReadFile("pins/go.mod.txt")
 	if err != nil {
@@ -179,6 +223,59 @@ func TestFailedBuildNamesTheBinaryAndQuotesGo(t *testing.T) {
 		if strings.Contains(out.String(), "built") {
 			t.Errorf("%s: progress says built: %q", name, out.String())
 		}
+	}
+}
+
+// podkit's own node binaries, from the embedded sources, and ctr with go
+// install and build tags: built for real, run, and rebuilt (pause,
+// registryhint) or reported cached (ctr) on a second run.
+func TestBuildNodeBuildsPodkitsOwnAndContainerdsTools(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bin")
+	names := []string{"registryhint", "pause", "ctr"}
+	var out bytes.Buffer
+	if err := BuildNode(context.Background(), Options{Dir: dir, Names: names, Out: &out}); err != nil {
+		t.Fatalf("BuildNode: %v\n%s", err, out.String())
+	}
+	t.Logf("%s", out.String())
+	want := regexp.MustCompile(`(?m)^tools: real node runtime containerd ` + k8sbin.ContainerdVersion + `, runc ` + k8sbin.RuncVersion + ` into ` + regexp.QuoteMeta(dir) + `\n  ctr {24}built in \d+s\n  pause {22}built in \d+s\n  registryhint {15}built in \d+s\ntools: done in \d+s\n\z`)
+	if !want.MatchString(out.String()) {
+		t.Errorf("progress %q does not match %s", out.String(), want)
+	}
+	if got, err := exec.Command(filepath.Join(dir, "pause"), "-v").Output(); err != nil || string(got) != "podkit pause\n" {
+		t.Errorf("pause -v = %q, %v", got, err)
+	}
+	if got, err := exec.Command(filepath.Join(dir, "ctr"), "--version").Output(); err != nil || !strings.Contains(string(got), " "+strings.TrimPrefix(k8sbin.ContainerdVersion, "v")) {
+		t.Errorf("ctr --version = %q, %v; want %s", got, err, k8sbin.ContainerdVersion)
+	}
+	if got, err := exec.Command(filepath.Join(dir, "registryhint"), "-h").CombinedOutput(); !strings.Contains(string(got), "-addr") {
+		t.Errorf("registryhint -h = %q, %v; want its flags", got, err)
+	}
+	if got := entries(t, dir); !slices.Equal(got, []string{"ctr", "pause", "registryhint"}) {
+		t.Errorf("%s holds %v, want only the three", dir, got)
+	}
+	out.Reset()
+	if err := BuildNode(context.Background(), Options{Dir: dir, Names: names, Out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if want := regexp.MustCompile(`(?m)^  ctr {24}cached\n  pause {22}built in \d+s\n  registryhint {15}built in \d+s\n`); !want.MatchString(out.String()) {
+		t.Errorf("second run printed %q, want ctr cached and podkit's own rebuilt", out.String())
+	}
+}
+
+// Without a C compiler runc cannot be built: BuildNode says what to
+// install before it builds anything.
+func TestBuildNodeWithoutCgoSaysWhatToInstallAndBuildsNothing(t *testing.T) {
+	t.Setenv("CC", filepath.Join(t.TempDir(), "no-such-cc"))
+	dir := filepath.Join(t.TempDir(), "bin")
+	err := BuildNode(context.Background(), Options{Dir: dir, Names: []string{"pause", "runc"}})
+	if !errors.Is(err, ErrNoCgo) || !strings.Contains(err.Error(), "libseccomp-dev") || !strings.Contains(err.Error(), "no-such-cc") {
+		t.Fatalf("err = %v, want ErrNoCgo naming the compiler and libseccomp-dev", err)
+	}
+	if got := entries(t, dir); len(got) != 0 {
+		t.Errorf("%s holds %v after a refused build", dir, got)
+	}
+	if err := BuildNode(context.Background(), Options{Dir: dir, Names: []string{"crun"}}); err == nil || !strings.Contains(err.Error(), `unknown node tool "crun"`) {
+		t.Errorf("err = %v, want unknown node tool", err)
 	}
 }
 

@@ -80,7 +80,7 @@ func newUp(c *common.Common, mgr managerFunc) *cobra.Command {
 			}
 			m.Log = nil
 			out := c.Streams.ErrOut
-			if err := buildMissing(cmd.Context(), out); err != nil {
+			if err := buildMissing(cmd.Context(), out, realNode); err != nil {
 				return err
 			}
 			what := fmt.Sprintf("%d kwok node(s)", nodes)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,5 +94,47 @@ func TestUpWithoutGoSaysInstallGoAndNamesDevTools(t *testing.T) {
 	}
 	if strings.Contains(stderr, "Starting cluster") || stdout != "" {
 		t.Errorf("up went on after the build failed: stdout %q, stderr:\n%s", stdout, stderr)
+	}
+}
+
+// --real-node builds the node's runtime too, into its own directory, and
+// prints both directories: what is there is cached, podkit's own pause and
+// registryhint are rebuilt from the sources embedded in podkit.
+func TestToolsRealNodeBuildsTheNodeRuntimeAndPrintsBothDirectories(t *testing.T) {
+	isolate(t)
+	cache := t.TempDir()
+	bin := filepath.Join(cache, "k8s-"+k8sbin.Version, "bin")
+	nodeBin := filepath.Join(cache, k8sbin.NodeDir, "bin")
+	for dir, names := range map[string][]string{bin: toolbuild.Names(), nodeBin: {"containerd", "containerd-shim-runc-v2", "ctr", "runc"}} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if err := os.WriteFile(filepath.Join(dir, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stdout, stderr, err := run(t, "tools", "--real-node", "--cache", cache)
+	if err != nil {
+		t.Fatalf("podkit dev tools --real-node: %v\n%s", err, stderr)
+	}
+	if want := bin + "\n" + nodeBin + "\n"; stdout != want {
+		t.Errorf("stdout = %q, want both directories %q", stdout, want)
+	}
+	for _, want := range []string{
+		"tools: real node runtime containerd " + k8sbin.ContainerdVersion + ", runc " + k8sbin.RuncVersion + " into " + nodeBin + "\n",
+		fmt.Sprintf("  %-26s cached\n", "containerd"),
+		fmt.Sprintf("  %-26s cached\n", "runc"),
+		fmt.Sprintf("  %-26s built in ", "pause"),
+		fmt.Sprintf("  %-26s built in ", "registryhint"),
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	out, err := exec.Command(filepath.Join(nodeBin, "pause"), "-v").Output()
+	if err != nil || string(out) != "podkit pause\n" {
+		t.Errorf("built pause -v = %q, %v", out, err)
 	}
 }
