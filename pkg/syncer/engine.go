@@ -179,9 +179,9 @@ func (r *syncerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	switch {
 	case vObj != nil && pObj == nil:
-		return r.reportError(vObj)(r.syncer.SyncDown(sctx, vObj))
+		return r.reportError(ctx, vObj)(r.syncer.SyncDown(sctx, vObj))
 	case vObj != nil:
-		return r.reportError(vObj)(r.syncer.Sync(sctx, pObj, vObj))
+		return r.reportError(ctx, vObj)(r.syncer.Sync(sctx, pObj, vObj))
 	case pObj != nil:
 		if up, ok := r.syncer.(UpSyncer); ok {
 			return up.SyncUp(sctx, pObj)
@@ -194,10 +194,12 @@ func (r *syncerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 // reportError returns a pass-through for a sync step's result that records
 // a failure as a ReasonSyncError event on vObj, with the error (and so the
 // host API server's message, e.g. a quota or Pod Security rejection): a
-// virtual object the host refuses no longer waits without a word.
-func (r *syncerReconciler) reportError(vObj client.Object) func(ctrl.Result, error) (ctrl.Result, error) {
+// virtual object the host refuses no longer waits without a word. A step
+// that failed because the syncer is stopping (ctx done) is not reported: the
+// tenant would read "context canceled" as a fault of its object.
+func (r *syncerReconciler) reportError(ctx context.Context, vObj client.Object) func(ctrl.Result, error) (ctrl.Result, error) {
 	return func(res ctrl.Result, err error) (ctrl.Result, error) {
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			r.recorder.Eventf(vObj, corev1.EventTypeWarning, ReasonSyncError, "%v", err)
 		}
 		return res, err

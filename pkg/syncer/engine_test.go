@@ -13,8 +13,10 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -349,5 +351,109 @@ func TestMissingHostPermissionIsNamedInsteadOfWaitingForever(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "configmaps in") {
 			t.Fatalf("Start = %v, want an error containing %q and nothing about configmaps", err, want)
 		}
+	}
+}
+
+// stopping is a ConfigMap syncer whose host writes fail: at once for
+// "broken-*" objects, and only when the syncer stops for the others (the
+// step waits for its context, as a write in flight does).
+type stopping struct {
+	*translator.Namespaced
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (s *stopping) Name() string            { return "stopping" }
+func (s *stopping) Resource() client.Object { return &corev1.ConfigMap{} }
+
+func (s *stopping) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctrl.Result, error) {
+	if strings.HasPrefix(vObj.GetName(), "broken-") {
+		return ctrl.Result{}, apierrors.NewForbidden(corev1.Resource("configmaps"), vObj.GetName(), nil)
+	}
+	s.once.Do(func() { close(s.entered) })
+	<-ctx.Context.Done()
+	return ctrl.Result{}, ctx.Context.Err()
+}
+
+func (s *stopping) Sync(*synccontext.SyncContext, client.Object, client.Object) (ctrl.Result, error) {
+	return ctrl.Result{}, nil
+}
+
+// reasons captures the reasons of the events recorders of a broadcaster record.
+type reasons struct {
+	record.EventBroadcaster
+	mu   sync.Mutex
+	seen map[string][]string // object name -> reasons
+}
+
+func (r *reasons) NewRecorder(scheme *runtime.Scheme, source corev1.EventSource) record.EventRecorderLogger {
+	return &reasonRecorder{EventRecorderLogger: r.EventBroadcaster.NewRecorder(scheme, source), r: r}
+}
+
+func (r *reasons) of(name string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen[name])
+}
+
+type reasonRecorder struct {
+	record.EventRecorderLogger
+	r *reasons
+}
+
+func (rr *reasonRecorder) Eventf(obj runtime.Object, eventtype, reason, messageFmt string, args ...any) {
+	rr.r.mu.Lock()
+	name := obj.(client.Object).GetName()
+	rr.r.seen[name] = append(rr.r.seen[name], reason)
+	rr.r.mu.Unlock()
+	rr.EventRecorderLogger.Eventf(obj, eventtype, reason, messageFmt, args...)
+}
+
+// A failed step gets a SyncError event, but not one that failed because the
+// syncer stopped: "context canceled" is no fault of the tenant's object.
+func TestStoppingTheSyncerRecordsNoSyncError(t *testing.T) {
+	target := clusters.Host.Namespace(t)
+	vns := clusters.Virtual.Namespace(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc, err := syncer.NewRegisterContext(ctx, syncer.Options{
+		VirtualConfig: clusters.Virtual.Config, HostConfig: clusters.Host.Config, TargetNamespace: target, Name: syncertest.VirtualClusterName,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := &reasons{EventBroadcaster: rc.EventBroadcaster, seen: map[string][]string{}}
+	rc.EventBroadcaster = seen
+	tr, err := translator.NewNamespaced(rc.Options.Name, rc.TargetNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stopping{Namespaced: tr, entered: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- syncer.Start(rc, s) }()
+	for _, name := range []string{"broken-1", "in-flight"} {
+		if err := clusters.Virtual.Client.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.WaitFor(t, waitTimeout, "SyncError recorded for broken-1", func(context.Context) (bool, error) {
+		return slices.Contains(seen.of("broken-1"), syncer.ReasonSyncError), nil
+	})
+	select {
+	case <-s.entered:
+	case <-time.After(waitTimeout):
+		t.Fatal("the in-flight step never started")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Start did not return after cancellation")
+	}
+	if got := seen.of("in-flight"); len(got) != 0 {
+		t.Errorf("events %v recorded for the step the stop interrupted, want none", got)
 	}
 }
