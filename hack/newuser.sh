@@ -21,6 +21,7 @@ export PATH=$home/go/bin:$PATH GOFLAGS=-p=2
 unset PODKIT_CACHE KUBECONFIG PODKIT_K8S_BIN KUBEBUILDER_ASSETS
 ctl_pid=
 cleanup() {
+  set +e
   [ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null && wait "$ctl_pid" 2>/dev/null
   if [ -z "${KEEP:-}" ]; then
     podkit dev down --name newuser >/dev/null 2>&1 || true
@@ -37,7 +38,8 @@ echo "newuser: HOME=$home, $(go version | awk '{print $3}'), $(nproc) cores, loa
 step "go install podkit"
 podkit dev tools >"$home/tools.log" 2>&1 || { tail -20 "$home/tools.log"; exit 1; }
 step "podkit dev tools"
-eval "$(podkit dev up --name newuser --nodes 2)"
+up=$(podkit dev up --name newuser --nodes 2)
+eval "$up"
 step "podkit dev up"
 kubectl=$home/.cache/podkit/k8s-$(sed -n 's/^K8S_VERSION=//p' "$root/hack/tools.sh")/bin/kubectl
 PODKIT_CACHE=$home/.cache/podkit VERSION=newuser bash "$root/hack/release.sh" install-yaml "$home/install.yaml"

@@ -8,6 +8,7 @@
 #                                            `skopeo copy oci-archive:… docker://…`
 #   install.yaml                             CRD, RBAC and controller (config/default) at this version
 #   podkit-<chart version>.tgz               the Helm chart (charts/podkit) at this version
+# Linux only (sed -i, sha256sum); it needs make tools' kubectl and helm.
 #   SHA256SUMS                               sha256sum -c checks every file above
 # Everything is built in a temporary directory first and moved into place at
 # the end: a failed release leaves no partial one behind, and an earlier
@@ -65,11 +66,23 @@ fi
 
 case $version in
   *-dirty) die "version $version: the tree has uncommitted changes; commit them, or set VERSION to release anyway" ;;
-  *[!A-Za-z0-9._+-]*|'') die "version '$version': use letters, digits, '.', '_', '+' and '-' only (it becomes an image tag)" ;;
 esac
+# It becomes an image tag: the OCI distribution spec's tag grammar.
+[[ $version =~ ^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$ ]] ||
+  die "version '$version': an image tag has 1-128 letters, digits, '_', '.' and '-', and starts with a letter, digit or '_'"
+# A chart's version must be SemVer: v1.2.3[-pre] → 1.2.3[-pre]; anything else
+# (a bare commit) → 0.0.0-dev-<version>, one pre-release identifier.
+if [[ $version =~ ^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; then
+  chart_version=${version#v}
+else
+  chart_version=0.0.0-dev-${version//[_.]/-}
+fi
 [ -x "$helm" ] || die "helm not found at $helm: run make tools"
 
 out=${RELEASE_DIR:-_output/release/$version}
+if [ -e "$out" ] && [ ! -f "$out/SHA256SUMS" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ]; then
+  die "RELEASE_DIR $out exists and holds no earlier release (no SHA256SUMS): choose an empty or new directory"
+fi
 mkdir -p "$(dirname "$out")"
 tmp=$(mktemp -d "$(dirname "$out")/.release-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -97,7 +110,7 @@ got=$("$tmp/podkit_${version}_linux_$(go env GOARCH)" version -o json | sed -n '
 echo "release $version: multi-arch images ($repo/podkit, $repo/podkit-entrypoint)"
 for cmd in podkit podkit-entrypoint; do
   go run ./hack/image --out "$tmp/.layout-$cmd" --archive "$tmp/${cmd}_${version}_image.tar" \
-    --tag "$version" --version "$version" \
+    --tag "$version" --version "$version" --entrypoint "/$cmd" \
     --binary "$tmp/${cmd}_${version}_linux_amd64" --binary "$tmp/${cmd}_${version}_linux_arm64"
   rm -rf "$tmp/.layout-$cmd"
 done
@@ -107,17 +120,16 @@ install_yaml "$tmp/install.yaml"
 chart=$(mktemp -d)
 trap 'rm -rf "$tmp" "$chart"' EXIT
 cp -r charts/podkit "$chart/podkit"
-# A chart's version must be SemVer: v1.2.3 → 1.2.3; anything else (a bare
-# commit) → 0.0.0-<version>.
-if [[ $version =~ ^v?[0-9]+\.[0-9]+\.[0-9]+([-+].*)?$ ]]; then chart_version=${version#v}; else chart_version=0.0.0-$version; fi
 sed -i "s/^version: .*/version: $chart_version/; s/^appVersion: .*/appVersion: \"$version\"/" "$chart/podkit/Chart.yaml"
 sed -i "s|^  repository: .*|  repository: $repo/podkit|; s|^  tag: .*|  tag: \"$version\"|" "$chart/podkit/values.yaml"
 "$helm" lint --strict "$chart/podkit" >/dev/null || die "helm lint failed: run $helm lint --strict charts/podkit"
 "$helm" package "$chart/podkit" --destination "$tmp" >/dev/null
 
 (cd "$tmp" && sha256sum -- * >SHA256SUMS && sha256sum --quiet -c SHA256SUMS)
-rm -rf "$out"
+# The earlier release of this version stays whole until the new one is in place.
+[ -e "$out" ] && mv "$out" "$out.old"
 mv "$tmp" "$out"
+rm -rf "$out.old"
 trap 'rm -rf "$chart"' EXIT
 echo "release $version: $(ls "$out" | wc -l) files in $out in $((SECONDS - start))s"
 ls -l "$out"

@@ -76,6 +76,14 @@ func run(args []string) error {
 		return errors.New("--binary and --out are required")
 	}
 	name := filepath.Base(binaries[0])
+	for _, b := range binaries[1:] {
+		if filepath.Base(b) != name && *entrypoint == "" {
+			return fmt.Errorf("--binary %s and %s have different names: give --entrypoint, the one path of the binary in every platform's image", binaries[0], b)
+		}
+	}
+	if *entrypoint != "" {
+		name = filepath.Base(*entrypoint)
+	}
 	all := map[string]string{
 		"org.opencontainers.image.title":    name,
 		"org.opencontainers.image.version":  *version,

@@ -64,7 +64,7 @@ func helm(t *testing.T, args ...string) ([]byte, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, &helmError{err: err, stderr: stderr.String()}
+		return out, &helmError{err: err, stderr: stderr.String()}
 	}
 	return out, nil
 }
@@ -182,7 +182,8 @@ func configControllerRules(t *testing.T) []string {
 }
 
 func TestChartLintsStrictly(t *testing.T) {
-	for _, set := range [][]string{nil, {"watchNamespace=apps", "metrics.secure=false", "replicas=3"}} {
+	// global and enabled are what a parent chart gives a subchart.
+	for _, set := range [][]string{nil, {"watchNamespace=apps", "metrics.secure=false", "replicas=3"}, {"global.imageRegistry=r.example", "enabled=true"}} {
 		args := []string{"lint", "--strict", "charts/podkit"}
 		for _, s := range set {
 			args = append(args, "--set", s)
@@ -349,6 +350,43 @@ func TestChartValuesChangeWhatTheyName(t *testing.T) {
 			t.Errorf("metrics port %d, want 9090", ctr.Ports[0].ContainerPort)
 		}
 	})
+	t.Run("pod metadata, scheduling and the rest", func(t *testing.T) {
+		c := render(t, "ops", "imagePullSecrets[0].name=pull", "image.pullPolicy=Always", "podLabels.team=ml",
+			"podAnnotations.note=x", "nodeSelector.pool=infra", "tolerations[0].key=infra", "tolerations[0].operator=Exists",
+			"priorityClassName=system-cluster-critical", "serviceAccount.annotations.iam=role", "userRoles.create=false",
+			"metrics.service.type=NodePort", "leaderElection.id=my-lease")
+		dep := c.deployment(t)
+		pod := dep.Spec.Template
+		for what, ok := range map[string]bool{
+			"imagePullSecrets":  len(pod.Spec.ImagePullSecrets) == 1 && pod.Spec.ImagePullSecrets[0].Name == "pull",
+			"pullPolicy":        pod.Spec.Containers[0].ImagePullPolicy == corev1.PullAlways,
+			"podLabels":         pod.Labels["team"] == "ml",
+			"podAnnotations":    pod.Annotations["note"] == "x",
+			"nodeSelector":      pod.Spec.NodeSelector["pool"] == "infra",
+			"tolerations":       len(pod.Spec.Tolerations) == 1 && pod.Spec.Tolerations[0].Key == "infra",
+			"priorityClassName": pod.Spec.PriorityClassName == "system-cluster-critical",
+			"leaderElection.id": slices.Contains(pod.Spec.Containers[0].Args, "--leader-election-id=my-lease"),
+		} {
+			if !ok {
+				t.Errorf("%s is not in the pod: %+v", what, pod)
+			}
+		}
+		if sa := c.get(t, "ServiceAccount", "podkit-framework-controller"); sa == nil || sa.GetAnnotations()["iam"] != "role" {
+			t.Errorf("serviceAccount.annotations not on the ServiceAccount: %v", sa)
+		}
+		for _, name := range []string{"podkit-framework-viewer", "podkit-framework-editor"} {
+			if c.get(t, "ClusterRole", name) != nil {
+				t.Errorf("ClusterRole %s rendered with userRoles.create=false", name)
+			}
+		}
+		if svc := convert[corev1.Service](t, c.get(t, "Service", "podkit-controller-metrics"), "Service", "podkit-controller-metrics"); svc.Spec.Type != corev1.ServiceTypeNodePort {
+			t.Errorf("metrics Service type %s, want NodePort", svc.Spec.Type)
+		}
+		// The selector stays the chart's own, whatever podLabels add.
+		if diff := cmp.Diff(base.deployment(t).Spec.Selector, dep.Spec.Selector); diff != "" {
+			t.Errorf("podLabels changed the selector (-default +got):\n%s", diff)
+		}
+	})
 	t.Run("resources and service account", func(t *testing.T) {
 		c := render(t, "ops", "resources.limits.memory=1Gi", "serviceAccount.name=ctl")
 		ctr := c.deployment(t).Spec.Template.Spec.Containers[0]
@@ -386,6 +424,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{[]string{"image.pullPolicy=Sometimes"}, "/image/pullPolicy"},
 		{[]string{"metrics.port=8081"}, "metrics.port 8081 is the health probes' port"},
 		{[]string{"replicas=2", "leaderElection.enabled=false"}, "replicas > 1 needs leaderElection.enabled=true"},
+		{[]string{"global.registry=x", "podLabels.team=a", "serviceAccount.annotations.a=b", "oops=1"}, "'oops' not allowed"},
 	} {
 		args := []string{"template", "podkit", "charts/podkit"}
 		for _, s := range tc.set {
