@@ -2,6 +2,7 @@ package syncer_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -437,6 +438,11 @@ func TestStoppingTheSyncerRecordsNoSyncError(t *testing.T) {
 		}
 	}
 	testenv.WaitFor(t, waitTimeout, "SyncError recorded for broken-1", func(context.Context) (bool, error) {
+		select {
+		case err := <-done:
+			return false, fmt.Errorf("syncer ended early: %v", err)
+		default:
+		}
 		return slices.Contains(seen.of("broken-1"), syncer.ReasonSyncError), nil
 	})
 	select {
