@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"regexp"
 	"strings"
 	"sync"
@@ -69,16 +70,33 @@ func importImage(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	// The image is multi-arch, as make release writes podkit's: an image
+	// index whose first entry is a stand-in for another architecture
+	// (podkit's pause binary built for it, at the same path). containerd
+	// must pick this machine's platform out of the index for any pod here
+	// to run: containerd is the oracle for ociimage.WriteIndex.
+	other := map[string]string{"amd64": "arm64", "arm64": "amd64"}[runtime.GOARCH]
+	if other == "" {
+		t.Fatalf("no stand-in architecture for %s", runtime.GOARCH)
+	}
+	standIn := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "pause-"+other), "./hack/pause")
+	standIn.Dir = root
+	standIn.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+other)
+	if out, err := standIn.CombinedOutput(); err != nil {
+		t.Fatalf("go build hack/pause for %s: %v\n%s", other, err, out)
+	}
 	layout := filepath.Join(dir, "layout")
-	if _, err := ociimage.Write(layout, ociimage.Options{
+	if _, err := ociimage.WriteIndex(layout, "dev", []ociimage.Options{{
+		Binary: filepath.Join(dir, "pause-"+other), Path: "/bin/busybox", Links: []string{"/bin/sh"},
+	}, {
 		Binary: "/bin/busybox", Path: "/bin/busybox", Links: []string{"/bin/sh"},
 		Files: []ociimage.ExtraFile{
 			{Path: "/podkit", Source: filepath.Join(dir, "podkit")},
 			{Path: "/podkit-entrypoint", Source: filepath.Join(dir, "podkit-entrypoint")},
 			{Path: "/fork-example", Source: filepath.Join(dir, "fork")},
 		},
-		Env: []string{"PATH=/bin:/"}, RefName: "dev",
-	}); err != nil {
+		Env: []string{"PATH=/bin:/"},
+	}}); err != nil {
 		t.Fatalf("write the test image (apt-get install busybox-static): %v", err)
 	}
 	archive := filepath.Join(dir, "e2e.tar")
