@@ -42,6 +42,9 @@ generate: ## Regenerate deepcopy code, CRDs and RBAC from the API types
 verify: ## Check formatting, vet, and that generated files are fresh
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@# make release builds podkit for darwin and both for linux/arm64: they must compile there too.
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./cmd/podkit
+	GOOS=linux GOARCH=arm64 $(GO) vet ./cmd/...
 	@if [ -f hack/generate.sh ]; then \
 		bash hack/generate.sh && \
 		if [ -n "$$(git status --porcelain -- api config charts docs/api.md internal/toolbuild/pins)" ]; then \

@@ -987,7 +987,7 @@ func unmountUnder(dir string) error {
 		errs = errs[:0]
 		for _, p := range pts {
 			if err := syscall.Unmount(p, 0); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-				if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+				if err := syscall.Unmount(p, mntDetach); err != nil && !errors.Is(err, syscall.EINVAL) {
 					errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
 				}
 			}
