@@ -546,7 +546,7 @@ func (m *Manager) daemonPid(cluster, name string) int {
 	}
 	// A pid reused after a reboot could be the machine's own containerd or
 	// kubelet: ours name this cluster's directory on their command line.
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	cmdline, err := readCmdline(pid)
 	if err != nil || !bytes.Contains(cmdline, []byte(m.Dir(cluster))) {
 		return 0
 	}
@@ -587,6 +587,11 @@ func (m *Manager) startContainerd(ctx context.Context, cluster string) error {
 		})
 		if err == nil || attempt == 3 || !errors.Is(err, errExitedWhileStarting) {
 			return err
+		}
+		// Never a second containerd beside a first that still runs: it would
+		// wait forever for the first one's metadata (bolt) lock.
+		if pids := FindProcesses(binContainerd, m.nodeDir(cluster)); len(pids) > 0 {
+			return fmt.Errorf("%w; yet containerd %v still runs: not starting another", err, pids)
 		}
 		m.noteInLog(cluster, binContainerd, fmt.Sprintf("podkit: %v; starting it again (attempt %d of 3)", err, attempt+1))
 		select {
@@ -855,6 +860,27 @@ func Alive(pid int) bool {
 	return i > 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X'
 }
 
+// readCmdline returns /proc/<pid>/cmdline. A process in the middle of
+// execve already shows its new executable but, for a moment, an empty
+// command line: exec.Cmd.Start returns in that moment, so a daemon checked
+// right after its start looked gone, and was started a second time (a
+// second containerd then waits forever for the first one's bolt lock). An
+// empty command line of a process that has an executable (kernel threads
+// have neither) is read again for up to a second.
+func readCmdline(pid int) ([]byte, error) {
+	name := fmt.Sprintf("/proc/%d/cmdline", pid)
+	for deadline := time.Now().Add(time.Second); ; {
+		b, err := os.ReadFile(name)
+		if err != nil || len(b) > 0 || time.Now().After(deadline) {
+			return b, err
+		}
+		if _, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err != nil {
+			return b, nil // a kernel thread, or gone
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // FindProcesses returns the pids of live processes whose executable's base
 // name is bin and whose command line contains marker (a directory or socket
 // unique to one cluster). Zombies are not live.
@@ -869,7 +895,7 @@ func FindProcesses(bin, marker string) []int {
 		if err != nil {
 			continue
 		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		cmdline, err := readCmdline(pid)
 		if err != nil || len(cmdline) == 0 {
 			continue
 		}
