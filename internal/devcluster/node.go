@@ -568,10 +568,9 @@ func (m *Manager) startContainerd(ctx context.Context, cluster string) error {
 	// containerd finds its shim (and the shim runc) on PATH.
 	path := "PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH")
 	sock := m.containerdSocket(cluster)
-	// In CI, containerd has now and then ended within a second of its start with nothing in its
-	// log, while other test binaries started and stopped clusters; a second start worked. The
-	// cause is not found: start it up to three times, and say each time what became of it
-	// (whyGone: its exit code or signal).
+	// A containerd that really ends while starting is started up to three times, saying each
+	// time what became of it (whyGone: its exit code or signal). The "ended within a second
+	// with nothing in its log" that CI saw was a live containerd read too early (readCmdline).
 	for attempt := 1; ; attempt++ {
 		_ = os.Remove(sock)
 		if _, err := m.startDaemon(cluster, binContainerd, []string{bin, "--config", filepath.Join(m.nodeDir(cluster), "containerd", "config.toml")}, []string{path}); err != nil {
