@@ -104,7 +104,7 @@ done
 for arch in amd64 arm64; do
   build podkit-entrypoint linux "$arch"
 done
-got=$("$tmp/podkit_${version}_linux_$(go env GOARCH)" version -o json | sed -n 's/.*"version": *"\([^"]*\)".*/\1/p')
+got=$("$tmp/podkit_${version}_linux_$(go env GOARCH)" version --client -o json | sed -n 's/.*"clientVersion": *"\([^"]*\)".*/\1/p')
 [ "$got" = "$version" ] || die "the linux binary reports version '$got', want $version"
 
 echo "release $version: multi-arch images ($repo/podkit, $repo/podkit-entrypoint)"
