@@ -1,11 +1,8 @@
 package rbac
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -57,19 +53,11 @@ func manifests(t *testing.T, rel string) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []*unstructured.Unstructured
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return out
-		} else if err != nil {
-			t.Fatalf("decode %s: %v", rel, err)
-		}
-		if len(u.Object) > 0 {
-			out = append(out, u)
-		}
+	out, err := testenv.DecodeManifests(b)
+	if err != nil {
+		t.Fatalf("decode %s: %v", rel, err)
 	}
+	return out
 }
 
 // apply creates the objects of files (namespaced ones in ns unless they name their own) and
@@ -363,14 +351,11 @@ func TestWatchNamespaceOverlayGrantsOneNamespaceOnly(t *testing.T) {
 	var objs []*unstructured.Unstructured
 	var role rbacv1.Role
 	var deploymentArgs string
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
+	rendered, err := testenv.DecodeManifests(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range rendered {
 		switch {
 		case u.GetKind() == "ClusterRoleBinding":
 			// Only the metrics endpoint's TokenReview/SubjectAccessReview role may stay
