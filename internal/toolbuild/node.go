@@ -148,51 +148,38 @@ func checkCgo(ctx context.Context) error {
 	return nil
 }
 
-// buildNodeTool builds t into a temporary directory inside dir and renames
-// it into place.
-func buildNodeTool(ctx context.Context, goBin, dir string, t nodeTool) (err error) {
-	tmp, err := os.MkdirTemp(dir, "."+t.name+"-build-")
-	if err != nil {
-		return fmt.Errorf("build %s: %w", t.name, err)
-	}
-	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
-	env := append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
-	if t.cgo {
-		env = append(env, "CGO_ENABLED=1")
-	}
-	var cmd *exec.Cmd
-	if t.install != "" {
-		args := []string{"install", "-trimpath", "-ldflags", "-s -w"}
-		if t.tags != "" {
-			args = append(args, "-tags", t.tags)
+// buildNodeTool builds t into dir (see buildInto).
+func buildNodeTool(ctx context.Context, goBin, dir string, t nodeTool) error {
+	return buildInto(dir, t.name, func(tmp string) (*exec.Cmd, error) {
+		env := append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
+		if t.cgo {
+			env = append(env, "CGO_ENABLED=1")
 		}
-		cmd = exec.CommandContext(ctx, goBin, append(args, t.install)...)
-		cmd.Dir = tmp // outside any module
-		cmd.Env = append(env, "GOBIN="+tmp)
-	} else {
+		if t.install != "" {
+			args := []string{"install", "-trimpath", "-ldflags", "-s -w"}
+			if t.tags != "" {
+				args = append(args, "-tags", t.tags)
+			}
+			cmd := exec.CommandContext(ctx, goBin, append(args, t.install)...)
+			cmd.Dir = tmp // outside any module
+			cmd.Env = append(env, "GOBIN="+tmp)
+			return cmd, nil
+		}
 		src, err := pins.ReadFile("pins/" + t.source)
 		if err != nil {
-			return fmt.Errorf("build %s: %w", t.name, err)
+			return nil, err
 		}
 		mod := filepath.Join(tmp, "src")
 		gomod := "module podkit.dev/node/" + t.name + "\n\ngo 1.26\n"
 		if err := os.MkdirAll(mod, 0o755); err != nil {
-			return fmt.Errorf("build %s: %w", t.name, err)
+			return nil, err
 		}
 		if err := errors.Join(os.WriteFile(filepath.Join(mod, "go.mod"), []byte(gomod), 0o644), os.WriteFile(filepath.Join(mod, "main.go"), src, 0o644)); err != nil {
-			return fmt.Errorf("build %s: write its source: %w", t.name, err)
+			return nil, fmt.Errorf("write its source: %w", err)
 		}
-		cmd = exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(tmp, t.name), ".")
+		cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(tmp, t.name), ".")
 		cmd.Dir = mod
 		cmd.Env = env
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build %s: go %s: %w: %s", t.name, cmd.Args[1], err, tail(out.String(), 20))
-	}
-	if err := os.Rename(filepath.Join(tmp, t.name), filepath.Join(dir, t.name)); err != nil {
-		return fmt.Errorf("build %s: %w", t.name, err)
-	}
-	return nil
+		return cmd, nil
+	})
 }

@@ -222,32 +222,43 @@ type builder struct {
 	buildDate string
 }
 
-// build builds t into a temporary directory inside b.dir and renames it into
-// place.
-func (b builder) build(ctx context.Context, t Tool, module string) (err error) {
-	tmp, err := os.MkdirTemp(b.dir, "."+t.Name+"-build-")
-	if err != nil {
-		return fmt.Errorf("build %s: %w", t.Name, err)
-	}
-	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
-
-	var cmd *exec.Cmd
-	if t.Install != "" {
-		cmd = exec.CommandContext(ctx, b.goBin, "install", "-trimpath", "-ldflags", "-s -w", t.Install)
-		cmd.Dir = tmp // outside any module
-		cmd.Env = append(goEnv(), "GOBIN="+tmp)
-	} else {
-		cmd = exec.CommandContext(ctx, b.goBin, "build", "-trimpath", "-ldflags", b.ldflags(t), "-o", filepath.Join(tmp, t.Name), t.Package)
+// build builds t into b.dir (see buildInto).
+func (b builder) build(ctx context.Context, t Tool, module string) error {
+	return buildInto(b.dir, t.Name, func(tmp string) (*exec.Cmd, error) {
+		if t.Install != "" {
+			cmd := exec.CommandContext(ctx, b.goBin, "install", "-trimpath", "-ldflags", "-s -w", t.Install)
+			cmd.Dir = tmp // outside any module
+			cmd.Env = append(goEnv(), "GOBIN="+tmp)
+			return cmd, nil
+		}
+		cmd := exec.CommandContext(ctx, b.goBin, "build", "-trimpath", "-ldflags", b.ldflags(t), "-o", filepath.Join(tmp, t.Name), t.Package)
 		cmd.Dir = module
 		cmd.Env = goEnv()
+		return cmd, nil
+	})
+}
+
+// buildInto runs the go command that command returns, which must write the
+// binary name into the temporary directory it is given (made inside dir),
+// and renames the binary into dir: the cache never holds a half-written
+// one. A failure names the binary and quotes the end of go's output.
+func buildInto(dir, name string, command func(tmp string) (*exec.Cmd, error)) (err error) {
+	tmp, err := os.MkdirTemp(dir, "."+name+"-build-")
+	if err != nil {
+		return fmt.Errorf("build %s: %w", name, err)
+	}
+	defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
+	cmd, err := command(tmp)
+	if err != nil {
+		return fmt.Errorf("build %s: %w", name, err)
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build %s: go %s: %w: %s", t.Name, cmd.Args[1], err, tail(out.String(), 20))
+		return fmt.Errorf("build %s: go %s: %w: %s", name, cmd.Args[1], err, tail(out.String(), 20))
 	}
-	if err := os.Rename(filepath.Join(tmp, t.Name), filepath.Join(b.dir, t.Name)); err != nil {
-		return fmt.Errorf("build %s: %w", t.Name, err)
+	if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("build %s: %w", name, err)
 	}
 	return nil
 }
