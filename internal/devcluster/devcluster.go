@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -101,7 +102,27 @@ type UpOptions struct {
 	// LabelRealNode=true, beside the kwok nodes. A cluster created
 	// without it keeps running without it.
 	RealNode bool
+	// NodeResources are resources every kwok node declares in its
+	// status.capacity and allocatable besides kwok's cpu, memory and pods,
+	// e.g. {"nvidia.com/gpu": "4"} for extended resources; default none.
+	NodeResources map[string]string
+	// NoGang leaves the upstream gang-scheduling API off: no
+	// scheduling.k8s.io/v1beta1 and no GenericWorkload feature gate (see
+	// GangFeatureGates). Default: on.
+	NoGang bool
 }
+
+// GangFeatureGates is the feature gate a dev cluster's kube-apiserver,
+// kube-controller-manager and kube-scheduler run with (unless
+// UpOptions.NoGang): GenericWorkload, beta and off by default in
+// Kubernetes 1.37, serves the Workload and PodGroup API, lets pods name
+// their group in spec.schedulingGroup and adds the GangScheduling plugin to
+// the scheduler's default profile.
+const GangFeatureGates = "GenericWorkload=true"
+
+// GangRuntimeConfig is the kube-apiserver --runtime-config that serves
+// scheduling.k8s.io/v1beta1 (Workload, PodGroup), a beta API off by default.
+const GangRuntimeConfig = "scheduling.k8s.io/v1beta1=true"
 
 func (o *UpOptions) setDefaults() {
 	if o.Name == "" {
@@ -134,8 +155,20 @@ func (o *UpOptions) validate() error {
 	if o.Nodes < 0 || o.Nodes > 1000 {
 		return fmt.Errorf("invalid nodes %d: use a number from 1 to 1000", o.Nodes)
 	}
+	for name, q := range o.NodeResources {
+		if !validResourceName.MatchString(name) {
+			return fmt.Errorf("invalid node resource name %q: use a qualified name such as nvidia.com/gpu", name)
+		}
+		if _, err := resource.ParseQuantity(q); err != nil {
+			return fmt.Errorf("invalid quantity %q of node resource %s: %w", q, name, err)
+		}
+	}
 	return nil
 }
+
+// validResourceName is a resource name kwokctl's parameter expressions can
+// quote: an optional DNS prefix and a name.
+var validResourceName = regexp.MustCompile(`^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
 
 // UpResult says what Up did.
 type UpResult struct {
@@ -226,7 +259,7 @@ func (m *Manager) create(ctx context.Context, opts UpOptions) error {
 			return fmt.Errorf("%w: node %s (stop its cluster with podkit dev down, or run without --real-node)", ErrRealNodeBusy, other)
 		}
 	}
-	cfg, err := m.config(opts.Name, opts.RealNode)
+	cfg, err := m.config(opts.Name, opts.RealNode, !opts.NoGang)
 	if err != nil {
 		return err
 	}
@@ -242,7 +275,17 @@ func (m *Manager) create(ctx context.Context, opts UpOptions) error {
 		return err
 	}
 	if opts.Nodes > 0 {
-		if err := m.kwokctl(ctx, opts.Name, "scale", "node", "--replicas", fmt.Sprint(opts.Nodes)); err != nil {
+		args := []string{"scale", "node", "--replicas", fmt.Sprint(opts.Nodes)}
+		names := make([]string, 0, len(opts.NodeResources))
+		for name := range opts.NodeResources {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			// kwokctl's node template copies allocatable into capacity.
+			args = append(args, "--param", fmt.Sprintf(".allocatable[%q] = %q", name, opts.NodeResources[name]))
+		}
+		if err := m.kwokctl(ctx, opts.Name, args...); err != nil {
 			return err
 		}
 	}
@@ -269,9 +312,9 @@ func (m *Manager) complete(name string) bool {
 const LogsFileName = "container.log"
 
 // config renders the kwokctl configuration: binary runtime, every binary
-// from the podkit cache, podkit's stages, and container logs served from
-// LogsFileName.
-func (m *Manager) config(name string, realNode bool) (string, error) {
+// from the podkit cache, podkit's stages, container logs served from
+// LogsFileName and, with gang, the upstream gang-scheduling API enabled.
+func (m *Manager) config(name string, realNode, gang bool) (string, error) {
 	fields := []struct{ key, bin string }{
 		{"kubeApiserverBinary", k8sbin.KubeAPIServer},
 		{"kubeControllerManagerBinary", k8sbin.KubeControllerManager},
@@ -287,6 +330,11 @@ func (m *Manager) config(name string, realNode bool) (string, error) {
 	// drives no pod until the node leases of the old one expire: keep them
 	// short (renewed every 5 s) so that it takes over within 20 s.
 	b.WriteString("  nodeLeaseDurationSeconds: 20\n")
+	if gang {
+		// kwokctl passes the gates to kube-apiserver, kube-controller-manager
+		// and kube-scheduler, whose default profile then has GangScheduling.
+		fmt.Fprintf(&b, "  kubeFeatureGates: %q\n  kubeRuntimeConfig: %q\n", GangFeatureGates, GangRuntimeConfig)
+	}
 	if realNode {
 		// Real pods need the admission plugins a cluster runs (ServiceAccount
 		// mounts the token in-cluster clients read, among others); kwok-only
