@@ -46,7 +46,7 @@ func (p *kwokPlane) start(ctx context.Context, opts Options) (*rest.Config, stri
 	}
 	p.mgr = &devcluster.Manager{Workdir: workdir}
 	for {
-		_, err := p.mgr.Up(ctx, devcluster.UpOptions{Name: kwokClusterName, Nodes: opts.Nodes, RealNode: opts.RealNode})
+		_, err := p.mgr.Up(ctx, devcluster.UpOptions{Name: kwokClusterName, Nodes: opts.Nodes, RealNode: opts.RealNode, NodeResources: opts.NodeResources, NoGang: opts.NoGang})
 		if err == nil {
 			break
 		}

@@ -73,6 +73,15 @@ type Options struct {
 	// One real node runs per machine: Start waits while another test
 	// binary's runs.
 	RealNode bool
+	// NodeResources are resources every kwok node declares besides cpu,
+	// memory and pods, in ModeCluster: e.g. {"nvidia.com/gpu": "4"} (see
+	// devcluster.UpOptions.NodeResources). Default none.
+	NodeResources map[string]string
+	// NoGang turns off, in ModeCluster, the upstream gang-scheduling API
+	// that the cluster otherwise serves (scheduling.k8s.io/v1beta1 PodGroup
+	// and the GenericWorkload feature gate; see devcluster.GangFeatureGates).
+	// ModeAPIServer never serves it.
+	NoGang bool
 	// APIServerArgs are extra kube-apiserver flags (name without "--" → value), in
 	// ModeAPIServer only: e.g. {"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"}.
 	APIServerArgs map[string]string
@@ -110,6 +119,9 @@ func (o *Options) setDefaults() error {
 	}
 	if len(o.APIServerArgs) > 0 && o.Mode != ModeAPIServer {
 		return fmt.Errorf("Options.APIServerArgs: only ModeAPIServer takes extra kube-apiserver flags")
+	}
+	if len(o.NodeResources) > 0 && o.Mode != ModeCluster {
+		return fmt.Errorf("Options.NodeResources: only ModeCluster has nodes")
 	}
 	switch o.Mode {
 	case ModeAPIServer, ModeCluster:
