@@ -4,7 +4,8 @@
 # runtime (containerd, its runc shim, ctr, runc, the pause and registryhint
 # binaries) into
 # .../node-containerd-<version>-runc-<version>/bin, and helm (chart tests and
-# make release) into .../helm-<version>/bin. A binary already there is
+# make release) into .../helm-<version>/bin, and Kueue's manager and CRDs
+# (pkg/kueue) into .../kueue-<version>/{bin,crd}. A binary already there is
 # skipped, so a warm cache makes this a no-op. Nothing is downloaded but modules.
 # runc needs cgo and libseccomp (Debian: libseccomp-dev pkg-config); without
 # them the node runtime is skipped with a message and the kwok cluster still works.
@@ -17,13 +18,15 @@ ETCD_VERSION=v3.7.0
 CONTAINERD_VERSION=v2.4.2
 RUNC_VERSION=v1.4.0
 HELM_VERSION=v3.22.0
+KUEUE_VERSION=v0.17.0
 
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${PODKIT_CACHE:-$HOME/.cache/podkit}
 bin=$cache/k8s-$K8S_VERSION/bin
 nodebin=$cache/node-containerd-$CONTAINERD_VERSION-runc-$RUNC_VERSION/bin
 helmbin=$cache/helm-$HELM_VERSION/bin
-mkdir -p "$bin" "$nodebin" "$helmbin"
+kueuedir=$cache/kueue-$KUEUE_VERSION
+mkdir -p "$bin" "$nodebin" "$helmbin" "$kueuedir/bin"
 
 # Two cores: keep the compiler from running more jobs than that.
 export GOFLAGS="${GOFLAGS:-} -p=2"
@@ -93,6 +96,24 @@ helm_install() { # output
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" && mv "$tmpdir/helm" "$1"
   local rc=$?; rm -rf "$tmpdir"; return $rc
 }
+kueue_install() { # output
+  # Kueue's manager from its own module (its Kubernetes libraries, not
+  # podkit's), stamped as Kueue's Makefile does; pkg/kueue's tests run it.
+  local tmpdir; tmpdir=$(mktemp -d)
+  GOBIN=$tmpdir go install -trimpath -ldflags "-s -w \
+    -X sigs.k8s.io/kueue/pkg/version.GitVersion=$KUEUE_VERSION \
+    -X sigs.k8s.io/kueue/pkg/version.BuildDate=$build_date" \
+    "sigs.k8s.io/kueue/cmd/kueue@$KUEUE_VERSION" && mv "$tmpdir/kueue" "$1"
+  local rc=$?; rm -rf "$tmpdir"; return $rc
+}
+kueue_crds() { # the CRDs of the same module version, into $kueuedir/crd
+  [ -n "$(ls "$kueuedir/crd/"*.yaml 2>/dev/null)" ] && { printf '  %-26s cached\n' "kueue CRDs"; return; }
+  local dir; dir=$(cd "${TMPDIR:-/tmp}" && go mod download -json "sigs.k8s.io/kueue@$KUEUE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  rm -rf "$kueuedir/.crd.tmp" && mkdir -p "$kueuedir/.crd.tmp"
+  cp "$dir"/config/components/crd/bases/*.yaml "$kueuedir/.crd.tmp/" && chmod 644 "$kueuedir/.crd.tmp/"*.yaml
+  rm -rf "$kueuedir/crd" && mv "$kueuedir/.crd.tmp" "$kueuedir/crd"
+  printf '  %-26s copied\n' "kueue CRDs"
+}
 registryhint_build() { # output
   (cd "$here/.." && go build -trimpath -ldflags "-s -w" -o "$1" ./hack/registryhint)
 }
@@ -111,6 +132,10 @@ step kube-proxy k8s_build k8s.io/kubernetes/cmd/kube-proxy
 
 echo "tools: helm $HELM_VERSION (test/helm renders the chart; make release packages it) into $helmbin"
 STEP_BIN=$helmbin step helm helm_install
+
+echo "tools: kueue $KUEUE_VERSION (pkg/kueue's tests, podkit dev up --with-kueue) into $kueuedir"
+STEP_BIN=$kueuedir/bin step kueue kueue_install
+kueue_crds
 
 echo "tools: real node runtime containerd $CONTAINERD_VERSION, runc $RUNC_VERSION into $nodebin"
 STEP_BIN=$nodebin step containerd containerd_install containerd

@@ -36,6 +36,19 @@ const HelmDir = "helm-" + HelmVersion
 // it out, since only podkit's own tests and releases use it).
 const Helm = "helm"
 
+// KueueVersion is the Kueue (sigs.k8s.io/kueue) whose manager hack/tools.sh
+// and toolbuild.BuildKueue build into <cache>/KueueDir/bin, with its CRDs
+// in <cache>/KueueDir/crd, for podkit's Kueue integration (pkg/kueue).
+const KueueVersion = "v0.17.0"
+
+// KueueDir is the cache subdirectory, keyed by KueueVersion, that holds
+// Kueue's manager (bin/kueue) and CRDs (crd/).
+const KueueDir = "kueue-" + KueueVersion
+
+// Kueue is the name of Kueue's manager binary (not in All: only the Kueue
+// integration uses it).
+const Kueue = "kueue"
+
 // Names of the binaries that make tools builds.
 const (
 	Etcd                  = "etcd"
