@@ -107,6 +107,14 @@ func NewPod(fw *v1.Framework, role *v1.TaskRoleSpec, index, taskAttemptID int32)
 	if pod.Spec.RestartPolicy == "" {
 		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
 	}
+	if sel := fw.RoleNodeSelector(role.Name); len(sel) > 0 {
+		if pod.Spec.NodeSelector == nil {
+			pod.Spec.NodeSelector = map[string]string{}
+		}
+		for k, v := range sel {
+			pod.Spec.NodeSelector[k] = v
+		}
+	}
 
 	plain := []corev1.EnvVar{
 		{Name: v1.EnvFrameworkNamespace, Value: fw.Namespace},
