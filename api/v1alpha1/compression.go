@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,16 +65,9 @@ func (s *FrameworkAttemptStatus) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if in.TaskRoleStatuses == nil && len(in.TaskRoleStatusesCompressed) > 0 {
-		zr, err := gzip.NewReader(bytes.NewReader(in.TaskRoleStatusesCompressed))
+		raw, err := DecompressTaskRoleStatuses(in.TaskRoleStatusesCompressed)
 		if err != nil {
-			return fmt.Errorf("attemptStatus.taskRoleStatusesCompressed: %w", err)
-		}
-		raw, err := io.ReadAll(io.LimitReader(zr, MaxDecompressedBytes+1))
-		if err != nil {
-			return fmt.Errorf("attemptStatus.taskRoleStatusesCompressed: %w", err)
-		}
-		if len(raw) > MaxDecompressedBytes {
-			return fmt.Errorf("attemptStatus.taskRoleStatusesCompressed: expands beyond %d bytes", MaxDecompressedBytes)
+			return err
 		}
 		if err := json.Unmarshal(raw, &in.TaskRoleStatuses); err != nil {
 			return fmt.Errorf("attemptStatus.taskRoleStatusesCompressed: %w", err)
@@ -82,6 +76,32 @@ func (s *FrameworkAttemptStatus) UnmarshalJSON(data []byte) error {
 	in.TaskRoleStatusesCompressed = nil
 	*s = FrameworkAttemptStatus(in)
 	return nil
+}
+
+// DecompressTaskRoleStatuses expands taskRoleStatusesCompressed into the
+// JSON of the task role statuses, at most MaxDecompressedBytes of it. It
+// lets a reader that needs a few fields of the statuses (the barrier: pod
+// IPs) decode those alone.
+func DecompressTaskRoleStatuses(compressed []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(compressed))
+	if err != nil {
+		return nil, fmt.Errorf("attemptStatus.taskRoleStatusesCompressed: %w", err)
+	}
+	// The gzip trailer holds the size modulo 2^32: a hint for one
+	// allocation instead of ReadAll's doublings, never trusted beyond the
+	// limit.
+	var buf bytes.Buffer
+	if n := len(compressed); n >= 4 {
+		size := int(binary.LittleEndian.Uint32(compressed[n-4:]))
+		buf.Grow(min(size, MaxDecompressedBytes) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(zr, MaxDecompressedBytes+1)); err != nil {
+		return nil, fmt.Errorf("attemptStatus.taskRoleStatusesCompressed: %w", err)
+	}
+	if buf.Len() > MaxDecompressedBytes {
+		return nil, fmt.Errorf("attemptStatus.taskRoleStatusesCompressed: expands beyond %d bytes", MaxDecompressedBytes)
+	}
+	return buf.Bytes(), nil
 }
 
 // IndentUncompressed returns f's indented JSON with the task statuses
