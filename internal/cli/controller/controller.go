@@ -23,6 +23,7 @@ import (
 	"github.com/podkit-dev/podkit/internal/cli/clierr"
 	"github.com/podkit-dev/podkit/internal/cli/common"
 	"github.com/podkit-dev/podkit/pkg/framework"
+	"github.com/podkit-dev/podkit/pkg/kueue"
 )
 
 // Defaults of the API client rate limits: FrameworkController's own.
@@ -46,6 +47,7 @@ type flags struct {
 	statusUpdateInterval    time.Duration
 	configFile              string
 	fcCompat                bool
+	kueue                   bool
 }
 
 // NewCommand returns the `podkit controller` command.
@@ -84,6 +86,7 @@ Install the CRD and RBAC first: kubectl apply --server-side -f config/crd/bases
 	fs.IntVar(&f.burst, "kube-api-burst", DefaultBurst, "burst of queries to the apiserver")
 	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 4, "Frameworks reconciled at once")
 	fs.IntVar(&f.creationConcurrency, "creation-concurrency", 32, "pod creations or deletions in flight per Framework")
+	fs.BoolVar(&f.kueue, "kueue", false, "admit Frameworks labelled kueue.x-k8s.io/queue-name through Kueue (Workload per Framework, suspended until admitted; needs Kueue's CRDs and manager: podkit dev up --with-kueue)")
 	fs.BoolVar(&f.fcCompat, "fc-compat", false, "also reconcile FrameworkController's frameworkcontroller.microsoft.com/v1 Frameworks (install config/fc-compat first)")
 	fs.StringVar(&f.configFile, "config", "", "FrameworkController-format configuration file (podFailureSpec, frameworkMin/MaxRetryDelaySecForTransientConflictFailed); default: FC's defaults")
 	fs.DurationVar(&f.statusUpdateInterval, "status-update-interval", time.Second, "shortest gap between progress-only status writes of one Framework (completions are written at once)")
@@ -210,13 +213,22 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 			return err
 		}
 	}
+	if f.kueue {
+		r, err := kueue.New(kueue.Options{})
+		if err != nil {
+			return err
+		}
+		if err := r.SetupWithManager(mgr); err != nil {
+			return clierr.Usagef("--kueue: %v", err)
+		}
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("add health check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("add readiness check: %w", err)
 	}
-	c.Logger.Info("starting framework controller", "qps", f.qps, "burst", f.burst, "leaderElect", f.leaderElect, "watchNamespace", f.watchNamespace, "fcCompat", f.fcCompat)
+	c.Logger.Info("starting framework controller", "qps", f.qps, "burst", f.burst, "leaderElect", f.leaderElect, "watchNamespace", f.watchNamespace, "fcCompat", f.fcCompat, "kueue", f.kueue)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("run controller manager: %w", err)
 	}
