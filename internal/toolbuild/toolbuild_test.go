@@ -68,6 +68,9 @@ func TestVersionsAndToolsMatchToolsScript(t *testing.T) {
 		"KWOK_VERSION=" + KwokVersion + "\n",
 		"CONTROLLER_GEN_VERSION=" + ControllerGenVersion + "\n",
 		`bin=$cache/k8s-$K8S_VERSION/bin` + "\n",
+		"KUEUE_VERSION=" + k8sbin.KueueVersion + "\n",
+		`kueuedir=$cache/kueue-$KUEUE_VERSION` + "\n",
+		`"sigs.k8s.io/kueue/cmd/kueue@$KUEUE_VERSION"`,
 	} {
 		if !strings.Contains(string(script), want) {
 			t.Errorf("hack/tools.sh lacks %q", strings.TrimSpace(want))

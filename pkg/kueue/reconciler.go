@@ -133,11 +133,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 	// Step "handle job is finished": the Workload is declared Finished,
 	// which releases its quota.
-	if fw.Status.State == v1.FrameworkCompleted {
+	var st v1.FrameworkStatus
+	if fw.Status != nil {
+		st = *fw.Status
+	}
+	if st.State == v1.FrameworkCompleted {
 		if wl == nil || isTrue(wl, CondFinished) {
 			return reconcile.Result{}, nil
 		}
-		return reconcile.Result{}, r.finish(ctx, fw, wl)
+		return reconcile.Result{}, r.finish(ctx, st, wl)
 	}
 
 	// Step "handle workload is nil": the job is held suspended and its
@@ -168,7 +172,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if err := r.suspend(ctx, fw); err != nil {
 			return reconcile.Result{}, err
 		}
-		if hasQuotaReservation(wl) && apimeta.IsStatusConditionTrue(fw.Status.Conditions, v1.ConditionSuspended) {
+		if hasQuotaReservation(wl) && apimeta.IsStatusConditionTrue(st.Conditions, v1.ConditionSuspended) {
 			return reconcile.Result{}, r.clearAdmission(ctx, wl, ev)
 		}
 		return reconcile.Result{}, nil
@@ -310,12 +314,12 @@ func (r *Reconciler) clearAdmission(ctx context.Context, wl *unstructured.Unstru
 
 // finish sets the Workload's Finished condition from the Framework's
 // Succeeded or Failed condition.
-func (r *Reconciler) finish(ctx context.Context, fw *v1.Framework, wl *unstructured.Unstructured) error {
+func (r *Reconciler) finish(ctx context.Context, st v1.FrameworkStatus, wl *unstructured.Unstructured) error {
 	wl = wl.DeepCopy()
 	reason, message := reasonFailed, "the framework failed"
-	if c := apimeta.FindStatusCondition(fw.Status.Conditions, v1.ConditionSucceeded); c != nil && c.Status == metav1.ConditionTrue {
+	if c := apimeta.FindStatusCondition(st.Conditions, v1.ConditionSucceeded); c != nil && c.Status == metav1.ConditionTrue {
 		reason, message = reasonSucceeded, c.Message
-	} else if c := apimeta.FindStatusCondition(fw.Status.Conditions, v1.ConditionFailed); c != nil {
+	} else if c := apimeta.FindStatusCondition(st.Conditions, v1.ConditionFailed); c != nil {
 		message = c.Message
 	}
 	if message == "" {
