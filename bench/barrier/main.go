@@ -147,12 +147,14 @@ type outcome struct {
 // waiterFunc waits for the Framework with rc and returns when it is released.
 type waiterFunc func(ctx context.Context, rc *rest.Config, ns, name string, started func()) error
 
-// watchWaiter is podkit's barrier.Wait with opts.
+// watchWaiter is podkit's barrier.WaitRelease with opts: what the barrier
+// does before it writes its files (the Framework is decoded whole only for
+// framework.json).
 func watchWaiter(opts ...barrier.Option) waiterFunc {
 	return func(ctx context.Context, rc *rest.Config, ns, name string, started func()) error {
 		var once sync.Once
 		opts := append([]barrier.Option{barrier.WithRESTConfig(rc), barrier.WithProgress(func(barrier.Progress) { once.Do(started) })}, opts...)
-		_, err := barrier.Wait(ctx, barrier.Config{FrameworkNamespace: ns, FrameworkName: name, BarrierCheckTimeoutSec: 1200}, opts...)
+		_, err := barrier.WaitRelease(ctx, barrier.Config{FrameworkNamespace: ns, FrameworkName: name, BarrierCheckTimeoutSec: 1200}, opts...)
 		return err
 	}
 }

@@ -51,6 +51,7 @@ type frameworkClient struct {
 	rest           rest.Interface
 	meta           metadata.Interface
 	parameterCodec runtime.ParameterCodec
+	decoder        runtime.Decoder // the typed decoding of a Framework's JSON
 	namespace      string
 	name           string
 }
@@ -75,7 +76,8 @@ func newFrameworkClient(cfg *rest.Config, namespace, name string) (*frameworkCli
 	if err != nil {
 		return nil, fmt.Errorf("create framework metadata client: %w", err)
 	}
-	return &frameworkClient{rest: rc, meta: mc, parameterCodec: runtime.NewParameterCodec(scheme), namespace: namespace, name: name}, nil
+	return &frameworkClient{rest: rc, meta: mc, parameterCodec: runtime.NewParameterCodec(scheme),
+		decoder: runtime.WithoutVersionDecoder{Decoder: serializer.NewCodecFactory(scheme).UniversalDeserializer()}, namespace: namespace, name: name}, nil
 }
 
 func (c *frameworkClient) listOptions(rv string) *metav1.ListOptions {
@@ -102,18 +104,18 @@ func (c *frameworkClient) list(ctx context.Context) (*v1alpha1.Framework, string
 	return nil, l.ResourceVersion, nil
 }
 
-// get returns the Framework at resource version minRV or newer. A non-empty
-// minRV lets the apiserver answer from its watch cache instead of a quorum
-// read from etcd: a thousand waiters reading at once cost it no etcd
-// request.
-func (c *frameworkClient) get(ctx context.Context, minRV string) (*v1alpha1.Framework, error) {
-	var f v1alpha1.Framework
-	err := c.rest.Get().Namespace(c.namespace).Resource("frameworks").Name(c.name).
-		VersionedParams(&metav1.GetOptions{ResourceVersion: minRV}, c.parameterCodec).Do(ctx).Into(&f)
+// getRaw returns the Framework's JSON, as the apiserver sent it, at
+// resource version minRV or newer. A non-empty minRV lets the apiserver
+// answer from its watch cache instead of a quorum read from etcd: a
+// thousand waiters reading at once cost it no etcd request.
+func (c *frameworkClient) getRaw(ctx context.Context, minRV string) ([]byte, error) {
+	raw, err := c.rest.Get().Namespace(c.namespace).Resource("frameworks").Name(c.name).
+		VersionedParams(&metav1.GetOptions{ResourceVersion: minRV}, c.parameterCodec).
+		SetHeader("Accept", "application/json").Do(ctx).Raw()
 	if err != nil {
 		return nil, fmt.Errorf("get framework %s/%s: %w", c.namespace, c.name, err)
 	}
-	return &f, nil
+	return raw, nil
 }
 
 // watch watches the Framework from resource version rv, with bookmarks:

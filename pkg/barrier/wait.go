@@ -62,9 +62,19 @@ func WithProgress(fn func(Progress)) Option { return func(o *waitOptions) { o.pr
 // logs.
 func WithLogger(l *slog.Logger) Option { return func(o *waitOptions) { o.logger = l } }
 
-// Wait blocks until every task of the Framework named by cfg, counted against
+// Wait is WaitRelease returning the released Framework decoded.
+func Wait(ctx context.Context, cfg Config, opts ...Option) (*v1alpha1.Framework, error) {
+	r, err := WaitRelease(ctx, cfg, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return r.Framework()
+}
+
+// WaitRelease blocks until every task of the Framework named by cfg, counted against
 // each role's taskNumber, has a pod IP in the Framework's status, and returns
-// the Framework as seen at that moment.
+// the Framework as seen at that moment: its tasks' addresses, and the
+// Framework itself, decoded only if asked (Release.Framework).
 //
 // It lists the one Framework (field selector metadata.name), then watches it
 // from the list's resource version, and releases as soon as the apiserver
@@ -91,7 +101,7 @@ func WithLogger(l *slog.Logger) Option { return func(o *waitOptions) { o.logger 
 // Framework does not exist or is deleted (or replaced) while waiting,
 // ErrFrameworkCompleted if it completes first, ctx's cause if ctx is canceled,
 // and other errors (an unusable kubeconfig, forbidden) as they are.
-func Wait(ctx context.Context, cfg Config, opts ...Option) (*v1alpha1.Framework, error) {
+func WaitRelease(ctx context.Context, cfg Config, opts ...Option) (*Release, error) {
 	o := waitOptions{minTasks: DefaultMetadataWatchMinTasks}
 	for _, opt := range opts {
 		opt(&o)
@@ -148,7 +158,7 @@ type waiter struct {
 // errRelist asks run to list again (the watch's resource version is gone).
 var errRelist = errors.New("relist")
 
-func (w *waiter) run(ctx context.Context) (*v1alpha1.Framework, error) {
+func (w *waiter) run(ctx context.Context) (*Release, error) {
 	ticker := time.NewTicker(w.interval)
 	defer ticker.Stop()
 	rv := ""
@@ -174,23 +184,24 @@ func (w *waiter) run(ctx context.Context) (*v1alpha1.Framework, error) {
 				}
 				return nil, fmt.Errorf("%w: %s/%s does not exist", ErrFrameworkNotFound, w.client.namespace, w.client.name)
 			}
-			done, err := w.observe(f)
+			v := viewOf(f)
+			done, err := w.observe(v)
 			if err != nil {
 				return nil, err
 			}
 			if done {
-				return f, nil
+				return &Release{Peers: v.roles, framework: f}, nil
 			}
-			w.published = f.Annotations[v1alpha1.AnnotationBarrierRelease]
+			w.published = v.published
 			if unbacked(w.published) {
 				w.distrusted = true
 			}
 			rv = listRV
 		}
-		f, nextRV, err := w.watch(ctx, rv, ticker.C)
+		r, nextRV, err := w.watch(ctx, rv, ticker.C)
 		switch {
-		case f != nil && err == nil:
-			return f, nil
+		case r != nil && err == nil:
+			return r, nil
 		case ctx.Err() != nil:
 			return nil, w.stopped(ctx)
 		case errors.Is(err, errRelist):
@@ -212,15 +223,16 @@ func (w *waiter) run(ctx context.Context) (*v1alpha1.Framework, error) {
 	}
 }
 
-// watch consumes one watch from rv. It returns the released Framework, or the
+// watch consumes one watch from rv. It returns the release, or the
 // resource version to resume from with the error that ended the watch (nil
 // when the server closed it or the watch mode must change).
 //
 // When the Framework carries v1alpha1.AnnotationBarrierRelease (w.published is set), the
 // watch is of the Framework's metadata only, and the whole Framework is read
-// once each time the annotation changes; otherwise every event carries the
-// whole Framework.
-func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*v1alpha1.Framework, string, error) {
+// once each time the annotation changes (and only the barrier's fields of it
+// decoded, see decodeView); otherwise every event carries the whole
+// Framework.
+func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*Release, string, error) {
 	metaOnly := w.metaOnly()
 	wi, err := w.client.watch(ctx, rv, metaOnly)
 	if err != nil {
@@ -243,10 +255,12 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 			switch ev.Type {
 			case watch.Added, watch.Modified:
 				prev := rv
-				var f *v1alpha1.Framework
+				var v *view
+				var r *Release
 				switch obj := ev.Object.(type) {
 				case *v1alpha1.Framework:
-					f, rv = obj, obj.ResourceVersion
+					v, rv = viewOf(obj), obj.ResourceVersion
+					r = &Release{Peers: v.roles, framework: obj}
 				case *metav1.PartialObjectMetadata:
 					rv = obj.ResourceVersion
 					if w.uid != "" && obj.UID != w.uid {
@@ -255,18 +269,24 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 					if obj.Annotations[v1alpha1.AnnotationBarrierRelease] == w.published {
 						continue // a status write that does not change the release state
 					}
-					if f, err = w.client.get(ctx, rv); err != nil {
+					raw, err := w.client.getRaw(ctx, rv)
+					if err == nil {
+						r = &Release{raw: raw, decoder: w.client.decoder}
+						v, r.expanded, err = decodeView(raw)
+					}
+					if err != nil {
 						// Resume from before this event, so that it is
 						// seen (and the Framework read) again.
 						return nil, prev, err
 					}
+					r.Peers = v.roles
 				default:
 					return nil, rv, fmt.Errorf("watch framework: unexpected object %T", ev.Object)
 				}
-				if done, err := w.observe(f); done || err != nil {
-					return f, rv, err
+				if done, err := w.observe(v); done || err != nil {
+					return r, rv, err
 				}
-				published := f.Annotations[v1alpha1.AnnotationBarrierRelease]
+				published := v.published
 				if metaOnly && unbacked(published) {
 					// A release the status does not back (forged, or
 					// the status went back): the hint cannot be trusted,
@@ -324,16 +344,16 @@ func metaAccessor(obj any) (metav1.Object, error) {
 }
 
 // observe evaluates one version of the Framework: done when it releases.
-func (w *waiter) observe(f *v1alpha1.Framework) (bool, error) {
+func (w *waiter) observe(v *view) (bool, error) {
 	if w.uid == "" {
-		w.uid = f.UID
-	} else if f.UID != w.uid {
-		return false, fmt.Errorf("%w: %s/%s was deleted and created again while waiting", ErrFrameworkNotFound, f.Namespace, f.Name)
+		w.uid = v.uid
+	} else if v.uid != w.uid {
+		return false, fmt.Errorf("%w: %s/%s was deleted and created again while waiting", ErrFrameworkNotFound, v.namespace, v.name)
 	}
-	if f.Status != nil && f.Status.State == v1alpha1.FrameworkCompleted {
-		return false, fmt.Errorf("%w: %s/%s is %s", ErrFrameworkCompleted, f.Namespace, f.Name, f.Status.State)
+	if v.completed {
+		return false, fmt.Errorf("%w: %s/%s is %s", ErrFrameworkCompleted, v.namespace, v.name, v.state)
 	}
-	p := ProgressOf(f)
+	p := v.progress()
 	w.tasks = p.Total
 	first := w.last == nil
 	w.last = &p

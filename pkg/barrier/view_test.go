@@ -1,0 +1,89 @@
+package barrier
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/utils/ptr"
+
+	"github.com/podkit-dev/podkit/api/v1alpha1"
+)
+
+// TestDecodeViewReadsWhatTheTypedFrameworkSays checks the barrier's direct
+// reading of the apiserver's JSON against viewOf on the typed decoding, for
+// statuses plain and compressed and the cases TaskPodIP treats specially.
+func TestDecodeViewReadsWhatTheTypedFrameworkSays(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tasks  int
+		change func(*v1alpha1.Framework)
+	}{
+		{"compressed status", 1000, nil},
+		{"plain status", 10, nil},
+		{"no status", 3, func(f *v1alpha1.Framework) { f.Status = nil }},
+		{"completed", 3, func(f *v1alpha1.Framework) { f.Status.State = v1alpha1.FrameworkCompleted }},
+		{"task without IP", 1000, func(f *v1alpha1.Framework) {
+			f.Status.AttemptStatus.TaskRoleStatuses[0].TaskStatuses[999].AttemptStatus.PodIP = nil
+		}},
+		{"deletion pending", 5, func(f *v1alpha1.Framework) {
+			f.Status.AttemptStatus.TaskRoleStatuses[0].TaskStatuses[2].DeletionPending = true
+		}},
+		{"statuses out of index order", 5, func(f *v1alpha1.Framework) {
+			ts := f.Status.AttemptStatus.TaskRoleStatuses[0].TaskStatuses
+			ts[0], ts[4] = ts[4], ts[0]
+		}},
+		{"status missing a task", 5, func(f *v1alpha1.Framework) {
+			rs := &f.Status.AttemptStatus.TaskRoleStatuses[0]
+			rs.TaskStatuses = rs.TaskStatuses[:3]
+		}},
+		{"spec beyond status and a role without status", 4, func(f *v1alpha1.Framework) {
+			f.Spec.TaskRoles[0].TaskNumber = 6
+			f.Spec.TaskRoles = append(f.Spec.TaskRoles, v1alpha1.TaskRoleSpec{Name: "ps", TaskNumber: 2})
+		}},
+		{"empty IP", 3, func(f *v1alpha1.Framework) {
+			f.Status.AttemptStatus.TaskRoleStatuses[0].TaskStatuses[1].AttemptStatus.PodIP = ptr.To("")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _ := releasedFramework(t, tc.tasks)
+			if tc.change != nil {
+				tc.change(f)
+			}
+			raw, err := json.Marshal(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var typed v1alpha1.Framework
+			if err := json.Unmarshal(raw, &typed); err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := decodeView(raw)
+			if err != nil {
+				t.Fatalf("decodeView: %v", err)
+			}
+			if d := cmp.Diff(viewOf(&typed), got, cmp.AllowUnexported(view{})); d != "" {
+				t.Errorf("decodeView differs from the typed Framework's view (-want +got):\n%s", d)
+			}
+			if got.progress().Released() != ProgressOf(&typed).Released() {
+				t.Errorf("released: view %v, ProgressOf %v", got.progress().Released(), ProgressOf(&typed).Released())
+			}
+		})
+	}
+}
+
+func TestDecodeViewRejectsABadCompressedStatus(t *testing.T) {
+	f, _ := releasedFramework(t, 2)
+	f.Status.AttemptStatus.TaskRoleStatuses = nil
+	f.Status.AttemptStatus.TaskRoleStatusesCompressed = []byte("not gzip")
+	raw, err := json.Marshal(struct {
+		*v1alpha1.Framework
+		Status any `json:"status"`
+	}{f, map[string]any{"attemptStatus": map[string]any{"taskRoleStatusesCompressed": []byte("not gzip")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := decodeView(raw); err == nil {
+		t.Fatal("decodeView accepted a compressed status that is not gzip")
+	}
+}
