@@ -343,6 +343,15 @@ const (
 	// ConditionStalled is kstatus' failure condition: True with
 	// ConditionFailed.
 	ConditionStalled = "Stalled"
+	// ConditionGangScheduled is about the current attempt's all-or-nothing
+	// placement through the upstream scheduling.k8s.io/v1beta1 PodGroup:
+	// True (reason ReasonGangPlaced) once the scheduler placed the whole
+	// gang; False with ReasonUnschedulable or ReasonSchedulerError and the
+	// scheduler's message when it cannot, ReasonGangWaiting while it has
+	// not yet, and ReasonGangAPIUnavailable or ReasonGangDisabled when the
+	// attempt runs barrier-only (pods placed one by one). It keeps its value
+	// while an attempt is deleted; the next attempt's gang resets it.
+	ConditionGangScheduled = "GangScheduled"
 )
 
 // Condition reasons that are not a FrameworkState or a CompletionPhrase
@@ -359,6 +368,24 @@ const (
 	ReasonNotSuspended = "NotSuspended"
 	// ReasonExecutionTypeCreate: executionType Create holds the Framework.
 	ReasonExecutionTypeCreate = "ExecutionTypeCreate"
+	// ReasonGangPlaced: the scheduler placed every pod of the gang together
+	// (the PodGroup's PodGroupInitiallyScheduled condition is True).
+	ReasonGangPlaced = "Scheduled"
+	// ReasonUnschedulable: the scheduler cannot place the whole gang (the
+	// PodGroup's reason, with its message); no pod of it is bound.
+	ReasonUnschedulable = "Unschedulable"
+	// ReasonSchedulerError: the scheduler failed on the PodGroup.
+	ReasonSchedulerError = "SchedulerError"
+	// ReasonGangWaiting: the gang's PodGroup and pods exist and the
+	// scheduler has not placed them yet.
+	ReasonGangWaiting = "WaitingForScheduler"
+	// ReasonGangAPIUnavailable: the cluster does not serve
+	// scheduling.k8s.io/v1beta1 PodGroups, so the Framework runs
+	// barrier-only.
+	ReasonGangAPIUnavailable = "GangAPIUnavailable"
+	// ReasonGangDisabled: the controller runs with gang placement turned
+	// off, so the Framework runs barrier-only.
+	ReasonGangDisabled = "GangDisabled"
 )
 
 // RetryPolicyStatus counts retries of a task or a framework.

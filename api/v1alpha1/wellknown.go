@@ -57,6 +57,13 @@ func ConfigMapName(framework string) string {
 	return framework + "-attempt"
 }
 
+// PodGroupName is the name of the scheduling.k8s.io/v1beta1 PodGroup of a
+// framework attempt: {framework}-attempt-{attemptID}. Each attempt has its
+// own, so that a retry's gang never waits for the previous one's to go.
+func PodGroupName(framework string, attemptID int32) string {
+	return fmt.Sprintf("%s-attempt-%d", framework, attemptID)
+}
+
 // PodName is the name of a task's pod: {framework}-{role}-{index}.
 func PodName(framework, role string, index int32) string {
 	return fmt.Sprintf("%s-%s-%d", framework, role, index)

@@ -136,6 +136,10 @@ type creation struct {
 func (r *Reconciler) ensurePods(ctx context.Context, s *syncState) error {
 	var todo []*creation
 	var errs []error
+	group, err := r.ensurePodGroup(ctx, s)
+	if err != nil {
+		return err
+	}
 	_ = s.forEachTask(func(role *v1.TaskRoleSpec, ts *v1.TaskStatus) error {
 		if ts.State != v1.TaskAttemptCreationPending || ts.DeletionPending {
 			return nil
@@ -148,6 +152,7 @@ func (r *Reconciler) ensurePods(ctx context.Context, s *syncState) error {
 		}
 		pod := NewPod(s.fw, role, ts.Index, ts.AttemptStatus.ID)
 		pod.OwnerReferences = []metav1.OwnerReference{ownerRef(s.fw, r.opts.API.gvk())}
+		joinGroup(pod, group)
 		todo = append(todo, &creation{role: role, ts: ts, pod: pod})
 		return nil
 	})
@@ -269,13 +274,17 @@ func (r *Reconciler) deleteCompletedPods(ctx context.Context, s *syncState) erro
 	return err
 }
 
-// deleteAttempt deletes every pod of the Framework, then its ConfigMap.
+// deleteAttempt deletes every pod and PodGroup of the Framework, then its
+// ConfigMap.
 func (r *Reconciler) deleteAttempt(ctx context.Context, s *syncState) error {
 	victims := make([]*corev1.Pod, 0, len(s.pods))
 	for _, p := range s.pods {
 		victims = append(victims, p)
 	}
 	if err := r.deletePods(ctx, s, victims); err != nil {
+		return err
+	}
+	if err := r.deletePodGroups(ctx, s); err != nil {
 		return err
 	}
 	_ = s.forEachTask(func(_ *v1.TaskRoleSpec, ts *v1.TaskStatus) error {

@@ -2,6 +2,7 @@ package framework
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -24,5 +25,7 @@ func CacheByObject() map[client.Object]cache.ByObject {
 	return map[client.Object]cache.ByObject{
 		&corev1.Pod{}:       {Label: sel},
 		&corev1.ConfigMap{}: {Label: sel},
+		// Only read where the cluster serves it (gang placement).
+		&schedulingv1beta1.PodGroup{}: {Label: sel},
 	}
 }

@@ -16,6 +16,7 @@ const (
 	ReasonFrameworkSuspending  = "FrameworkSuspending"
 	ReasonFrameworkSuspended   = "FrameworkSuspended"
 	ReasonFrameworkResumed     = "FrameworkResumed"
+	ReasonPodGroupConflict     = "PodGroupNameConflict"
 )
 
 // Event actions (events.k8s.io/v1 requires one).

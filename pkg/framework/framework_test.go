@@ -31,6 +31,8 @@ var env *testenv.Env
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Cluster(m, &env, func(o *testenv.Options) {
 		o.SchemeBuilders = append(o.SchemeBuilders, v1.AddToScheme)
+		// 2 nodes (the default) × 4 GPUs for the gang tests.
+		o.NodeResources = map[string]string{string(gpuResource): "4"}
 	}))
 }
 

@@ -19,6 +19,7 @@ type metrics struct {
 	frameworkRetries   prometheus.Counter
 	statusWrites       *prometheus.CounterVec
 	releasePublished   prometheus.Counter
+	podGroupCreations  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,6 +59,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "podkit_framework_barrier_release_publications_total",
 			Help: "Changes of a Framework's barrier release annotation (waiting, released, completed) written for barriers.",
 		}),
+		podGroupCreations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "podkit_framework_podgroup_creations_total",
+			Help: "scheduling.k8s.io/v1beta1 PodGroups (one gang per framework attempt) the Framework controller created.",
+		}),
 	}
 	m.podCreations = register(reg, m.podCreations)
 	m.podDeletions = register(reg, m.podDeletions)
@@ -67,6 +72,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.frameworkRetries = register(reg, m.frameworkRetries)
 	m.statusWrites = register(reg, m.statusWrites)
 	m.releasePublished = register(reg, m.releasePublished)
+	m.podGroupCreations = register(reg, m.podGroupCreations)
 	return m
 }
 

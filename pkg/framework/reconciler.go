@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -75,6 +76,10 @@ type Options struct {
 	// (frameworkcontroller.microsoft.com/v1, api/fcv1). Run one Reconciler
 	// per API to serve both.
 	API API
+	// Gang says whether each attempt is placed all-or-nothing through the
+	// upstream scheduling.k8s.io/v1beta1 PodGroup (see gang.go): GangAuto
+	// (the default) when the cluster serves it, GangOff never.
+	Gang GangMode
 }
 
 // API names a Framework API group a Reconciler serves.
@@ -146,6 +151,9 @@ func (o *Options) validate() error {
 	if o.API != APIPodkit && o.API != APIFrameworkController {
 		errs = append(errs, fmt.Errorf("options: API is %d; use APIPodkit or APIFrameworkController", o.API))
 	}
+	if o.Gang != GangAuto && o.Gang != GangOff {
+		errs = append(errs, fmt.Errorf("options: Gang is %d; use GangAuto or GangOff", o.Gang))
+	}
 	if o.MaxConcurrentReconciles < 0 {
 		errs = append(errs, fmt.Errorf("options: MaxConcurrentReconciles is %d; use 0 for the default (4) or a positive number", o.MaxConcurrentReconciles))
 	}
@@ -166,6 +174,9 @@ type Reconciler struct {
 	recorder events.EventRecorder
 	opts     Options
 	metrics  *metrics
+	// gangAPI is whether the cluster serves scheduling.k8s.io/v1beta1
+	// PodGroups, read from discovery in SetupWithManager.
+	gangAPI bool
 	// classifier turns failed pods into completion statuses.
 	classifier *classifier
 	// conflictDelay bounds the random delay before retrying a Transient
@@ -220,9 +231,19 @@ func New(opts Options) (*Reconciler, error) {
 }
 
 // SetupWithManager wires the Reconciler into mgr: it watches Frameworks and
-// the pods and ConfigMaps they own. The manager's scheme must include
-// v1alpha1 (v1alpha1.AddToScheme).
+// the pods, ConfigMaps and (where the cluster serves them, unless
+// Options.Gang is GangOff) PodGroups they own. The manager's scheme must
+// include v1alpha1 (v1alpha1.AddToScheme) and, for gang placement,
+// client-go's scheduling/v1beta1 (in client-go's scheme).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.opts.Gang == GangAuto {
+		ok, err := ServesGangAPI(mgr.GetConfig())
+		if err != nil {
+			return fmt.Errorf("set up framework controller: %w", err)
+		}
+		r.gangAPI = ok
+		log.Log.WithName(ControllerName).Info("gang placement", "podGroupsServed", ok)
+	}
 	r.client = mgr.GetClient()
 	r.reader = mgr.GetAPIReader()
 	r.recorder = mgr.GetEventRecorder(ControllerName)
@@ -241,12 +262,16 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: fw}}}
 	})
-	err := ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named(name).
 		For(r.opts.API.newObject()).
 		Watches(&corev1.Pod{}, byLabel).
-		Watches(&corev1.ConfigMap{}, byLabel).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.opts.MaxConcurrentReconciles}).
+		Watches(&corev1.ConfigMap{}, byLabel)
+	if r.gangEnabled() {
+		// The scheduler writes the gang's outcome into the PodGroup's status.
+		b = b.Watches(&schedulingv1beta1.PodGroup{}, byLabel)
+	}
+	err := b.WithOptions(controller.Options{MaxConcurrentReconciles: r.opts.MaxConcurrentReconciles}).
 		Complete(r)
 	if err != nil {
 		return fmt.Errorf("set up framework controller: %w", err)
@@ -345,6 +370,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 func (r *Reconciler) writeStatus(ctx context.Context, s *syncState, urgent bool) (res reconcile.Result, done bool, err error) {
 	s.fw.Status.ReadyTasks = readyTasks(s.fw)
 	setConditions(s.fw, s.now)
+	r.setGangCondition(s)
 	if statusEqual(s.written, s.fw.Status) {
 		return reconcile.Result{}, false, nil
 	}

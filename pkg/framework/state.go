@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	schedulingv1beta1 "k8s.io/api/scheduling/v1beta1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,6 +27,9 @@ type syncState struct {
 	pods map[string]*corev1.Pod
 	// cm is the attempt ConfigMap in the cache, or nil.
 	cm *corev1.ConfigMap
+	// podGroups are the Framework's PodGroups in the cache, by name; nil
+	// when not listed (a completed Framework).
+	podGroups map[string]*schedulingv1beta1.PodGroup
 	// urgent is set when the status holds a change that must be persisted
 	// before acting on it.
 	urgent bool
@@ -82,6 +86,9 @@ func (r *Reconciler) newSyncState(ctx context.Context, fw *v1.Framework) (*syncS
 		if owned(p, fw, s.cm) {
 			s.pods[p.Name] = p
 		}
+	}
+	if err := r.listPodGroups(ctx, s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -40,4 +40,7 @@ test/helm fails when the two differ.
 - apiGroups: [podkit.dev]
   resources: [frameworks/status]
   verbs: [get, patch, update]
+- apiGroups: [scheduling.k8s.io]
+  resources: [podgroups]
+  verbs: [create, delete, get, list, patch, watch]
 {{- end -}}
