@@ -189,11 +189,11 @@ func (b *FrameworkBarrier) RunContext(ctx context.Context) error {
 		opts = append(opts, WithRESTConfig(b.opts.RESTConfig))
 	}
 	opts = append(opts, b.opts.WaitOptions...)
-	f, err := Wait(ctx, b.cfg, opts...)
+	r, err := WaitRelease(ctx, b.cfg, opts...)
 	if err != nil {
 		return err
 	}
-	return WriteOutputs(b.opts.Dir, f, b.opts.Injector)
+	return WriteReleaseOutputs(b.opts.Dir, r, b.opts.Injector)
 }
 
 // WriteOutputs writes framework.json (0644), the hostfile when requested
@@ -205,12 +205,24 @@ func WriteOutputs(dir string, f *v1alpha1.Framework, opts InjectorOptions) error
 	if err != nil {
 		return err
 	}
-	obj := f.DeepCopy()
-	obj.APIVersion, obj.Kind = v1alpha1.FrameworkGroupVersionKind.ToAPIVersionAndKind()
-	// Plain task statuses even when the API stores them compressed.
-	data, err := v1alpha1.IndentUncompressed(obj)
+	return WriteReleaseOutputs(dir, &Release{Peers: peers, namespace: f.Namespace, name: f.Name, framework: f}, opts)
+}
+
+// WriteReleaseOutputs is WriteOutputs for a Release: the addresses are the
+// ones WaitRelease read, and a Framework WaitRelease read as JSON is not
+// decoded whole (framework.json is then compact, as FrameworkController's
+// barrier writes it).
+func WriteReleaseOutputs(dir string, r *Release, opts InjectorOptions) error {
+	for _, role := range r.Peers {
+		for i, ip := range role.IPs {
+			if ip == "" {
+				return fmt.Errorf("task %s-%d of framework %s/%s has no pod IP yet", role.Name, i, r.namespace, r.name)
+			}
+		}
+	}
+	data, err := r.frameworkFile()
 	if err != nil {
-		return fmt.Errorf("encode framework %s/%s: %w", f.Namespace, f.Name, err)
+		return err
 	}
 	if opts.Hostfile {
 		abs, err := filepath.Abs(filepath.Join(dir, HostfileFilePath))
@@ -219,17 +231,17 @@ func WriteOutputs(dir string, f *v1alpha1.Framework, opts InjectorOptions) error
 		}
 		opts.HostfilePath = abs
 	}
-	script, err := RenderInjector(peers, opts)
+	script, err := RenderInjector(r.Peers, opts)
 	if err != nil {
-		return fmt.Errorf("render injector for framework %s/%s: %w", f.Namespace, f.Name, err)
+		return fmt.Errorf("render injector for framework %s/%s: %w", r.namespace, r.name, err)
 	}
 	if err := writeFileAtomic(filepath.Join(dir, FrameworkObjectFilePath), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
 	if opts.Hostfile {
-		hf, err := RenderHostfile(peers, opts)
+		hf, err := RenderHostfile(r.Peers, opts)
 		if err != nil {
-			return fmt.Errorf("render hostfile for framework %s/%s: %w", f.Namespace, f.Name, err)
+			return fmt.Errorf("render hostfile for framework %s/%s: %w", r.namespace, r.name, err)
 		}
 		if err := writeFileAtomic(opts.HostfilePath, hf, 0o644); err != nil {
 			return err

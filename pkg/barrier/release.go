@@ -1,7 +1,12 @@
 package barrier
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -18,10 +23,17 @@ type Release struct {
 	// PeersOf).
 	Peers []RolePeers
 
-	framework *v1alpha1.Framework // decoded; nil when only raw is known
-	raw       []byte              // the Framework's JSON as the apiserver sent it
-	expanded  []byte              // raw's task statuses expanded, when compressed
-	decoder   runtime.Decoder     // decodes raw
+	namespace, name string
+	framework       *v1alpha1.Framework // decoded; nil when only raw is known
+	raw             []byte              // the Framework's JSON as the apiserver sent it
+	expanded        []byte              // raw's task statuses expanded, when compressed
+	decoder         runtime.Decoder     // decodes raw
+}
+
+// newRelease is the release of the Framework v describes: Peers are its
+// addresses.
+func newRelease(v *view) *Release {
+	return &Release{Peers: v.roles, namespace: v.namespace, name: v.name}
 }
 
 // Framework returns the released Framework, decoding it on the first call.
@@ -29,10 +41,78 @@ func (r *Release) Framework() (*v1alpha1.Framework, error) {
 	if r.framework != nil {
 		return r.framework, nil
 	}
+	if r.raw == nil {
+		return nil, errors.New("release holds no framework: make it with WaitRelease")
+	}
 	var f v1alpha1.Framework
 	if _, _, err := r.decoder.Decode(r.raw, nil, &f); err != nil {
-		return nil, fmt.Errorf("decode released framework: %w", err)
+		return nil, fmt.Errorf("decode released framework %s/%s: %w", r.namespace, r.name, err)
 	}
 	r.framework = &f
 	return r.framework, nil
+}
+
+// frameworkFile returns framework.json's content: the Framework with
+// apiVersion and kind, its task statuses written plainly. For a Framework
+// read as JSON, that JSON is rewritten without decoding it (the expanded
+// statuses take the place of taskRoleStatusesCompressed), compact, as
+// FrameworkController's barrier writes the file; otherwise the decoded
+// Framework is encoded, indented (v1alpha1.IndentUncompressed).
+func (r *Release) frameworkFile() ([]byte, error) {
+	if r.framework == nil {
+		if r.raw == nil {
+			return nil, errors.New("release holds no framework: make it with WaitRelease")
+		}
+		return spliceFrameworkJSON(r.raw, r.expanded)
+	}
+	obj := r.framework.DeepCopy()
+	obj.APIVersion, obj.Kind = v1alpha1.FrameworkGroupVersionKind.ToAPIVersionAndKind()
+	data, err := v1alpha1.IndentUncompressed(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode framework %s/%s: %w", obj.Namespace, obj.Name, err)
+	}
+	return data, nil
+}
+
+// spliceFrameworkJSON is raw, a Framework's JSON, with apiVersion and kind
+// set and, when expanded is not nil, status.attemptStatus's
+// taskRoleStatusesCompressed replaced by taskRoleStatuses: expanded, which
+// decodeView read and so checked. Objects on the way are rewritten with
+// their keys sorted, as the apiserver writes them; every other value is
+// copied as it is.
+func spliceFrameworkJSON(raw, expanded []byte) ([]byte, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, fmt.Errorf("decode framework for %s: %w", FrameworkObjectFilePath, err)
+	}
+	apiVersion, kind := v1alpha1.FrameworkGroupVersionKind.ToAPIVersionAndKind()
+	top["apiVersion"], _ = json.Marshal(apiVersion)
+	top["kind"], _ = json.Marshal(kind)
+	if expanded != nil {
+		var status, attempt map[string]json.RawMessage
+		if err := json.Unmarshal(top["status"], &status); err != nil {
+			return nil, fmt.Errorf("decode framework status: %w", err)
+		}
+		if err := json.Unmarshal(status["attemptStatus"], &attempt); err != nil {
+			return nil, fmt.Errorf("decode framework status: %w", err)
+		}
+		delete(attempt, "taskRoleStatusesCompressed")
+		attempt["taskRoleStatuses"] = expanded
+		status["attemptStatus"] = appendObject(nil, attempt)
+		top["status"] = appendObject(nil, status)
+	}
+	return appendObject(make([]byte, 0, len(raw)+len(expanded)+64), top), nil
+}
+
+// appendObject appends m as a JSON object, keys sorted.
+func appendObject(b []byte, m map[string]json.RawMessage) []byte {
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		key, _ := json.Marshal(k)
+		b = append(append(append(b, key...), ':'), bytes.TrimSpace(m[k])...)
+	}
+	return append(b, '}')
 }

@@ -65,6 +65,14 @@ func BenchmarkReleaseCost(b *testing.B) {
 			}
 		}
 	})
+	b.Run("decode/view", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := decodeView(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	var f v1alpha1.Framework
 	if _, _, err := dec.Decode(data, nil, &f); err != nil {
 		b.Fatal(err)

@@ -2,6 +2,8 @@ package barrier
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -85,5 +87,53 @@ func TestDecodeViewRejectsABadCompressedStatus(t *testing.T) {
 	}
 	if _, _, err := decodeView(raw); err == nil {
 		t.Fatal("decodeView accepted a compressed status that is not gzip")
+	}
+}
+
+// semantic decodes JSON generically, for comparing documents whatever their
+// key order and white space.
+func semantic(t *testing.T, data []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("decode %.80s...: %v", data, err)
+	}
+	return v
+}
+
+// framework.json written from the apiserver's JSON without decoding it must
+// say what the file written from the decoded Framework says.
+func TestSplicedFrameworkJSONMatchesTheDecodedFramework(t *testing.T) {
+	for _, n := range []int{3, 1000} {
+		t.Run(fmt.Sprint(n, " tasks"), func(t *testing.T) {
+			_, raw := releasedFramework(t, n)
+			v, expanded, err := decodeView(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (expanded != nil) != (n == 1000) {
+				t.Fatalf("expanded statuses: %v, want them only for the compressed status", expanded != nil)
+			}
+			r := newRelease(v)
+			r.raw, r.expanded = raw, expanded
+			got, err := r.frameworkFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var typed v1alpha1.Framework
+			if err := json.Unmarshal(raw, &typed); err != nil {
+				t.Fatal(err)
+			}
+			want, err := (&Release{framework: &typed}).frameworkFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(semantic(t, want), semantic(t, got)); d != "" {
+				t.Errorf("spliced framework.json differs from the decoded Framework's (-want +got):\n%s", d)
+			}
+			if strings.Contains(string(got), "taskRoleStatusesCompressed") {
+				t.Error("spliced framework.json keeps the compressed statuses")
+			}
+		})
 	}
 }

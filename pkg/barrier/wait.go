@@ -190,7 +190,9 @@ func (w *waiter) run(ctx context.Context) (*Release, error) {
 				return nil, err
 			}
 			if done {
-				return &Release{Peers: v.roles, framework: f}, nil
+				r := newRelease(v)
+				r.framework = f
+				return r, nil
 			}
 			w.published = v.published
 			if unbacked(w.published) {
@@ -260,7 +262,8 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 				switch obj := ev.Object.(type) {
 				case *v1alpha1.Framework:
 					v, rv = viewOf(obj), obj.ResourceVersion
-					r = &Release{Peers: v.roles, framework: obj}
+					r = newRelease(v)
+					r.framework = obj
 				case *metav1.PartialObjectMetadata:
 					rv = obj.ResourceVersion
 					if w.uid != "" && obj.UID != w.uid {
@@ -270,16 +273,17 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 						continue // a status write that does not change the release state
 					}
 					raw, err := w.client.getRaw(ctx, rv)
+					var expanded []byte
 					if err == nil {
-						r = &Release{raw: raw, decoder: w.client.decoder}
-						v, r.expanded, err = decodeView(raw)
+						v, expanded, err = decodeView(raw)
 					}
 					if err != nil {
 						// Resume from before this event, so that it is
 						// seen (and the Framework read) again.
 						return nil, prev, err
 					}
-					r.Peers = v.roles
+					r = newRelease(v)
+					r.raw, r.expanded, r.decoder = raw, expanded, w.client.decoder
 				default:
 					return nil, rv, fmt.Errorf("watch framework: unexpected object %T", ev.Object)
 				}

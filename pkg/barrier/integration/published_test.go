@@ -11,7 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -308,4 +310,82 @@ func awaitErr(t *testing.T, errc <-chan error) error {
 	done := make(chan result, 1)
 	go func() { done <- result{err: <-errc} }()
 	return await(t, done, generous).err
+}
+
+// A released Framework read on the metadata path is not decoded whole:
+// injector.sh and framework.json come from its JSON (pod IPs read directly,
+// the compressed task statuses expanded into the file). framework.json must
+// still say what the decoded Framework says, the typed fallback's file.
+func TestPublishedWaitWritesFrameworkJSONOfTheCompressedStatus(t *testing.T) {
+	const tasks = 400 // task statuses beyond v1alpha1.CompressionMinBytes
+	ns := env.Namespace(t)
+	createFramework(t, ns, "big", role{"w", tasks})
+	nn := types.NamespacedName{Namespace: ns, Name: "big"}
+	ips := ipsFor(7, tasks)
+	setPodIPs(t, nn, map[string][]string{"w": ips[:tasks-1]})
+	publish(t, nn)
+	dir := t.TempDir()
+	var reqs requestLog
+	b, err := barrier.New(config(ns, "big"), barrier.Options{Dir: dir, RESTConfig: counted(&reqs),
+		Injector: barrier.InjectorOptions{TaskRoleName: "w", TaskIndex: 3}, WaitOptions: []barrier.Option{metadataWatch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- b.RunContext(context.Background()) }()
+	for deadline := time.Now().Add(generous); !strings.Contains(reqs.String(), "WATCH(metadata)"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no metadata watch after %s; requests %q", generous, reqs.String())
+		}
+	}
+	setPodIPs(t, nn, map[string][]string{"w": ips})
+	publish(t, nn)
+	if err := awaitErr(t, errc); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got, want := reqs.String(), "LIST WATCH(metadata) GET"; got != want {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
+
+	var f v1alpha1.Framework
+	if err := env.Client.Get(context.Background(), nn, &f); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(&f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), "taskRoleStatusesCompressed") {
+		t.Fatalf("the status of %d tasks is not stored compressed; the test does not cover the expansion", tasks)
+	}
+	wantDir := t.TempDir()
+	if err := barrier.WriteOutputs(wantDir, &f, barrier.InjectorOptions{TaskRoleName: "w", TaskIndex: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"framework.json", "injector.sh"} {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(filepath.Join(wantDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "injector.sh" {
+			if string(got) != string(want) {
+				t.Errorf("injector.sh differs from the decoded Framework's:\n%s\nwant:\n%s", got, want)
+			}
+			continue
+		}
+		var g, w any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("decode framework.json: %v", err)
+		}
+		if err := json.Unmarshal(want, &w); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(w, g); d != "" {
+			t.Errorf("framework.json differs from the decoded Framework's (-want +got):\n%s", d)
+		}
+	}
 }
