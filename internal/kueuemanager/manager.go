@@ -167,9 +167,14 @@ func Start(ctx context.Context, opts Options) (*Manager, error) {
 	m.cmd = exec.Command(opts.Binary, "--config", config, "--zap-log-level", "2")
 	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+opts.Kubeconfig)
 	m.cmd.Stdout, m.cmd.Stderr = out, out
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A session of its own: podkit dev up leaves it running after it exits,
+	// and a closed terminal does not hang it up.
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := m.cmd.Start(); err != nil {
 		return nil, errors.Join(fmt.Errorf("start kueue's manager %s: %w", opts.Binary, err), logFile.Close())
+	}
+	if err := os.WriteFile(filepath.Join(opts.Dir, PIDFile), []byte(strconv.Itoa(m.cmd.Process.Pid)), 0o644); err != nil {
+		return nil, errors.Join(fmt.Errorf("write kueue's pid file: %w", err), m.cmd.Process.Kill())
 	}
 	go func() {
 		m.err = m.cmd.Wait()
@@ -233,6 +238,54 @@ func (m *Manager) waitReady(ctx context.Context, timeout time.Duration) error {
 	})
 	if err != nil {
 		return fmt.Errorf("wait for kueue's manager to be ready at %s: %w; its log ends: %s", url, err, m.LogTail(20))
+	}
+	return nil
+}
+
+// PIDFile is the file, in Options.Dir, that holds the manager's process
+// id, for Running and StopDir.
+const PIDFile = "kueue.pid"
+
+// Running returns the process id of the manager Start ran in dir, or 0
+// when it no longer runs.
+func Running(dir string) int {
+	data, err := os.ReadFile(filepath.Join(dir, PIDFile))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return 0
+	}
+	argv0, _, _ := strings.Cut(string(cmdline), "\x00")
+	if filepath.Base(argv0) != k8sbin.Kueue {
+		return 0 // the pid was reused
+	}
+	return pid
+}
+
+// StopDir ends the manager Start ran in dir (from another process, e.g.
+// podkit dev down) with SIGTERM, SIGKILL after 10 s, and waits until it is
+// gone. A manager no longer running is not an error.
+func StopDir(dir string) error {
+	pid := Running(dir)
+	if pid == 0 {
+		return nil
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop kueue's manager (pid %d): %w", pid, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for Running(dir) != 0 {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			deadline = time.Now().Add(10 * time.Second)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/podkit-dev/podkit/internal/cli/clierr"
 	"github.com/podkit-dev/podkit/internal/cli/common"
 	"github.com/podkit-dev/podkit/internal/devcluster"
+	"github.com/podkit-dev/podkit/internal/k8sbin"
 )
 
 // Extra holds constructors of further `podkit dev` subcommands (for example
@@ -65,7 +66,7 @@ func newUp(c *common.Common, mgr managerFunc) *cobra.Command {
 	var name string
 	var nodes int
 	var timeout time.Duration
-	var realNode bool
+	var realNode, withKueue bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start a local cluster, or report that it already runs",
@@ -101,6 +102,11 @@ func newUp(c *common.Common, mgr managerFunc) *cobra.Command {
 			default:
 				fmt.Fprintf(out, "Cluster %q %s in %s: %s, %d node(s).\n", name, res.Action, time.Since(start).Round(100*time.Millisecond), res.Version, res.Nodes)
 			}
+			if withKueue {
+				if err := upKueue(cmd.Context(), out, m, name); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(c.Streams.Out, "export KUBECONFIG=%s\n", res.Kubeconfig)
 			return nil
 		},
@@ -108,6 +114,7 @@ func newUp(c *common.Common, mgr managerFunc) *cobra.Command {
 	addName(cmd, &name)
 	cmd.Flags().IntVar(&nodes, "nodes", 1, "Number of kwok nodes to create")
 	cmd.Flags().DurationVar(&timeout, "timeout", 3*time.Minute, "Give up when the cluster is not ready after this long")
+	cmd.Flags().BoolVar(&withKueue, "with-kueue", false, "Also install Kueue "+k8sbin.KueueVersion+"'s CRDs and run its manager beside the cluster (built from its Go module on first use; admission webhooks not registered: see docs/kueue.md)")
 	cmd.Flags().BoolVar(&realNode, "real-node", false, "Also run one node that really runs containers (kubelet + containerd + runc on this machine; root only), labelled "+devcluster.LabelRealNode+"=true")
 	return cmd
 }
@@ -173,6 +180,9 @@ func newDown(c *common.Common, mgr managerFunc) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			m, err := mgr()
 			if err != nil {
+				return err
+			}
+			if err := downKueue(m, name); err != nil {
 				return err
 			}
 			if err := m.Down(cmd.Context(), name); err != nil {

@@ -18,7 +18,7 @@ import (
 
 func newTools(c *common.Common) *cobra.Command {
 	var cache string
-	var realNode bool
+	var realNode, kueue bool
 	cmd := &cobra.Command{
 		Use:   "tools",
 		Short: "Build the pinned control plane from Go modules into the podkit cache",
@@ -60,10 +60,18 @@ prints both directories.`, toolbuild.EtcdVersion, k8sbin.Version, toolbuild.Kwok
 				}
 				fmt.Fprintln(c.Streams.Out, nodeDir)
 			}
+			if kueue {
+				kueueDir := toolbuild.KueueDir(cache)
+				if err := toolbuild.BuildKueue(cmd.Context(), toolbuild.Options{Dir: kueueDir, Out: c.Streams.ErrOut}); err != nil {
+					return fmt.Errorf("build kueue: %w", err)
+				}
+				fmt.Fprintln(c.Streams.Out, kueueDir)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&cache, "cache", "", "podkit cache directory; the binaries go to DIR/k8s-"+k8sbin.Version+"/bin (default $PODKIT_CACHE or ~/.cache/podkit)")
+	cmd.Flags().BoolVar(&kueue, "kueue", false, "also build Kueue "+k8sbin.KueueVersion+"'s manager from its Go module into DIR/"+k8sbin.KueueDir+"/bin, with its CRDs in DIR/"+k8sbin.KueueDir+"/crd (podkit dev up --with-kueue)")
 	cmd.Flags().BoolVar(&realNode, "real-node", false, "also build the real node's runtime (containerd, runc, pause, registryhint) into DIR/"+k8sbin.NodeDir+"/bin")
 	return cmd
 }

@@ -56,3 +56,48 @@ func TestAllowFlagBecomesTheSyncerPolicy(t *testing.T) {
 		t.Errorf("policy %v, want exactly %v", opts.Policy.Allow, want)
 	}
 }
+
+// --dns-address reaches vcluster.Options; a value that is not IP:port is a
+// usage error before anything starts.
+func TestDNSAddressFlagReachesTheOptionsAndIsValidated(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" +
+		"users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+	if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := genericclioptions.NewConfigFlags(true)
+	config.KubeConfig = &kubeconfig
+	var out bytes.Buffer
+	c := &common.Common{Flags: config, Streams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out}, Logger: slog.New(slog.DiscardHandler)}
+	for _, tc := range []struct {
+		arg, want string
+		bad       bool
+	}{
+		{"", "127.0.0.1:0", false}, // the default
+		{"10.0.0.2:53", "10.0.0.2:53", false},
+		{"localhost:53", "", true},
+		{"10.0.0.2", "", true},
+	} {
+		f := &flags{}
+		cmd := newCommand(context.Background(), c, f)
+		up, _, err := cmd.Find([]string{"up"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var args []string
+		if tc.arg != "" {
+			args = []string{"--dns-address", tc.arg}
+		}
+		if err := up.ParseFlags(args); err != nil {
+			t.Fatalf("parse %v: %v", args, err)
+		}
+		opts, err := f.options(c)
+		switch {
+		case tc.bad && err == nil:
+			t.Errorf("--dns-address %q accepted, want a usage error", tc.arg)
+		case !tc.bad && (err != nil || opts.DNSAddress != tc.want):
+			t.Errorf("--dns-address %q: DNSAddress %q, err %v; want %q", tc.arg, opts.DNSAddress, err, tc.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package vcluster
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -10,6 +11,7 @@ import (
 	"github.com/podkit-dev/podkit/internal/cli/clierr"
 	"github.com/podkit-dev/podkit/internal/cli/common"
 	"github.com/podkit-dev/podkit/internal/vcluster"
+	"github.com/podkit-dev/podkit/internal/vdns"
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
@@ -23,6 +25,7 @@ type flags struct {
 	sync          []string
 	allow         []string
 	workers       int
+	dnsAddress    string
 }
 
 // NewCommand returns `podkit dev vcluster` with `up` and `down`.
@@ -58,6 +61,7 @@ ConfigMaps, Secrets and Events in one namespace of the host cluster selected by
 	up.Flags().StringSliceVar(&f.sync, "sync", resources.Names(), "syncers to enable: "+strings.Join(resources.Names(), ", "))
 	up.Flags().StringSliceVar(&f.allow, "allow", nil, "host-level settings virtual objects may carry to the host, as for podkit sync run (default: none): "+strings.Join(permissionNames(), ", "))
 	up.Flags().IntVar(&f.workers, "workers", syncer.DefaultWorkers, "concurrent reconciles per syncer")
+	up.Flags().StringVar(&f.dnsAddress, "dns-address", vdns.DefaultAddr, "host:port of the virtual cluster's DNS server (UDP and TCP); its IP is the synced pods' nameserver (they query port 53)")
 	down := &cobra.Command{
 		Use:   "down",
 		Short: "Delete the virtual cluster's host namespace and its state",
@@ -86,13 +90,16 @@ func (f *flags) options(c *common.Common) (vcluster.Options, error) {
 	if f.workers < 0 {
 		return vcluster.Options{}, clierr.Usagef("--workers %d: want at least 1", f.workers)
 	}
+	if host, _, err := net.SplitHostPort(f.dnsAddress); f.dnsAddress != "" && (err != nil || net.ParseIP(host) == nil) {
+		return vcluster.Options{}, clierr.Usagef("--dns-address %q: want IP:port (port 0 picks a free one), e.g. %s", f.dnsAddress, vdns.DefaultAddr)
+	}
 	cfg, err := c.RESTConfig()
 	if err != nil {
 		return vcluster.Options{}, fmt.Errorf("host cluster: %w", err)
 	}
 	return vcluster.Options{
 		Name: f.name, HostNamespace: f.hostNamespace, HostConfig: cfg, StateDir: f.stateDir,
-		Sync: f.sync, Workers: f.workers, Logger: c.Logger, Policy: policy,
+		Sync: f.sync, Workers: f.workers, Logger: c.Logger, Policy: policy, DNSAddress: f.dnsAddress,
 	}, nil
 }
 
@@ -101,9 +108,9 @@ func runUp(ctx context.Context, c *common.Common, f *flags) error {
 	if err != nil {
 		return err
 	}
-	opts.Ready = func(kubeconfig string) {
-		fmt.Fprintf(c.Streams.Out, "virtual cluster %s is up; its objects go to host namespace %s\nexport KUBECONFIG=%s\n",
-			opts.Name, opts.HostNamespace, kubeconfig)
+	opts.Ready = func(a vcluster.Access) {
+		fmt.Fprintf(c.Streams.Out, "virtual cluster %s is up; its objects go to host namespace %s\nDNS for %s at %s (UDP and TCP)\nexport KUBECONFIG=%s\n",
+			opts.Name, opts.HostNamespace, synccontext.DefaultClusterDomain, a.DNS, a.Kubeconfig)
 	}
 	return vcluster.Up(ctx, opts)
 }
