@@ -148,6 +148,11 @@ func Start(ctx context.Context, opts Options) (*Manager, error) {
 	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("create namespace %s: %w", opts.Namespace, err)
 	}
+	// Kueue's install creates the rotator's Secret empty; the rotator fills it.
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: opts.Namespace, Name: certSecret}}
+	if err := c.Create(ctx, sec); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("create secret %s/%s: %w", opts.Namespace, certSecret, err)
+	}
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "certs"), 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", opts.Dir, err)
 	}
@@ -181,7 +186,7 @@ func Start(ctx context.Context, opts Options) (*Manager, error) {
 		_ = logFile.Close()
 		close(m.done)
 	}()
-	if err := m.waitReady(ctx, opts.ReadyTimeout); err != nil {
+	if err := m.waitReady(ctx, opts.ReadyTimeout, c, opts.Namespace, filepath.Join(opts.Dir, "certs")); err != nil {
 		return nil, errors.Join(err, m.Stop())
 	}
 	return m, nil
@@ -204,6 +209,8 @@ leaderElection:
   leaderElect: false
 internalCertManagement:
   enable: true
+  webhookServiceName: kueue-webhook-service
+  webhookSecretName: %s
 manageJobsWithoutQueueName: false
 integrations:
   frameworks:
@@ -212,18 +219,40 @@ integrations:
   - %s
 featureGates:
   VisibilityOnDemand: false
-`, opts.Namespace, m.HealthAddr, m.WebhookPort, filepath.Join(opts.Dir, "certs"), FrameworkExternalFramework)
+`, opts.Namespace, m.HealthAddr, m.WebhookPort, filepath.Join(opts.Dir, "certs"), certSecret, FrameworkExternalFramework)
 }
 
-func (m *Manager) waitReady(ctx context.Context, timeout time.Duration) error {
+// certSecret is the Secret Kueue's certificate rotator writes its serving
+// certificate into (Kueue's default internalCertManagement.webhookSecretName).
+const certSecret = "kueue-webhook-server-cert"
+
+// waitReady waits for the manager's /readyz. Meanwhile it does what the
+// kubelet does for Kueue's Deployment, which mounts the rotator's Secret
+// at the certificate directory: it copies the Secret's files there once
+// the rotator has written them (the rotator waits for them before it
+// reports ready). A later rotation is not copied.
+func (m *Manager) waitReady(ctx context.Context, timeout time.Duration, c client.Client, ns, certDir string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	url := "http://" + m.HealthAddr + "/readyz"
+	copied := false
 	err := wait.PollUntilContextCancel(ctx, 500*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		select {
 		case <-m.done:
 			return false, fmt.Errorf("kueue's manager exited while starting (%v): %s", m.err, m.LogTail(20))
 		default:
+		}
+		if !copied {
+			sec := &corev1.Secret{}
+			if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: certSecret}, sec); err != nil || len(sec.Data["tls.crt"]) == 0 || len(sec.Data["tls.key"]) == 0 {
+				return false, nil
+			}
+			for name, data := range sec.Data {
+				if err := os.WriteFile(filepath.Join(certDir, name), data, 0o600); err != nil {
+					return false, fmt.Errorf("write kueue's certificate: %w", err)
+				}
+			}
+			copied = true
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
