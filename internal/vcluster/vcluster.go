@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/podkit-dev/podkit/internal/k8sbin"
+	"github.com/podkit-dev/podkit/internal/vdns"
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources"
 	"github.com/podkit-dev/podkit/pkg/syncer/synccontext"
@@ -49,9 +51,25 @@ type Options struct {
 	Policy synccontext.Policy
 	// Logger receives progress and syncer logs. Default: discard.
 	Logger *slog.Logger
-	// Ready is called with the virtual kubeconfig path once the virtual
-	// API server answers, before the syncer starts. Optional.
-	Ready func(kubeconfig string)
+	// DNSAddress is the host:port the virtual cluster's DNS server (see
+	// internal/vdns) binds for UDP and TCP; its IP becomes the nameserver
+	// of synced pods (syncer PodNetwork.DNS), which query port 53, so on a
+	// host whose pods run for real it must be an address they reach, port
+	// 53. Default: 127.0.0.1 and a free port (enough for kwok nodes, whose
+	// pods send no packets, and for resolving from this machine).
+	DNSAddress string
+	// Ready is called once the virtual API server and its DNS server
+	// answer, before the syncer starts. Optional.
+	Ready func(Access)
+}
+
+// Access says how to reach a virtual cluster that is up.
+type Access struct {
+	// Kubeconfig is the path of the virtual cluster's kubeconfig.
+	Kubeconfig string
+	// DNS is the host:port of its DNS server, which answers for
+	// synccontext.DefaultClusterDomain.
+	DNS string
 }
 
 func (o *Options) setDefaults() error {
@@ -67,6 +85,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DNSAddress == "" {
+		o.DNSAddress = vdns.DefaultAddr
 	}
 	return nil
 }
@@ -157,13 +178,21 @@ func Up(ctx context.Context, opts Options) (retErr error) {
 		<-kcmDone
 	}()
 
+	dnsAddr, stopDNS, err := startDNS(ctx, opts, virtualCfg)
+	if err != nil {
+		return err
+	}
+	defer func() { retErr = errors.Join(retErr, stopDNS()) }()
+	dnsIP, _, _ := net.SplitHostPort(dnsAddr) // the listener's own address
+
 	if err := ensureNamespace(ctx, hostCS, opts.HostNamespace); err != nil {
 		return err
 	}
 	rc, err := syncer.NewRegisterContext(ctx, syncer.Options{
 		VirtualConfig: virtualCfg, HostConfig: opts.HostConfig, TargetNamespace: opts.HostNamespace,
 		Name: opts.Name, Workers: opts.Workers, Logger: logr.FromSlogHandler(opts.Logger.Handler()),
-		Policy: opts.Policy,
+		Policy:     opts.Policy,
+		PodNetwork: synccontext.PodNetwork{DNS: dnsIP, ClusterDomain: synccontext.DefaultClusterDomain},
 	})
 	if err != nil {
 		return err
@@ -173,7 +202,7 @@ func Up(ctx context.Context, opts Options) (retErr error) {
 		return err
 	}
 	if opts.Ready != nil {
-		opts.Ready(opts.KubeconfigPath())
+		opts.Ready(Access{Kubeconfig: opts.KubeconfigPath(), DNS: dnsAddr})
 	}
 	return syncer.Start(rc, plugins...)
 }
@@ -202,6 +231,35 @@ func Down(ctx context.Context, opts Options) error {
 		return fmt.Errorf("remove state directory: %w", err)
 	}
 	return nil
+}
+
+// startDNS serves the virtual cluster's names (internal/vdns) from its
+// Services and EndpointSlices on opts.DNSAddress until stop is called or
+// ctx ends; stop waits for every goroutine it started.
+func startDNS(ctx context.Context, opts Options, virtualCfg *rest.Config) (addr string, stop func() error, err error) {
+	cs, err := kubernetes.NewForConfig(virtualCfg)
+	if err != nil {
+		return "", nil, fmt.Errorf("create virtual client for DNS: %w", err)
+	}
+	src := vdns.NewClusterSource(cs)
+	srv, err := vdns.Listen(vdns.Options{
+		Addr: opts.DNSAddress, Domain: synccontext.DefaultClusterDomain, Source: src,
+		Logger: opts.Logger.With("component", "dns"),
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("start virtual DNS: %w", err)
+	}
+	dnsCtx, cancel := context.WithCancel(ctx)
+	src.Start(dnsCtx.Done())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(dnsCtx) }()
+	opts.Logger.Info("virtual DNS serving", "address", srv.Addr(), "domain", synccontext.DefaultClusterDomain)
+	return srv.Addr(), func() error {
+		cancel()
+		err := <-done
+		src.Shutdown()
+		return err
+	}, nil
 }
 
 // controllers the virtual controller manager runs: everything but what

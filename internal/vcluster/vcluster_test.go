@@ -42,7 +42,7 @@ func TestUpRunsADeploymentThroughTheHostAndDownCleansUp(t *testing.T) {
 		}
 	})
 	ready := make(chan string, 1)
-	opts.Ready = func(kubeconfig string) { ready <- kubeconfig }
+	opts.Ready = func(a vcluster.Access) { ready <- a.Kubeconfig }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- vcluster.Up(ctx, opts) }()

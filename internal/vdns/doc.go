@@ -1,0 +1,6 @@
+// Package vdns is a small authoritative DNS server for a virtual cluster: it
+// answers the Kubernetes DNS schema (Services, headless endpoints, SRV,
+// ExternalName) under the cluster domain from the virtual API server's
+// Services and EndpointSlices, over UDP and TCP. It does not recurse or
+// forward: names outside the cluster domain are REFUSED.
+package vdns
