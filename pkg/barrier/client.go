@@ -64,7 +64,8 @@ func newFrameworkClient(cfg *rest.Config, namespace, name string) (*frameworkCli
 	c := rest.CopyConfig(cfg)
 	c.GroupVersion = &v1alpha1.GroupVersion
 	c.APIPath = "/apis"
-	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
+	// Watch events of the Framework arrive as *rawFramework (viewSerializer).
+	c.NegotiatedSerializer = viewSerializer{serializer.NewCodecFactory(scheme).WithoutConversion()}
 	if c.UserAgent == "" {
 		c.UserAgent = rest.DefaultKubernetesUserAgent() + " " + ComponentName
 	}
@@ -120,7 +121,7 @@ func (c *frameworkClient) getRaw(ctx context.Context, minRV string) ([]byte, err
 
 // watch watches the Framework from resource version rv, with bookmarks:
 // its metadata only (*metav1.PartialObjectMetadata events) when metaOnly,
-// otherwise the whole object.
+// otherwise the whole object (*rawFramework events).
 func (c *frameworkClient) watch(ctx context.Context, rv string, metaOnly bool) (watch.Interface, error) {
 	opts := c.listOptions(rv)
 	opts.Watch = true

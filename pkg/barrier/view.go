@@ -51,7 +51,9 @@ func viewOf(f *v1alpha1.Framework) *view {
 // frameworkJSON is the part of a Framework's JSON that decodeView reads
 // with encoding/json; the task statuses go to decodeRoleStatuses.
 type frameworkJSON struct {
-	Metadata struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
 		Namespace       string            `json:"namespace"`
 		Name            string            `json:"name"`
 		UID             types.UID         `json:"uid"`
@@ -82,6 +84,17 @@ func decodeView(data []byte) (*view, []byte, error) {
 	if err := json.Unmarshal(data, &in); err != nil {
 		return nil, nil, fmt.Errorf("decode framework: %w", err)
 	}
+	return in.view()
+}
+
+// isFramework reports whether the JSON said it is a Framework of this API
+// version, or did not say.
+func (in *frameworkJSON) isFramework() bool {
+	apiVersion, kind := v1alpha1.FrameworkGroupVersionKind.ToAPIVersionAndKind()
+	return (in.APIVersion == "" || in.APIVersion == apiVersion) && (in.Kind == "" || in.Kind == kind)
+}
+
+func (in *frameworkJSON) view() (*view, []byte, error) {
 	v := &view{namespace: in.Metadata.Namespace, name: in.Metadata.Name, uid: in.Metadata.UID,
 		resourceVersion: in.Metadata.ResourceVersion, published: in.Metadata.Annotations[v1alpha1.AnnotationBarrierRelease]}
 	var statuses []roleStatusJSON

@@ -260,6 +260,10 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 				var v *view
 				var r *Release
 				switch obj := ev.Object.(type) {
+				case *rawFramework:
+					v, rv = obj.view, obj.view.resourceVersion
+					r = newRelease(v)
+					r.raw, r.expanded, r.decoder = obj.raw, obj.expanded, w.client.decoder
 				case *v1alpha1.Framework:
 					v, rv = viewOf(obj), obj.ResourceVersion
 					r = newRelease(v)
@@ -312,7 +316,9 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 			case watch.Deleted:
 				return nil, rv, fmt.Errorf("%w: %s/%s was deleted while waiting", ErrFrameworkNotFound, w.client.namespace, w.client.name)
 			case watch.Bookmark:
-				if m, err := metaAccessor(ev.Object); err == nil {
+				if f, ok := ev.Object.(*rawFramework); ok {
+					rv = f.view.resourceVersion
+				} else if m, err := metaAccessor(ev.Object); err == nil {
 					rv = m.GetResourceVersion()
 				}
 			case watch.Error:
