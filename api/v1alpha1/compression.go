@@ -105,9 +105,20 @@ func DecompressTaskRoleStatuses(compressed []byte) ([]byte, error) {
 }
 
 // IndentUncompressed returns f's indented JSON with the task statuses
-// written plainly whatever their size, for files people read with jq (the
-// barrier's framework.json).
+// written plainly whatever their size, for files people read with jq.
 func IndentUncompressed(f *Framework) ([]byte, error) {
+	return json.MarshalIndent(uncompressed(f), "", "  ")
+}
+
+// MarshalUncompressed returns f's JSON with the task statuses written
+// plainly whatever their size (the barrier's framework.json, compact as
+// FrameworkController's barrier writes it).
+func MarshalUncompressed(f *Framework) ([]byte, error) {
+	return json.Marshal(uncompressed(f))
+}
+
+// uncompressed is f with an encoding that writes the task statuses plainly.
+func uncompressed(f *Framework) any {
 	type status struct {
 		*FrameworkStatus
 		// Shadows the embedded field: the plain encoding, no compression.
@@ -123,5 +134,5 @@ func IndentUncompressed(f *Framework) ([]byte, error) {
 	if f.Status != nil {
 		out.Status = &status{FrameworkStatus: f.Status, AttemptStatus: attemptStatusJSON(f.Status.AttemptStatus)}
 	}
-	return json.MarshalIndent(out, "", "  ")
+	return out
 }

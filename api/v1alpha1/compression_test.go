@@ -135,3 +135,24 @@ func TestIndentUncompressed(t *testing.T) {
 		t.Fatalf("2000 tasks: want plain task statuses (err %v, %d bytes)", err, len(got))
 	}
 }
+
+// The barrier's framework.json is compact, as FrameworkController's barrier
+// writes it: MarshalUncompressed is json.Marshal with the task statuses
+// plain at any size.
+func TestMarshalUncompressed(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC))
+	fw := &v1.Framework{TypeMeta: metav1.TypeMeta{APIVersion: "podkit.dev/v1alpha1", Kind: "Framework"},
+		ObjectMeta: metav1.ObjectMeta{Name: "f", Namespace: "n"},
+		Status: &v1.FrameworkStatus{StartTime: now, State: v1.FrameworkAttemptRunning, TransitionTime: now,
+			AttemptStatus: v1.FrameworkAttemptStatus{ConfigMapName: "f-attempt", TaskRoleStatuses: []v1.TaskRoleStatus{completedTasks("w", 3)}}}}
+	want, _ := json.Marshal(fw)
+	got, err := v1.MarshalUncompressed(fw)
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("small Framework: MarshalUncompressed differs from json.Marshal (%v):\n%s\nvs\n%s", err, got, want)
+	}
+	fw.Status.AttemptStatus.TaskRoleStatuses = []v1.TaskRoleStatus{completedTasks("w", 2000)}
+	got, err = v1.MarshalUncompressed(fw)
+	if err != nil || bytes.Contains(got, []byte("taskRoleStatusesCompressed")) || !bytes.Contains(got, []byte(`"podName":"a-framework-name-w-1999"`)) {
+		t.Fatalf("2000 tasks: want plain task statuses (err %v, %d bytes)", err, len(got))
+	}
+}

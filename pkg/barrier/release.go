@@ -53,11 +53,11 @@ func (r *Release) Framework() (*v1alpha1.Framework, error) {
 }
 
 // frameworkFile returns framework.json's content: the Framework with
-// apiVersion and kind, its task statuses written plainly. For a Framework
-// read as JSON, that JSON is rewritten without decoding it (the expanded
-// statuses take the place of taskRoleStatusesCompressed), compact, as
-// FrameworkController's barrier writes the file; otherwise the decoded
-// Framework is encoded, indented (v1alpha1.IndentUncompressed).
+// apiVersion and kind, its task statuses written plainly, compact JSON as
+// FrameworkController's barrier writes the file. For a Framework read as
+// JSON, that JSON is rewritten without decoding it (the expanded statuses
+// take the place of taskRoleStatusesCompressed); otherwise the decoded
+// Framework is encoded (v1alpha1.MarshalUncompressed).
 func (r *Release) frameworkFile() ([]byte, error) {
 	if r.framework == nil {
 		if r.raw == nil {
@@ -67,7 +67,7 @@ func (r *Release) frameworkFile() ([]byte, error) {
 	}
 	obj := r.framework.DeepCopy()
 	obj.APIVersion, obj.Kind = v1alpha1.FrameworkGroupVersionKind.ToAPIVersionAndKind()
-	data, err := v1alpha1.IndentUncompressed(obj)
+	data, err := v1alpha1.MarshalUncompressed(obj)
 	if err != nil {
 		return nil, fmt.Errorf("encode framework %s/%s: %w", obj.Namespace, obj.Name, err)
 	}

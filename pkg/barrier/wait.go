@@ -90,6 +90,12 @@ func Wait(ctx context.Context, cfg Config, opts ...Option) (*v1alpha1.Framework,
 // the status does not back turns the metadata watch off. Progress reports
 // show the last whole Framework read.
 //
+// Of each Framework read after the list (watch events, the GET at release)
+// the barrier decodes only the names, indexes and pod IPs of the tasks (a
+// large status is gzipped JSON of about 400 bytes per task, and decoding it
+// whole was most of a waiter's CPU); Release.Framework decodes the rest when
+// asked.
+//
 // A broken watch is resumed from the last resource version seen (relisting
 // when that is too old), so an apiserver restart loses no update; while the
 // apiserver is unreachable, attempts back off up to the check interval, which
