@@ -18,6 +18,7 @@ import (
 
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/internal/vcluster"
+	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/pods"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/services"
 )
@@ -144,6 +145,35 @@ func TestVirtualPodRunsOnKwokHostNodes(t *testing.T) {
 		}
 		return false, nil
 	})
+
+	// v1 Endpoints of a Service with a selector are the virtual cluster's
+	// own endpoints controller's, from the virtual pod whose IP flowed up
+	// (vcluster's endpoints syncer leaves them to it); the endpoints syncer
+	// neither copies them nor reports the host controller's Endpoints of
+	// the host copy as a name taken.
+	testenv.WaitFor(t, 60*time.Second, "virtual Endpoints of hello with the pod IP", func(ctx context.Context) (bool, error) {
+		ep, err := vcs.CoreV1().Endpoints("default").Get(ctx, "hello", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, ss := range ep.Subsets {
+			for _, a := range ss.Addresses {
+				if a.IP == got.Status.PodIP && a.TargetRef != nil && a.TargetRef.Name == "hello" {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
+	events, err := vcs.CoreV1().Events("default").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events.Items {
+		if e.Reason == syncer.ReasonHostNameTaken || e.Reason == syncer.ReasonSyncError {
+			t.Errorf("event %s on %s %s: %s", e.Reason, e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message)
+		}
+	}
 
 	// The host pod asks the virtual cluster's DNS server (the syncer's
 	// PodNetwork.DNS is the server's IP, as vcluster points pods at its

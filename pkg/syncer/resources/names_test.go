@@ -14,7 +14,7 @@ func TestValidateNamesTheUnknownSyncer(t *testing.T) {
 	}{
 		{[]string{"configmaps", "secrets", "services", "pods", "events"}, ""},
 		{[]string{"gvk:Widget.v1.example.com", "gvk:PodTemplate.v1+status"}, ""},
-		{[]string{"configmaps", "deployments"}, `unknown syncer "deployments"; choose from configmaps, endpointslices, events, pods, secrets, services`},
+		{[]string{"configmaps", "deployments"}, `unknown syncer "deployments"; choose from configmaps, endpoints, endpointslices, events, pods, secrets, services`},
 		{[]string{"gvk:Widget"}, `syncer "gvk:Widget": kind "Widget": want Kind.version.group`},
 	}
 	for _, tt := range tests {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/podkit-dev/podkit/pkg/syncer"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/configmaps"
+	"github.com/podkit-dev/podkit/pkg/syncer/resources/endpoints"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/endpointslices"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/events"
 	"github.com/podkit-dev/podkit/pkg/syncer/resources/generic"
@@ -33,6 +34,10 @@ var builtins = map[string]func(*synccontext.RegisterContext) ([]syncer.Base, err
 		}
 		up, err := services.NewEndpointSlicesUp(ctx)
 		return []syncer.Base{s, up}, err
+	},
+	endpoints.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {
+		s, err := endpoints.New(ctx)
+		return []syncer.Base{s}, err
 	},
 	endpointslices.Name: func(ctx *synccontext.RegisterContext) ([]syncer.Base, error) {
 		s, err := endpointslices.New(ctx)
@@ -102,6 +107,15 @@ func New(ctx *synccontext.RegisterContext, names []string) ([]syncer.Base, error
 			return nil, fmt.Errorf("create syncer %s: %w", n, err)
 		}
 		out = append(out, p...)
+	}
+	// With both, a tenant's Endpoints reach the host once, as Endpoints the
+	// host mirrors, not also as the virtual cluster's mirrored slices.
+	if slices.Contains(names, endpoints.Name) {
+		for _, p := range out {
+			if s, ok := p.(*endpointslices.Syncer); ok {
+				s.LeaveMirrored = true
+			}
+		}
 	}
 	return out, nil
 }

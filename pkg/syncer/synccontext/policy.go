@@ -57,10 +57,11 @@ const (
 	// AllowAllConfigMaps: sync every virtual ConfigMap, not only those
 	// referenced by synced pods.
 	AllowAllConfigMaps Permission = "all-configmaps"
-	// AllowServiceEndpoints: copy the EndpointSlices of virtual Services
-	// without a selector to the host, so their host Services route to the
-	// addresses the tenant wrote (CVE-2021-25740: any address the host's
-	// network reaches). Without it the endpointslices syncer copies none.
+	// AllowServiceEndpoints: copy the EndpointSlices and v1 Endpoints of
+	// virtual Services without a selector to the host, so their host
+	// Services route to the addresses the tenant wrote (CVE-2021-25740: any
+	// address the host's network reaches). Without it the endpointslices
+	// and endpoints syncers copy none.
 	AllowServiceEndpoints Permission = "service-endpoints"
 	// AllowRuntimeClass: pods' runtimeClassName. A RuntimeClass is a host
 	// object that picks the container runtime (a sandbox, or one with less

@@ -28,10 +28,20 @@ const Name = "endpointslices"
 // slices: the host's EndpointSlice controller leaves them alone.
 const ManagedBy = "syncer.podkit.dev"
 
+// ManagedByMirroring is the endpointslice.kubernetes.io/managed-by value of
+// the slices Kubernetes' EndpointSliceMirroring controller writes for
+// Endpoints of Services without a selector.
+const ManagedByMirroring = "endpointslicemirroring-controller.k8s.io"
+
 // Syncer copies the EndpointSlices of selector-less virtual Services to the
 // host, for the host copy of the Service, when the policy allows it.
 type Syncer struct {
 	hostsync.Base
+	// LeaveMirrored leaves the virtual slices the virtual cluster's
+	// mirroring controller made from Endpoints to the endpoints syncer
+	// (resources.New sets it when both run), so the host does not get the
+	// same addresses twice. Default: false, they are copied like others.
+	LeaveMirrored bool
 }
 
 var (
@@ -72,6 +82,9 @@ func (s *Syncer) ModifyController(ctx *synccontext.RegisterContext, b *builder.B
 func (s *Syncer) selectorless(ctx *synccontext.SyncContext, vSlice *discoveryv1.EndpointSlice) (*corev1.Service, error) {
 	name := vSlice.Labels[discoveryv1.LabelServiceName]
 	if name == "" || vSlice.Labels[discoveryv1.LabelManagedBy] == services.ManagedByHost {
+		return nil, nil
+	}
+	if s.LeaveMirrored && vSlice.Labels[discoveryv1.LabelManagedBy] == ManagedByMirroring {
 		return nil, nil
 	}
 	svc := &corev1.Service{}
