@@ -290,3 +290,46 @@ func TestSelectorlessServiceEndpointSlicesReachTheHostOnlyWhenAllowed(t *testing
 	}
 	waitGone(t, clusters.Host.Client, p, "host slice deleted when the Service gets a selector")
 }
+
+// A virtual cluster with an EndpointSliceMirroring controller (podkit dev
+// vcluster's) turns a tenant's Endpoints into a slice of its own. With the
+// endpoints syncer on, those Endpoints reach the host as Endpoints (which
+// the host mirrors), so the endpointslices syncer leaves the mirrored slice
+// alone rather than give the host the same addresses twice; on its own it
+// copies it like any slice. (The mirroring controller is played by the test.)
+func TestMirroredSliceTravelsOnceWhenEndpointsAreSynced(t *testing.T) {
+	vns := clusters.Virtual.Namespace(t)
+	create(t, clusters.Virtual.Client, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "ext"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}})
+	create(t, clusters.Virtual.Client, &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "ext-mirrored", Labels: map[string]string{
+			discoveryv1.LabelServiceName: "ext", discoveryv1.LabelManagedBy: endpointslices.ManagedByMirroring,
+		}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.1.2.3"}}},
+	})
+	// A slice the tenant wrote itself: once its host copy is there, the
+	// endpointslices syncer has seen the mirrored one too.
+	create(t, clusters.Virtual.Client, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: vns, Name: "ext-own", Labels: map[string]string{discoveryv1.LabelServiceName: "ext"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.1.2.9"}}},
+	})
+	create(t, clusters.Virtual.Client, &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{Namespace: vns, Name: "ext"},
+		Subsets:    []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "10.1.2.3"}}, Ports: []corev1.EndpointPort{{Port: 80}}}},
+	})
+	allow := synccontext.Policy{Allow: []synccontext.Permission{synccontext.AllowServiceEndpoints}}
+
+	run := clusters.Start(t, syncertest.Options{Policy: allow}, builtins("services", "endpoints", "endpointslices"))
+	waitHost(t, &corev1.Endpoints{}, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("ext", vns)}, "host Endpoints created", nil)
+	waitHost(t, &discoveryv1.EndpointSlice{}, types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("ext-own", vns)}, "the tenant's own slice copied", nil)
+	mirroredNN := types.NamespacedName{Namespace: run.TargetNamespace, Name: hostName("ext-mirrored", vns)}
+	if err := clusters.Host.Client.Get(context.Background(), mirroredNN, &discoveryv1.EndpointSlice{}); !apierrors.IsNotFound(err) {
+		t.Errorf("host copy of the mirrored slice with the endpoints syncer on: %v, want not found", err)
+	}
+	run.Stop(t)
+
+	run = clusters.Start(t, syncertest.Options{Policy: allow}, builtins("services", "endpointslices"))
+	mirroredNN.Namespace = run.TargetNamespace
+	waitHost(t, &discoveryv1.EndpointSlice{}, mirroredNN, "mirrored slice copied by endpointslices alone", nil)
+}
