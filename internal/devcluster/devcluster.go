@@ -359,6 +359,18 @@ func (m *Manager) config(name string, realNode, gang bool) (string, error) {
 		}
 		fmt.Fprintf(&b, "  %s: %q\n", f.key, p)
 	}
+	// One scheduler and one controller-manager need no leader election;
+	// with it, an apiserver down for longer than the 10 s renew deadline
+	// (a restart on a loaded machine) made both exit for good, and nothing
+	// restarts them.
+	b.WriteString(`componentsPatches:
+- name: kube-scheduler
+  extraArgs:
+  - {key: leader-elect, value: "false", override: true}
+- name: kube-controller-manager
+  extraArgs:
+  - {key: leader-elect, value: "false", override: true}
+`)
 	if realNode {
 		// kwok drives only the nodes kwokctl creates (annotated
 		// kwok.x-k8s.io/node=fake), never the real kubelet's node, and gives
@@ -372,8 +384,7 @@ func (m *Manager) config(name string, realNode, gang bool) (string, error) {
 			return "", err
 		}
 		pki := filepath.Join(m.Dir(name), "pki")
-		fmt.Fprintf(&b, `componentsPatches:
-- name: kwok-controller
+		fmt.Fprintf(&b, `- name: kwok-controller
   extraArgs:
   - {key: manage-all-nodes, value: "false", override: true}
   - {key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake"}
