@@ -279,6 +279,20 @@ func TestGangThatCannotFitHasNoPodBoundAndIsUnschedulable(t *testing.T) {
 	if n := boundPods(t, ctx, fw); n != 0 {
 		t.Errorf("%d pods bound; want 0 (all-or-nothing)", n)
 	}
+	// The pods' FailedScheduling events (what podkit describe fw shows)
+	// carry the gang's reason too.
+	testenv.WaitFor(t, time.Minute, "a FailedScheduling event naming the gang's minCount", func(ctx context.Context) (bool, error) {
+		evs, err := env.Clientset.EventsV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=FailedScheduling"})
+		if err != nil {
+			return false, err
+		}
+		for _, ev := range evs.Items {
+			if strings.Contains(ev.Note, "minCount (5)") {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 	pg := &schedulingv1beta1.PodGroup{}
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: v1.PodGroupName(fw.Name, 0)}, pg); err != nil {
 		t.Fatalf("get the attempt's PodGroup: %v", err)
