@@ -69,6 +69,7 @@ func TestKueue(t *testing.T) {
 	addGPUNodes(t, ctx, 2, 4)
 	t.Run("AtMostTwoOfThreeFourGPUFrameworksRunInAnEightGPUQueue", testQueueHoldsTheThird)
 	t.Run("PreemptedFrameworkIsSuspendedNotFailedWithRetryCountsKept", testPreemptionSuspends)
+	t.Run("UnsuspendedFrameworkIsHeldAndItsWorkloadFollowsTaskNumber", testUnsuspendedIsHeld)
 }
 
 // testQueueHoldsTheThird: a ClusterQueue of 8 GPUs and three Frameworks of
@@ -219,6 +220,54 @@ func testPreemptionSuspends(t *testing.T) {
 	if fw := get(t, ctx, ns, "low"); !apimeta.IsStatusConditionTrue(fw.Status.Conditions, v1.ConditionSucceeded) {
 		t.Errorf("low did not succeed after its preemption: %+v", fw.Status.Conditions)
 	}
+}
+
+// testUnsuspendedIsHeld: a Framework created without spec.suspend in a
+// full queue is suspended by the integration (jobframework reconciler step
+// "handle job is unsuspended": a running job whose Workload is not
+// admitted is stopped) and ends with no pods; while it waits, a changed
+// taskNumber replaces its Workload (Kueue's integrations recreate a
+// Workload whose pod sets no longer match the job, jobframework
+// "EnsureWorkload"); it runs with the new count once quota frees up.
+func testUnsuspendedIsHeld(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	startControllers(t, ns)
+	queue := setUpQueue(t, ctx, ns, 4, "")
+
+	create(t, ctx, newFramework(ns, "first", queue, "", 2, 2))
+	testenv.WaitFor(t, 2*time.Minute, "first running", func(ctx context.Context) (bool, error) {
+		return runningPods(t, ctx, ns, "first") == 2, nil
+	})
+	late := newFramework(ns, "late", queue, "", 2, 2)
+	late.Spec.Suspend = false
+	create(t, ctx, late)
+	testenv.WaitFor(t, 2*time.Minute, "late held suspended without pods", func(ctx context.Context) (bool, error) {
+		fw := get(t, ctx, ns, "late")
+		return fw.Spec.Suspend && apimeta.IsStatusConditionTrue(fw.Status.Conditions, v1.ConditionSuspended) && len(pods(t, ctx, ns, "late")) == 0, nil
+	})
+
+	patch := []byte(`[{"op":"replace","path":"/spec/taskRoles/0/taskNumber","value":1}]`)
+	if err := env.Client.Patch(ctx, get(t, ctx, ns, "late"), client.RawPatch(types.JSONPatchType, patch)); err != nil {
+		t.Fatalf("scale late to 1 task: %v", err)
+	}
+	testenv.WaitFor(t, time.Minute, "late's workload recreated with count 1", func(ctx context.Context) (bool, error) {
+		wl := &unstructured.Unstructured{}
+		wl.SetGroupVersionKind(kueue.WorkloadGVK)
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: kueue.WorkloadName("late")}, wl); err != nil {
+			return false, nil
+		}
+		sets, _, _ := unstructured.NestedSlice(wl.Object, "spec", "podSets")
+		return len(sets) == 1 && sets[0].(map[string]any)["count"] == int64(1), nil
+	})
+
+	finishPods(t, ctx, ns, "first")
+	waitCompleted(t, ns, "first")
+	testenv.WaitFor(t, 2*time.Minute, "late running its one task", func(ctx context.Context) (bool, error) {
+		return runningPods(t, ctx, ns, "late") == 1, nil
+	})
+	finishPods(t, ctx, ns, "late")
+	waitCompleted(t, ns, "late")
 }
 
 func checkRetriesKept(t *testing.T, before, after *v1.FrameworkStatus) {
