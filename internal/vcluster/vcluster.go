@@ -58,6 +58,10 @@ type Options struct {
 	// 53. Default: 127.0.0.1 and a free port (enough for kwok nodes, whose
 	// pods send no packets, and for resolving from this machine).
 	DNSAddress string
+	// DNSUpstream is the "IP:port" of a resolver the DNS server relays
+	// names outside the cluster domain to (e.g. the host cluster's DNS
+	// Service). Default: unset, such names are REFUSED.
+	DNSUpstream string
 	// Ready is called once the virtual API server and its DNS server
 	// answer, before the syncer starts. Optional.
 	Ready func(Access)
@@ -243,7 +247,7 @@ func startDNS(ctx context.Context, opts Options, virtualCfg *rest.Config) (addr 
 	}
 	src := vdns.NewClusterSource(cs)
 	srv, err := vdns.Listen(vdns.Options{
-		Addr: opts.DNSAddress, Domain: synccontext.DefaultClusterDomain, Source: src,
+		Addr: opts.DNSAddress, Domain: synccontext.DefaultClusterDomain, Source: src, Upstream: opts.DNSUpstream,
 		Logger: opts.Logger.With("component", "dns"),
 	})
 	if err != nil {

@@ -73,6 +73,7 @@ type reply struct {
 	answers       []dnsmessage.Resource
 	additionals   []dnsmessage.Resource
 	withSOA       bool // negative answer: SOA in the authority section (RFC 2308)
+	outside       bool // the name is outside the zone (REFUSED unless forwarded)
 }
 
 func nxdomain() reply {
@@ -86,20 +87,28 @@ func nodata() reply { return reply{rcode: dnsmessage.RCodeSuccess, authoritative
 // (512 bytes, or its EDNS0 size up to 4096); a larger one is truncated (TC
 // set, no records) so the client retries over TCP.
 func (a *answerer) Answer(query []byte, udp bool) []byte {
+	resp, _ := a.answer(query, udp)
+	return resp
+}
+
+// answer is Answer that also reports a well-formed query for a name
+// outside the zone (answered REFUSED), which a server with an upstream
+// forwards instead.
+func (a *answerer) answer(query []byte, udp bool) (resp []byte, outside bool) {
 	var p dnsmessage.Parser
 	h, err := p.Start(query)
 	if err != nil || h.Response {
-		return nil // no ID to answer to, or a response: never reflect
+		return nil, false // no ID to answer to, or a response: never reflect
 	}
 	out := dnsmessage.Header{ID: h.ID, Response: true, OpCode: h.OpCode, RecursionDesired: h.RecursionDesired}
 	qs, err := p.AllQuestions()
 	if err != nil || len(qs) != 1 {
-		return pack(dnsmessage.Message{Header: withRCode(out, dnsmessage.RCodeFormatError)})
+		return pack(dnsmessage.Message{Header: withRCode(out, dnsmessage.RCodeFormatError)}), false
 	}
 	q := qs[0]
 	limit, edns, err := clientLimits(&p)
 	if err != nil {
-		return pack(dnsmessage.Message{Header: withRCode(out, dnsmessage.RCodeFormatError), Questions: qs})
+		return pack(dnsmessage.Message{Header: withRCode(out, dnsmessage.RCodeFormatError), Questions: qs}), false
 	}
 	var r reply
 	switch {
@@ -109,6 +118,7 @@ func (a *answerer) Answer(query []byte, udp bool) []byte {
 		r = reply{rcode: dnsmessage.RCodeRefused}
 	default:
 		r = a.resolve(q)
+		outside = r.outside
 	}
 	out.RCode, out.Authoritative = r.rcode, r.authoritative
 	msg := dnsmessage.Message{Header: out, Questions: qs, Answers: r.answers, Additionals: r.additionals}
@@ -124,13 +134,13 @@ func (a *answerer) Answer(query []byte, udp bool) []byte {
 	}
 	b := pack(msg)
 	if b == nil {
-		return pack(dnsmessage.Message{Header: withRCode(out, dnsmessage.RCodeServerFailure), Questions: qs})
+		return pack(dnsmessage.Message{Header: withRCode(out, dnsmessage.RCodeServerFailure), Questions: qs}), false
 	}
 	if udp && len(b) > limit {
 		out.Truncated = true
-		return pack(dnsmessage.Message{Header: out, Questions: qs})
+		return pack(dnsmessage.Message{Header: out, Questions: qs}), outside
 	}
-	return b
+	return b, outside
 }
 
 // clientLimits reads the rest of the query for an EDNS0 OPT record: the
@@ -174,9 +184,9 @@ func pack(m dnsmessage.Message) []byte {
 	return b
 }
 
-// resolve answers q from the source. Names outside the zone are REFUSED:
-// the server is authoritative for the cluster domain only and forwards
-// nothing (so it is no open resolver).
+// resolve answers q from the source. Names outside the zone are REFUSED
+// (and marked outside): the server is authoritative for the cluster domain
+// only; only a server given an upstream forwards them.
 func (a *answerer) resolve(q dnsmessage.Question) reply {
 	name := strings.ToLower(strings.TrimSuffix(q.Name.String(), "."))
 	var rest string
@@ -185,7 +195,7 @@ func (a *answerer) resolve(q dnsmessage.Question) reply {
 	case strings.HasSuffix(name, "."+a.zone):
 		rest = strings.TrimSuffix(name, "."+a.zone)
 	default:
-		return reply{rcode: dnsmessage.RCodeRefused}
+		return reply{rcode: dnsmessage.RCodeRefused, outside: true}
 	}
 	if !a.source.HasSynced() {
 		return reply{rcode: dnsmessage.RCodeServerFailure}

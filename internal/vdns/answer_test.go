@@ -225,7 +225,8 @@ func TestAnswerFollowsTheKubernetesDNSSchema(t *testing.T) {
 		{"namespace without services", "empty-ns.svc.cluster.local.", dnsmessage.TypeA, nx},
 		{"svc label", "svc.cluster.local.", dnsmessage.TypeA, noData},
 		{"zone apex SOA", "cluster.local.", dnsmessage.TypeSOA, ok("cluster.local. SOA")},
-		// Outside the zone: REFUSED (no recursion, no forwarding).
+		// Outside the zone: REFUSED (no recursion; the server forwards
+		// only with an Upstream, TestServerForwardsNamesOutsideTheZoneToItsUpstream).
 		{"outside the zone", "example.com.", dnsmessage.TypeA, result{RCode: dnsmessage.RCodeRefused}},
 		{"zone as a label", "cluster.local.evil.com.", dnsmessage.TypeA, result{RCode: dnsmessage.RCodeRefused}},
 		{"reverse zone", "10.0.96.10.in-addr.arpa.", dnsmessage.TypePTR, result{RCode: dnsmessage.RCodeRefused}},

@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/net/dns/dnsmessage"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -23,6 +25,9 @@ const (
 	DefaultUDPWorkers  = 8
 	DefaultMaxTCPConns = 64
 )
+
+// forwardTimeout bounds one exchange with the upstream.
+const forwardTimeout = 2 * time.Second
 
 // tcpIdle bounds how long a TCP connection may sit between queries
 // (RFC 7766 §6.2.3 suggests seconds, not minutes).
@@ -47,6 +52,13 @@ type Options struct {
 	// MaxTCPConns bounds the TCP connections served at once; more wait in
 	// the listen backlog. Default: DefaultMaxTCPConns.
 	MaxTCPConns int
+	// Upstream is the "IP:port" of a resolver that queries for names
+	// outside Domain are relayed to, over the transport they came on (the
+	// host cluster's DNS, say, as CoreDNS forwards to /etc/resolv.conf in
+	// vcluster). The server then resolves anything for whoever reaches Addr:
+	// bind it where only the tenant's pods do. Default: unset, such queries
+	// are answered REFUSED.
+	Upstream string
 	// Logger receives errors of the listeners. Default: discard.
 	Logger *slog.Logger
 }
@@ -80,6 +92,12 @@ func (o *Options) validate() error {
 	}
 	if msgs := validation.IsDNS1123Subdomain(o.Domain); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("Domain %q: %s", o.Domain, strings.Join(msgs, "; ")))
+	}
+	if o.Upstream != "" {
+		host, port, err := net.SplitHostPort(o.Upstream)
+		if p, perr := strconv.Atoi(port); err != nil || net.ParseIP(host) == nil || perr != nil || p < 1 || p > 65535 {
+			errs = append(errs, fmt.Errorf("Upstream %q: want IP:port, e.g. 10.96.0.10:53", o.Upstream))
+		}
 	}
 	if o.UDPWorkers < 0 || o.MaxTCPConns < 0 {
 		errs = append(errs, fmt.Errorf("UDPWorkers %d / MaxTCPConns %d: want positive numbers or 0 for the defaults", o.UDPWorkers, o.MaxTCPConns))
@@ -169,7 +187,7 @@ func (s *Server) serveUDP(ctx context.Context) {
 			s.opts.Logger.Error("read DNS query", "err", err)
 			continue
 		}
-		if resp := s.a.Answer(buf[:n], true); resp != nil {
+		if resp := s.respond(ctx, buf[:n], "udp"); resp != nil {
 			if _, err := s.udp.WriteTo(resp, from); err != nil && ctx.Err() == nil {
 				s.opts.Logger.Debug("write DNS answer", "to", from, "err", err)
 			}
@@ -202,7 +220,7 @@ func (s *Server) serveTCP(ctx context.Context, conns *connSet, wg *sync.WaitGrou
 		wg.Go(func() {
 			defer func() { <-sem }()
 			defer conns.remove(c)
-			s.serveConn(c)
+			s.serveConn(ctx, c)
 		})
 	}
 }
@@ -210,7 +228,7 @@ func (s *Server) serveTCP(ctx context.Context, conns *connSet, wg *sync.WaitGrou
 // serveConn answers length-prefixed queries on c (RFC 1035 §4.2.2) until
 // the client closes it, stays idle for tcpIdle, or sends a message that
 // deserves no answer.
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	var size [2]byte
 	buf := make([]byte, 65535)
 	for {
@@ -224,7 +242,7 @@ func (s *Server) serveConn(c net.Conn) {
 		if _, err := io.ReadFull(c, buf[:n]); err != nil {
 			return
 		}
-		resp := s.a.Answer(buf[:n], false)
+		resp := s.respond(ctx, buf[:n], "tcp")
 		if resp == nil || len(resp) > 65535 {
 			return
 		}
@@ -235,6 +253,72 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 	}
+}
+
+// respond answers query, which came over network ("udp" or "tcp"): from
+// the source, or for a name outside the zone from the upstream if there is
+// one (SERVFAIL when it does not answer in time).
+func (s *Server) respond(ctx context.Context, query []byte, network string) []byte {
+	resp, outside := s.a.answer(query, network == "udp")
+	if !outside || s.opts.Upstream == "" || len(resp) < 4 {
+		return resp
+	}
+	fwd, err := s.forward(ctx, query, network)
+	if err != nil {
+		s.opts.Logger.Debug("forward DNS query", "upstream", s.opts.Upstream, "err", err)
+		resp[3] = resp[3]&0xf0 | byte(dnsmessage.RCodeServerFailure) // the REFUSED answer, as SERVFAIL
+		return resp
+	}
+	return fwd
+}
+
+// forward relays query to the upstream over network and returns its
+// response to the same ID.
+func (s *Server) forward(ctx context.Context, query []byte, network string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, s.opts.Upstream)
+	if err != nil {
+		return nil, fmt.Errorf("dial upstream: %w", err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() }) // Serve stopping, or the timeout
+	defer stop()
+	id := binary.BigEndian.Uint16(query)
+	isResponse := func(b []byte) bool { return len(b) >= 12 && binary.BigEndian.Uint16(b) == id && b[2]&0x80 != 0 }
+	buf := make([]byte, 65535)
+	if network == "udp" {
+		if _, err := c.Write(query); err != nil {
+			return nil, fmt.Errorf("send to upstream: %w", err)
+		}
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return nil, fmt.Errorf("read upstream answer: %w", err)
+			}
+			if isResponse(buf[:n]) {
+				return buf[:n], nil
+			} // a stray datagram: keep waiting for ours
+		}
+	}
+	msg := make([]byte, 2+len(query))
+	binary.BigEndian.PutUint16(msg, uint16(len(query)))
+	copy(msg[2:], query)
+	if _, err := c.Write(msg); err != nil {
+		return nil, fmt.Errorf("send to upstream: %w", err)
+	}
+	if _, err := io.ReadFull(c, buf[:2]); err != nil {
+		return nil, fmt.Errorf("read upstream answer: %w", err)
+	}
+	n := int(binary.BigEndian.Uint16(buf))
+	if _, err := io.ReadFull(c, buf[:n]); err != nil {
+		return nil, fmt.Errorf("read upstream answer: %w", err)
+	}
+	if !isResponse(buf[:n]) {
+		return nil, errors.New("upstream answered another query")
+	}
+	return buf[:n], nil
 }
 
 // connSet tracks open TCP connections so Serve can close them on stop.

@@ -15,7 +15,12 @@ import (
 // waited for) at the end of the test.
 func serve(t *testing.T, src Source) *Server {
 	t.Helper()
-	s, err := Listen(Options{Source: src})
+	return serveWith(t, Options{Source: src})
+}
+
+func serveWith(t *testing.T, opts Options) *Server {
+	t.Helper()
+	s, err := Listen(opts)
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -148,6 +153,66 @@ func TestServeStopsWithItsContextAndClosesIdleConnections(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", s.Addr()); err == nil {
 		t.Fatal("TCP listener still accepting after Serve returned")
+	}
+}
+
+// With an upstream, names outside the zone are relayed to it over the
+// transport they came on, as CoreDNS's forward plugin does in vcluster's
+// Corefile; without an answer from it, SERVFAIL.
+func TestServerForwardsNamesOutsideTheZoneToItsUpstream(t *testing.T) {
+	// The upstream: another server, authoritative for another domain.
+	upstream := serveWith(t, Options{Domain: "example.test", Source: &staticSource{services: testSource().services}})
+	s := serveWith(t, Options{Source: testSource(), Upstream: upstream.Addr()})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, network := range []string{"udp", "tcp"} {
+		r := resolver(s.Addr(), network)
+		if ips, err := r.LookupHost(ctx, "web.default.svc.example.test."); err != nil || !slices.Equal(sorted(ips), []string{"10.96.0.10", "fd00::a"}) {
+			t.Errorf("%s: forwarded lookup = %v, %v; want the upstream's answer", network, ips, err)
+		}
+		if ips, err := r.LookupHost(ctx, "web.default.svc.cluster.local."); err != nil || len(ips) != 2 {
+			t.Errorf("%s: own zone = %v, %v", network, ips, err)
+		}
+		_, err := r.LookupHost(ctx, "nope.default.svc.example.test.")
+		var dnsErr *net.DNSError
+		if !errors.As(err, &dnsErr) || !dnsErr.IsNotFound {
+			t.Errorf("%s: upstream NXDOMAIN relayed as %v", network, err)
+		}
+	}
+
+	// An upstream that does not answer: SERVFAIL, within the timeout.
+	dead, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	s = serveWith(t, Options{Source: testSource(), Upstream: dead.LocalAddr().String()})
+	u, err := net.Dial("udp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if _, err := u.Write(query(t, "example.com.", dnsmessage.TypeA)); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.SetReadDeadline(time.Now().Add(forwardTimeout + 3*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 512)
+	n, err := u.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer with a silent upstream: %v", err)
+	}
+	if got := parse(t, buf[:n]); got.RCode != dnsmessage.RCodeServerFailure {
+		t.Fatalf("rcode %v with a silent upstream, want SERVFAIL", got.RCode)
+	}
+}
+
+func TestListenRefusesABadUpstream(t *testing.T) {
+	for _, up := range []string{"dns.example:53", "10.0.0.1", "10.0.0.1:0", "10.0.0.1:x"} {
+		if _, err := Listen(Options{Source: testSource(), Upstream: up}); err == nil {
+			t.Errorf("Upstream %q accepted", up)
+		}
 	}
 }
 

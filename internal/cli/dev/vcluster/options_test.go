@@ -57,9 +57,9 @@ func TestAllowFlagBecomesTheSyncerPolicy(t *testing.T) {
 	}
 }
 
-// --dns-address reaches vcluster.Options; a value that is not IP:port is a
-// usage error before anything starts.
-func TestDNSAddressFlagReachesTheOptionsAndIsValidated(t *testing.T) {
+// --dns-address and --dns-upstream reach vcluster.Options; a value that is
+// not IP:port is a usage error before anything starts.
+func TestDNSFlagsReachTheOptionsAndAreValidated(t *testing.T) {
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	kc := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" +
 		"users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
@@ -71,13 +71,16 @@ func TestDNSAddressFlagReachesTheOptionsAndIsValidated(t *testing.T) {
 	var out bytes.Buffer
 	c := &common.Common{Flags: config, Streams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out}, Logger: slog.New(slog.DiscardHandler)}
 	for _, tc := range []struct {
-		arg, want string
-		bad       bool
+		flag, arg, want string
+		bad             bool
 	}{
-		{"", "127.0.0.1:0", false}, // the default
-		{"10.0.0.2:53", "10.0.0.2:53", false},
-		{"localhost:53", "", true},
-		{"10.0.0.2", "", true},
+		{"--dns-address", "", "127.0.0.1:0", false}, // the default
+		{"--dns-address", "10.0.0.2:53", "10.0.0.2:53", false},
+		{"--dns-address", "localhost:53", "", true},
+		{"--dns-address", "10.0.0.2", "", true},
+		{"--dns-upstream", "", "", false}, // the default: none
+		{"--dns-upstream", "10.96.0.10:53", "10.96.0.10:53", false},
+		{"--dns-upstream", "kube-dns:53", "", true},
 	} {
 		f := &flags{}
 		cmd := newCommand(context.Background(), c, f)
@@ -87,17 +90,21 @@ func TestDNSAddressFlagReachesTheOptionsAndIsValidated(t *testing.T) {
 		}
 		var args []string
 		if tc.arg != "" {
-			args = []string{"--dns-address", tc.arg}
+			args = []string{tc.flag, tc.arg}
 		}
 		if err := up.ParseFlags(args); err != nil {
 			t.Fatalf("parse %v: %v", args, err)
 		}
 		opts, err := f.options(c)
+		got := opts.DNSAddress
+		if tc.flag == "--dns-upstream" {
+			got = opts.DNSUpstream
+		}
 		switch {
 		case tc.bad && err == nil:
-			t.Errorf("--dns-address %q accepted, want a usage error", tc.arg)
-		case !tc.bad && (err != nil || opts.DNSAddress != tc.want):
-			t.Errorf("--dns-address %q: DNSAddress %q, err %v; want %q", tc.arg, opts.DNSAddress, err, tc.want)
+			t.Errorf("%s %q accepted, want a usage error", tc.flag, tc.arg)
+		case !tc.bad && (err != nil || got != tc.want):
+			t.Errorf("%s %q: got %q, err %v; want %q", tc.flag, tc.arg, got, err, tc.want)
 		}
 	}
 }

@@ -26,6 +26,7 @@ type flags struct {
 	allow         []string
 	workers       int
 	dnsAddress    string
+	dnsUpstream   string
 }
 
 // NewCommand returns `podkit dev vcluster` with `up` and `down`.
@@ -61,6 +62,7 @@ ConfigMaps, Secrets and Events in one namespace of the host cluster selected by
 	up.Flags().StringSliceVar(&f.sync, "sync", resources.Names(), "syncers to enable: "+strings.Join(resources.Names(), ", "))
 	up.Flags().StringSliceVar(&f.allow, "allow", nil, "host-level settings virtual objects may carry to the host, as for podkit sync run (default: none): "+strings.Join(permissionNames(), ", "))
 	up.Flags().IntVar(&f.workers, "workers", syncer.DefaultWorkers, "concurrent reconciles per syncer")
+	up.Flags().StringVar(&f.dnsUpstream, "dns-upstream", "", "IP:port of a resolver for names outside cluster.local, e.g. the host's cluster DNS (default: such names are refused)")
 	up.Flags().StringVar(&f.dnsAddress, "dns-address", vdns.DefaultAddr, "host:port of the virtual cluster's DNS server (UDP and TCP); its IP is the synced pods' nameserver (they query port 53)")
 	down := &cobra.Command{
 		Use:   "down",
@@ -93,6 +95,9 @@ func (f *flags) options(c *common.Common) (vcluster.Options, error) {
 	if host, _, err := net.SplitHostPort(f.dnsAddress); f.dnsAddress != "" && (err != nil || net.ParseIP(host) == nil) {
 		return vcluster.Options{}, clierr.Usagef("--dns-address %q: want IP:port (port 0 picks a free one), e.g. %s", f.dnsAddress, vdns.DefaultAddr)
 	}
+	if host, _, err := net.SplitHostPort(f.dnsUpstream); f.dnsUpstream != "" && (err != nil || net.ParseIP(host) == nil) {
+		return vcluster.Options{}, clierr.Usagef("--dns-upstream %q: want IP:port, e.g. 10.96.0.10:53", f.dnsUpstream)
+	}
 	cfg, err := c.RESTConfig()
 	if err != nil {
 		return vcluster.Options{}, fmt.Errorf("host cluster: %w", err)
@@ -100,6 +105,7 @@ func (f *flags) options(c *common.Common) (vcluster.Options, error) {
 	return vcluster.Options{
 		Name: f.name, HostNamespace: f.hostNamespace, HostConfig: cfg, StateDir: f.stateDir,
 		Sync: f.sync, Workers: f.workers, Logger: c.Logger, Policy: policy, DNSAddress: f.dnsAddress,
+		DNSUpstream: f.dnsUpstream,
 	}, nil
 }
 
