@@ -24,6 +24,8 @@ func TestBadFlagsAreUsageErrorsNamingTheFlag(t *testing.T) {
 		{[]string{"up", "--sync", "configmaps,nodes"}, `--sync: unknown syncer "nodes"`},
 		{[]string{"down", "--name", "a-x-b"}, "--name: virtual cluster name"},
 		{[]string{"up", "--allow", "host-path,root"}, `--allow: unknown permission "root"; choose from host-namespaces,`},
+		{[]string{"up", "--dns-address", "localhost:53"}, `--dns-address "localhost:53": want IP:port`},
+		{[]string{"up", "--dns-upstream", "10.96.0.10"}, `--dns-upstream "10.96.0.10": want IP:port`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
