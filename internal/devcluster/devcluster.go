@@ -366,10 +366,10 @@ func (m *Manager) config(name string, realNode, gang bool) (string, error) {
 	b.WriteString(`componentsPatches:
 - name: kube-scheduler
   extraArgs:
-  - {key: leader-elect, value: "false", override: true}
+  - {key: leader-elect, value: "false"}
 - name: kube-controller-manager
   extraArgs:
-  - {key: leader-elect, value: "false", override: true}
+  - {key: leader-elect, value: "false"}
 `)
 	if realNode {
 		// kwok drives only the nodes kwokctl creates (annotated
