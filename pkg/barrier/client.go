@@ -2,6 +2,7 @@ package barrier
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 
@@ -88,21 +89,35 @@ func (c *frameworkClient) listOptions(rv string) *metav1.ListOptions {
 	}
 }
 
-// list returns the Framework (nil if it does not exist) and the list's
-// resource version to start a watch from.
-func (c *frameworkClient) list(ctx context.Context) (*v1alpha1.Framework, string, error) {
-	var l v1alpha1.FrameworkList
-	err := c.rest.Get().Namespace(c.namespace).Resource("frameworks").
-		VersionedParams(c.listOptions(""), c.parameterCodec).Do(ctx).Into(&l)
+// list returns the Framework (nil if it does not exist), read as watch
+// events are (rawFramework), and the list's resource version to start a
+// watch from.
+func (c *frameworkClient) list(ctx context.Context) (*rawFramework, string, error) {
+	data, err := c.rest.Get().Namespace(c.namespace).Resource("frameworks").
+		VersionedParams(c.listOptions(""), c.parameterCodec).
+		SetHeader("Accept", "application/json").Do(ctx).Raw()
 	if err != nil {
 		return nil, "", fmt.Errorf("list framework %s/%s: %w", c.namespace, c.name, err)
 	}
-	for i := range l.Items {
-		if l.Items[i].Name == c.name {
-			return &l.Items[i], l.ResourceVersion, nil
+	var l struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+		Items []json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, "", fmt.Errorf("list framework %s/%s: decode: %w", c.namespace, c.name, err)
+	}
+	for _, item := range l.Items {
+		v, expanded, err := decodeView(item)
+		if err != nil {
+			return nil, "", fmt.Errorf("list framework %s/%s: %w", c.namespace, c.name, err)
+		}
+		if v.name == c.name {
+			return &rawFramework{raw: item, expanded: expanded, view: v}, l.Metadata.ResourceVersion, nil
 		}
 	}
-	return nil, l.ResourceVersion, nil
+	return nil, l.Metadata.ResourceVersion, nil
 }
 
 // getRaw returns the Framework's JSON, as the apiserver sent it, at

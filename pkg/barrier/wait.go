@@ -190,14 +190,14 @@ func (w *waiter) run(ctx context.Context) (*Release, error) {
 				}
 				return nil, fmt.Errorf("%w: %s/%s does not exist", ErrFrameworkNotFound, w.client.namespace, w.client.name)
 			}
-			v := viewOf(f)
+			v := f.view
 			done, err := w.observe(v)
 			if err != nil {
 				return nil, err
 			}
 			if done {
 				r := newRelease(v)
-				r.framework = f
+				r.raw, r.expanded, r.decoder = f.raw, f.expanded, w.client.decoder
 				return r, nil
 			}
 			w.published = v.published
