@@ -88,7 +88,9 @@ func spliceFrameworkJSON(raw, expanded []byte) ([]byte, error) {
 	apiVersion, kind := v1alpha1.FrameworkGroupVersionKind.ToAPIVersionAndKind()
 	top["apiVersion"], _ = json.Marshal(apiVersion)
 	top["kind"], _ = json.Marshal(kind)
-	if expanded != nil {
+	// As the typed decoding, which drops the compressed statuses once read
+	// (or ignored, when plain ones are there too).
+	if expanded != nil || bytes.Contains(raw, []byte(`"taskRoleStatusesCompressed"`)) {
 		var status, attempt map[string]json.RawMessage
 		if err := json.Unmarshal(top["status"], &status); err != nil {
 			return nil, fmt.Errorf("decode framework status: %w", err)
@@ -97,7 +99,9 @@ func spliceFrameworkJSON(raw, expanded []byte) ([]byte, error) {
 			return nil, fmt.Errorf("decode framework status: %w", err)
 		}
 		delete(attempt, "taskRoleStatusesCompressed")
-		attempt["taskRoleStatuses"] = expanded
+		if expanded != nil {
+			attempt["taskRoleStatuses"] = expanded
+		}
 		status["attemptStatus"] = appendObject(nil, attempt)
 		top["status"] = appendObject(nil, status)
 	}
