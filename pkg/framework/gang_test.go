@@ -346,3 +346,54 @@ func TestFrameworkRetryGetsAFreshGang(t *testing.T) {
 	completePods(t, ctx, fw)
 	waitState(t, fw, "Succeeded", 2*time.Minute, conditionTrue(v1.ConditionSucceeded))
 }
+
+// TestRetriedTaskAfterPlacementJoinsNoGang: once the gang is placed, a
+// retried task's pod names no PodGroup. Upstream the scheduler counts only
+// a group's live pods (pkg/scheduler/scheduler.go: its pod informer selects
+// status.phase!=Succeeded,Failed; pkg/scheduler/backend/cache/
+// podgroupstate.go allPods; gangscheduling.go PreEnqueue: "waiting for
+// minCount pods from a gang to appear in scheduling queue"), so here — task 1 succeeded and is
+// gone, task 0 fails and is retried — a replacement in the gang of 2 would
+// wait forever; outside it, it runs and the Framework succeeds.
+func TestRetriedTaskAfterPlacementJoinsNoGang(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	startController(t, ns, 50)
+	role := gpuRole("worker", 2, 1)
+	role.Task.RetryPolicy.MaxRetryCount = 1
+	fw := newFramework(ns, "retask", role)
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, fw, "gang placed", 2*time.Minute, gangReason(v1.ReasonGangPlaced))
+	exit := func(pod, code string) {
+		t.Helper()
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: pod}}
+		patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, testenv.AnnotationExitCode, code)
+		if err := env.Client.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			t.Fatalf("annotate pod %s: %v", pod, err)
+		}
+	}
+	task := func(fw *v1.Framework, i int) v1.TaskStatus {
+		return fw.Status.AttemptStatus.TaskRoleStatuses[0].TaskStatuses[i]
+	}
+	exit("retask-worker-1", "0")
+	waitState(t, fw, "task 1 completed", 2*time.Minute, func(fw *v1.Framework) bool { return task(fw, 1).State == v1.TaskCompleted })
+	exit("retask-worker-0", "3")
+	got := waitState(t, fw, "task 0 retried and running", 2*time.Minute, func(fw *v1.Framework) bool {
+		ts := task(fw, 0)
+		return ts.AttemptStatus.ID == 1 && ts.State == v1.TaskAttemptRunning
+	})
+	pod, err := env.Clientset.CoreV1().Pods(ns).Get(ctx, "retask-worker-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pod.UID != *task(got, 0).AttemptStatus.PodUID || pod.Spec.SchedulingGroup != nil || pod.Spec.NodeName == "" {
+		t.Errorf("retried pod %s: schedulingGroup %+v node %q; want the task's new pod, bound, in no group", pod.Name, pod.Spec.SchedulingGroup, pod.Spec.NodeName)
+	}
+	if c := gangCondition(got); c == nil || c.Reason != v1.ReasonGangPlaced {
+		t.Errorf("GangScheduled after the retry = %+v, want it to stay %s", c, v1.ReasonGangPlaced)
+	}
+	exit("retask-worker-0", "0")
+	waitState(t, fw, "Succeeded", 2*time.Minute, conditionTrue(v1.ConditionSucceeded))
+}
