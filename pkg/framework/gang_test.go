@@ -397,3 +397,32 @@ func TestRetriedTaskAfterPlacementJoinsNoGang(t *testing.T) {
 	exit("retask-worker-0", "0")
 	waitState(t, fw, "Succeeded", 2*time.Minute, conditionTrue(v1.ConditionSucceeded))
 }
+
+// TestSuspensionDeletesTheGangAndResumeMakesANewOne: a suspension ends the
+// attempt (see suspend.go) and with it its PodGroup; the resumed attempt is
+// placed through its own.
+func TestSuspensionDeletesTheGangAndResumeMakesANewOne(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	startController(t, ns, 50)
+	fw := newFramework(ns, "pause", gpuRole("worker", 2, 2))
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, fw, "attempt 0 placed", 2*time.Minute, gangReason(v1.ReasonGangPlaced))
+	setSuspend(t, ctx, fw, true)
+	got := waitState(t, fw, "Suspended", 2*time.Minute, conditionTrue(v1.ConditionSuspended))
+	if names := podGroups(t, ctx, got); len(names) != 0 {
+		t.Errorf("PodGroups %v of a suspended Framework, want none", names)
+	}
+	setSuspend(t, ctx, fw, false)
+	got = waitState(t, fw, "attempt 1 placed", 2*time.Minute, func(fw *v1.Framework) bool {
+		c := gangCondition(fw)
+		return fw.Status.AttemptStatus.ID == 1 && c != nil && c.Reason == v1.ReasonGangPlaced && strings.Contains(c.Message, "attempt 1")
+	})
+	if names := podGroups(t, ctx, got); len(names) != 1 || names[0] != v1.PodGroupName(fw.Name, 1) {
+		t.Errorf("PodGroups %v after the resume, want only %s", names, v1.PodGroupName(fw.Name, 1))
+	}
+	completePods(t, ctx, fw)
+	waitState(t, fw, "Succeeded", 2*time.Minute, conditionTrue(v1.ConditionSucceeded))
+}
