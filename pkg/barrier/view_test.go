@@ -144,3 +144,33 @@ func TestSplicedFrameworkJSONMatchesTheDecodedFramework(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeView checks the barrier's direct reading of a Framework's JSON
+// against the typed decoding: whenever that succeeds, both say the same
+// (decodeView may accept more: it does not read the other fields).
+func FuzzDecodeView(f *testing.F) {
+	_, small := releasedFramework(f, 3)
+	f.Add(small)
+	f.Add([]byte(`{"metadata":{"uid":"u","annotations":{"barrier.podkit.dev/release":"0/released"}},"spec":{"taskRoles":[{"name":"w","taskNumber":2}]},` +
+		`"status":{"state":"Running","attemptStatus":{"taskRoleStatuses":[{"name":"w","taskStatuses":[{"index":1,"attemptStatus":{"podIP":"b"}},{"index":0,"deletionPending":true,"attemptStatus":{"podIP":"a"}}]}]}}}`))
+	f.Add([]byte(`{"spec":{"taskRoles":[{"name":"w","taskNumber":1}]},"status":{"attemptStatus":{"taskRoleStatuses":null,"taskRoleStatusesCompressed":"H4sIAAAAAAAA/4uOBQApu0wNAgAAAA=="}}}`))
+	f.Add([]byte(`{"status":null}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var typed v1alpha1.Framework
+		if err := json.Unmarshal(data, &typed); err != nil {
+			return
+		}
+		for _, r := range typed.Spec.TaskRoles {
+			if r.TaskNumber > 1<<16 {
+				return // the typed view would allocate per task; not the point here
+			}
+		}
+		got, _, err := decodeView(data)
+		if err != nil {
+			t.Fatalf("decodeView rejects %q, which the typed decoding accepts: %v", data, err)
+		}
+		if d := cmp.Diff(viewOf(&typed), got, cmp.AllowUnexported(view{})); d != "" {
+			t.Fatalf("decodeView of %q differs from the typed Framework's view (-want +got):\n%s", data, d)
+		}
+	})
+}
