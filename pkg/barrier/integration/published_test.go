@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -387,5 +388,104 @@ func TestPublishedWaitWritesFrameworkJSONOfTheCompressedStatus(t *testing.T) {
 		if d := cmp.Diff(w, g); d != "" {
 			t.Errorf("framework.json differs from the decoded Framework's (-want +got):\n%s", d)
 		}
+	}
+}
+
+// FrameworkController's controller publishes nothing: the whole-object watch
+// reads each event for its addresses only, a compressed status included.
+// Task w-5 is retried before the gang forms: its old address must not be
+// written, and framework.json must say what the decoded Framework says.
+func TestWholeWatchWritesOnlyTheAddressesOfTheReleasingStatus(t *testing.T) {
+	const tasks = 400 // task statuses beyond v1alpha1.CompressionMinBytes
+	ns := env.Namespace(t)
+	createFramework(t, ns, "fcbig", role{"w", tasks})
+	nn := types.NamespacedName{Namespace: ns, Name: "fcbig"}
+	ips := ipsFor(8, tasks)
+	old := ips[5]
+	setPodIPs(t, nn, map[string][]string{"w": ips[:tasks-1]})
+	dir := t.TempDir()
+	var reqs requestLog
+	opts := barrier.InjectorOptions{TaskRoleName: "w", TaskIndex: 5}
+	b, err := barrier.New(config(ns, "fcbig"), barrier.Options{Dir: dir, RESTConfig: counted(&reqs), Injector: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- b.RunContext(context.Background()) }()
+	for deadline := time.Now().Add(generous); !strings.Contains(reqs.String(), "WATCH"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no watch after %s; requests %q", generous, reqs.String())
+		}
+	}
+	retried := slices.Clone(ips)
+	retried[5] = "" // w-5 retried: its first pod's address is gone
+	setPodIPs(t, nn, map[string][]string{"w": retried})
+	select {
+	case err := <-errc:
+		t.Fatalf("barrier ended with w-5 retried and without an address: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	ips[5] = "10.8.250.250"
+	setPodIPs(t, nn, map[string][]string{"w": ips})
+	if err := awaitErr(t, errc); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got, want := reqs.String(), "LIST WATCH"; got != want {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
+	var f v1alpha1.Framework
+	if err := env.Client.Get(context.Background(), nn, &f); err != nil {
+		t.Fatal(err)
+	}
+	wantDir := t.TempDir()
+	if err := barrier.WriteOutputs(wantDir, &f, opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"framework.json", "injector.sh"} {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(got), `"`+old+`"`) || strings.Contains(string(got), old+",") || strings.Contains(string(got), old+"'") {
+			t.Errorf("%s holds w-5's old address %s", name, old)
+		}
+		want, err := os.ReadFile(filepath.Join(wantDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "injector.sh" {
+			if string(got) != string(want) {
+				t.Errorf("injector.sh differs from the decoded Framework's:\n%s\nwant:\n%s", got, want)
+			}
+			continue
+		}
+		var g, w any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("decode framework.json: %v", err)
+		}
+		if err := json.Unmarshal(want, &w); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(w, g); d != "" {
+			t.Errorf("framework.json differs from the decoded Framework's (-want +got):\n%s", d)
+		}
+	}
+}
+
+func TestWholeWatchFailsWhenFrameworkDeletedAndRecreated(t *testing.T) {
+	ns := env.Namespace(t)
+	f := createFramework(t, ns, "again", role{"w", 2})
+	nn := types.NamespacedName{Namespace: ns, Name: "again"}
+	setPodIPs(t, nn, map[string][]string{"w": {"10.0.0.1"}})
+	done, progress := startWait(t, context.Background(), config(ns, "again"))
+	awaitProgress(t, progress, generous)
+	if err := env.Client.Delete(context.Background(), f); err != nil {
+		t.Fatalf("delete framework: %v", err)
+	}
+	createFramework(t, ns, "again", role{"w", 2})
+	setPodIPs(t, nn, map[string][]string{"w": {"10.9.0.1", "10.9.0.2"}})
+	r := await(t, done, generous)
+	if !errors.Is(r.err, barrier.ErrFrameworkNotFound) {
+		t.Fatalf("Wait = %v, %v; want ErrFrameworkNotFound, never the new Framework's addresses", r.f, r.err)
 	}
 }
