@@ -29,6 +29,23 @@ func ExampleWait() {
 	}
 }
 
+// Wait for the addresses alone, and write the barrier's files: the
+// Framework is not decoded whole unless Release.Framework is called.
+func ExampleWaitRelease() {
+	cfg := barrier.Config{FrameworkNamespace: "default", FrameworkName: "train", KubeConfigFilePath: os.Getenv("KUBECONFIG")}
+	r, err := barrier.WaitRelease(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err, "exit code", barrier.ExitCode(err))
+		return
+	}
+	for _, role := range r.Peers {
+		fmt.Println(role.Name, role.IPs)
+	}
+	if err := barrier.WriteReleaseOutputs("/fb", r, barrier.InjectorOptions{TaskRoleName: "worker", TaskIndex: 0}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+}
+
 // The init container's whole program, as with FrameworkController's
 // barrier: configuration from the environment, outputs in the working
 // directory, exit codes 0, 201, 210 or 1.
