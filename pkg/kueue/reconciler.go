@@ -172,7 +172,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if err := r.suspend(ctx, fw); err != nil {
 			return reconcile.Result{}, err
 		}
-		if hasQuotaReservation(wl) && apimeta.IsStatusConditionTrue(st.Conditions, v1.ConditionSuspended) {
+		if hasQuotaReservation(wl) && stopped(fw, st) {
 			return reconcile.Result{}, r.clearAdmission(ctx, wl, ev)
 		}
 		return reconcile.Result{}, nil
@@ -192,6 +192,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, r.suspend(ctx, fw)
 	}
 	return reconcile.Result{}, nil
+}
+
+// stopped reports whether fw is suspended and the Framework controller
+// says, for this very generation, that no pod is left: a Suspended
+// condition written before the latest spec.suspend change (a resume and a
+// quick eviction) does not count.
+func stopped(fw *v1.Framework, st v1.FrameworkStatus) bool {
+	c := apimeta.FindStatusCondition(st.Conditions, v1.ConditionSuspended)
+	return fw.Spec.Suspend && c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == fw.Generation
 }
 
 // suspend sets spec.suspend and removes the node selectors of an
