@@ -62,6 +62,10 @@ type Options struct {
 	Namespace string
 	// Log, when set, also receives the manager's output.
 	Log io.Writer
+	// Detach lets the manager outlive the calling process (podkit dev up;
+	// StopDir ends it). Otherwise, on Linux, it is killed when the caller
+	// dies without calling Stop (a test binary killed at its timeout).
+	Detach bool
 	// ReadyTimeout bounds the wait for the manager's readiness; default 2
 	// minutes.
 	ReadyTimeout time.Duration
@@ -172,9 +176,11 @@ func Start(ctx context.Context, opts Options) (*Manager, error) {
 	m.cmd = exec.Command(opts.Binary, "--config", config, "--zap-log-level", "2")
 	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+opts.Kubeconfig)
 	m.cmd.Stdout, m.cmd.Stderr = out, out
-	// A session of its own: podkit dev up leaves it running after it exits,
-	// and a closed terminal does not hang it up.
+	// A session of its own: a closed terminal does not hang it up.
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if !opts.Detach {
+		dieWithParent(m.cmd.SysProcAttr)
+	}
 	if err := m.cmd.Start(); err != nil {
 		return nil, errors.Join(fmt.Errorf("start kueue's manager %s: %w", opts.Binary, err), logFile.Close())
 	}

@@ -30,7 +30,7 @@ func upKueue(ctx context.Context, out io.Writer, m *devcluster.Manager, cluster 
 	if err := toolbuild.BuildKueue(ctx, toolbuild.Options{Out: out}); err != nil {
 		return fmt.Errorf("build kueue (fix the cause, then retry): %w", err)
 	}
-	mgr, err := kueuemanager.Start(ctx, kueuemanager.Options{Kubeconfig: m.KubeconfigPath(cluster), Dir: dir})
+	mgr, err := kueuemanager.Start(ctx, kueuemanager.Options{Kubeconfig: m.KubeconfigPath(cluster), Dir: dir, Detach: true})
 	if err != nil {
 		return fmt.Errorf("start kueue: %w", err)
 	}
