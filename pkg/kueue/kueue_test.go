@@ -294,6 +294,11 @@ func checkRetriesKept(t *testing.T, before, after *v1.FrameworkStatus) {
 // integration, each on a manager watching ns, until the test ends.
 func startControllers(t *testing.T, ns string) {
 	t.Helper()
+	t.Cleanup(func() {
+		if t.Failed() {
+			dumpState(t, ns)
+		}
+	})
 	fwtest.Start(t, env, fwtest.Options{Namespace: ns})
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 fwtest.Scheme(t),
@@ -576,4 +581,39 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// dumpState logs ns's Frameworks (suspend, state, conditions), Workloads
+// (conditions) and pods, for a failed test.
+func dumpState(t *testing.T, ns string) {
+	ctx := context.Background()
+	var fws v1.FrameworkList
+	if err := env.Client.List(ctx, &fws, client.InNamespace(ns)); err == nil {
+		for _, fw := range fws.Items {
+			st := v1.FrameworkStatus{}
+			if fw.Status != nil {
+				st = *fw.Status
+			}
+			t.Logf("framework %s: generation %d suspend %v state %s attempt %d conditions %+v", fw.Name, fw.Generation, fw.Spec.Suspend, st.State, st.AttemptStatus.ID, st.Conditions)
+		}
+	}
+	wls := &unstructured.UnstructuredList{}
+	wls.SetGroupVersionKind(kueue.WorkloadGVK.GroupVersion().WithKind("WorkloadList"))
+	if err := env.Client.List(ctx, wls, client.InNamespace(ns)); err == nil {
+		for i := range wls.Items {
+			wl := &wls.Items[i]
+			sets, _, _ := unstructured.NestedSlice(wl.Object, "spec", "podSets")
+			var counts []any
+			for _, ps := range sets {
+				counts = append(counts, ps.(map[string]any)["count"])
+			}
+			t.Logf("workload %s: deleting %v pod set counts %v conditions %+v", wl.GetName(), wl.GetDeletionTimestamp() != nil, counts, wlConditions(wl))
+		}
+	}
+	var list corev1.PodList
+	if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err == nil {
+		for _, p := range list.Items {
+			t.Logf("pod %s: phase %s node %q deleting %v", p.Name, p.Status.Phase, p.Spec.NodeName, p.DeletionTimestamp != nil)
+		}
+	}
 }
