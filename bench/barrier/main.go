@@ -58,6 +58,7 @@ type options struct {
 	sharedConn bool
 	wholeWatch bool
 	warmup     bool
+	watchFirst bool
 	minTasks   int
 }
 
@@ -72,6 +73,7 @@ func main() {
 	flag.BoolVar(&o.wholeWatch, "whole-watch", true, "also run podkit's barrier on a Framework whose controller does not publish the release annotation (FrameworkController's): the whole-object watch")
 	flag.IntVar(&o.minTasks, "metadata-watch-min-tasks", barrier.DefaultMetadataWatchMinTasks, "barrier.WithMetadataWatch for the published scenario: 0 always watches metadata only")
 	flag.BoolVar(&o.warmup, "warmup", true, "run a small unmeasured scenario first")
+	flag.BoolVar(&o.watchFirst, "watch-first", false, "run the whole-watch scenario before the published one (alternate between runs)")
 	flag.StringVar(&o.baseline, "baseline", "measure", "measure: run the polling waiters; compute: derive the polling figures from the watch run's start times (GET latency not counted)")
 	flag.Parse()
 	defer load.Report()()
@@ -106,17 +108,33 @@ func run(ctx context.Context, log *slog.Logger, o options) (err error) {
 			return err
 		}
 	}
-	pubRes, err := scenario(ctx, log, env, o, "published", watchWaiter(barrier.WithMetadataWatch(o.minTasks)))
-	if err != nil {
-		return err
-	}
+	// Alternating which watch scenario runs first (-watch-first) separates
+	// what a path costs from what coming first on this apiserver costs.
 	var watchRes *outcome
-	if o.wholeWatch {
+	runWatch := func() error {
+		if !o.wholeWatch {
+			return nil
+		}
 		res, err := scenario(ctx, log, env, o, "watch", watchWaiter())
 		if err != nil {
 			return err
 		}
 		watchRes = &res
+		return nil
+	}
+	if o.watchFirst {
+		if err := runWatch(); err != nil {
+			return err
+		}
+	}
+	pubRes, err := scenario(ctx, log, env, o, "published", watchWaiter(barrier.WithMetadataWatch(o.minTasks)))
+	if err != nil {
+		return err
+	}
+	if !o.watchFirst {
+		if err := runWatch(); err != nil {
+			return err
+		}
 	}
 	pollRes := computedPolling(o, pubRes)
 	if o.baseline == "measure" {
