@@ -2,14 +2,11 @@ package endpoints
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -90,17 +87,7 @@ func (s *Syncer) selectorless(ctx *synccontext.SyncContext, vEp client.Object) (
 	if vEp.GetNamespace() == metav1.NamespaceDefault && vEp.GetName() == "kubernetes" {
 		return nil, nil
 	}
-	svc := &corev1.Service{}
-	if err := ctx.VirtualClient.Get(ctx.Context, client.ObjectKeyFromObject(vEp), svc); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("get virtual Service %s/%s of its Endpoints: %w", vEp.GetNamespace(), vEp.GetName(), err)
-	}
-	if len(svc.Spec.Selector) > 0 {
-		return nil, nil
-	}
-	return svc, nil
+	return hostsync.SelectorlessService(ctx, client.ObjectKeyFromObject(vEp), "its Endpoints")
 }
 
 // translate returns the host Endpoints for vEp: metadata translated (so the
@@ -114,16 +101,9 @@ func (s *Syncer) translate(vEp *corev1.Endpoints) *corev1.Endpoints {
 	for i := range pEp.Subsets {
 		for _, addrs := range [][]corev1.EndpointAddress{pEp.Subsets[i].Addresses, pEp.Subsets[i].NotReadyAddresses} {
 			for j := range addrs {
-				ref := addrs[j].TargetRef
-				if ref == nil {
-					continue
+				if ref := addrs[j].TargetRef; ref != nil {
+					addrs[j].TargetRef = s.HostPodRef(ref, vEp.Namespace)
 				}
-				if ref.Kind != "Pod" || (ref.Namespace != "" && ref.Namespace != vEp.Namespace) || ref.Name == "" {
-					addrs[j].TargetRef = nil
-					continue
-				}
-				pod := s.VirtualToPhysical(types.NamespacedName{Namespace: vEp.Namespace, Name: ref.Name}, nil)
-				addrs[j].TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}
 			}
 		}
 	}
@@ -134,19 +114,9 @@ func (s *Syncer) translate(vEp *corev1.Endpoints) *corev1.Endpoints {
 // records a syncer.ReasonPolicyRefused event when the policy withholds them.
 func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctrl.Result, error) {
 	vEp := vObj.(*corev1.Endpoints)
-	if vEp.DeletionTimestamp != nil {
-		return ctrl.Result{}, nil
-	}
-	svc, err := s.selectorless(ctx, vEp)
-	if err != nil || svc == nil {
-		return ctrl.Result{}, err
-	}
-	if !s.Policy.Allows(synccontext.AllowServiceEndpoints) {
-		s.Recorder.Eventf(vEp, corev1.EventTypeWarning, syncer.ReasonPolicyRefused,
-			"endpoints of Service %s not copied to the host; %s", svc.Name, synccontext.AllowServiceEndpoints.Hint())
-		return ctrl.Result{}, nil
-	}
-	return hostsync.Create(ctx, s.translate(vEp))
+	return s.SyncDownEndpoints(ctx, vEp,
+		func() (*corev1.Service, error) { return s.selectorless(ctx, vEp) },
+		func(*corev1.Service) client.Object { return s.translate(vEp) })
 }
 
 // Sync implements syncer.Syncer: subsets and metadata flow down; the host
@@ -160,7 +130,7 @@ func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (c
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if svc == nil || !s.Policy.Allows(synccontext.AllowServiceEndpoints) {
+	if !s.EndpointsAllowed(svc) {
 		return syncer.DeleteObject(ctx, pObj)
 	}
 	want := s.translate(vEp)

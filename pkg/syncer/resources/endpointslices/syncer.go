@@ -2,12 +2,10 @@ package endpointslices
 
 import (
 	"context"
-	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -87,17 +85,7 @@ func (s *Syncer) selectorless(ctx *synccontext.SyncContext, vSlice *discoveryv1.
 	if s.LeaveMirrored && vSlice.Labels[discoveryv1.LabelManagedBy] == ManagedByMirroring {
 		return nil, nil
 	}
-	svc := &corev1.Service{}
-	if err := ctx.VirtualClient.Get(ctx.Context, types.NamespacedName{Namespace: vSlice.Namespace, Name: name}, svc); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("get virtual Service %s/%s of EndpointSlice %s: %w", vSlice.Namespace, name, vSlice.Name, err)
-	}
-	if len(svc.Spec.Selector) > 0 {
-		return nil, nil
-	}
-	return svc, nil
+	return hostsync.SelectorlessService(ctx, types.NamespacedName{Namespace: vSlice.Namespace, Name: name}, "EndpointSlice "+vSlice.Name)
 }
 
 // translate returns the host slice for vSlice of the virtual Service svc:
@@ -109,16 +97,9 @@ func (s *Syncer) translate(vSlice *discoveryv1.EndpointSlice, svc *corev1.Servic
 	pSlice.Labels[discoveryv1.LabelServiceName] = s.VirtualToPhysical(client.ObjectKeyFromObject(svc), svc).Name
 	pSlice.Labels[discoveryv1.LabelManagedBy] = ManagedBy
 	for i := range pSlice.Endpoints {
-		ref := pSlice.Endpoints[i].TargetRef
-		if ref == nil {
-			continue
+		if ref := pSlice.Endpoints[i].TargetRef; ref != nil {
+			pSlice.Endpoints[i].TargetRef = s.HostPodRef(ref, vSlice.Namespace)
 		}
-		if ref.Kind != "Pod" || (ref.Namespace != "" && ref.Namespace != vSlice.Namespace) || ref.Name == "" {
-			pSlice.Endpoints[i].TargetRef = nil
-			continue
-		}
-		pod := s.VirtualToPhysical(types.NamespacedName{Namespace: vSlice.Namespace, Name: ref.Name}, nil)
-		pSlice.Endpoints[i].TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}
 	}
 	return pSlice
 }
@@ -127,19 +108,9 @@ func (s *Syncer) translate(vSlice *discoveryv1.EndpointSlice, svc *corev1.Servic
 // a syncer.ReasonPolicyRefused event when the policy withholds it.
 func (s *Syncer) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctrl.Result, error) {
 	vSlice := vObj.(*discoveryv1.EndpointSlice)
-	if vSlice.DeletionTimestamp != nil {
-		return ctrl.Result{}, nil
-	}
-	svc, err := s.selectorless(ctx, vSlice)
-	if err != nil || svc == nil {
-		return ctrl.Result{}, err
-	}
-	if !s.Policy.Allows(synccontext.AllowServiceEndpoints) {
-		s.Recorder.Eventf(vSlice, corev1.EventTypeWarning, syncer.ReasonPolicyRefused,
-			"endpoints of Service %s not copied to the host; %s", svc.Name, synccontext.AllowServiceEndpoints.Hint())
-		return ctrl.Result{}, nil
-	}
-	return hostsync.Create(ctx, s.translate(vSlice, svc))
+	return s.SyncDownEndpoints(ctx, vSlice,
+		func() (*corev1.Service, error) { return s.selectorless(ctx, vSlice) },
+		func(svc *corev1.Service) client.Object { return s.translate(vSlice, svc) })
 }
 
 // Sync implements syncer.Syncer: addresses, ports and labels flow down; the
@@ -152,7 +123,7 @@ func (s *Syncer) Sync(ctx *synccontext.SyncContext, pObj, vObj client.Object) (c
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if svc == nil || !s.Policy.Allows(synccontext.AllowServiceEndpoints) {
+	if !s.EndpointsAllowed(svc) {
 		return syncer.DeleteObject(ctx, pObj)
 	}
 	want := s.translate(vSlice, svc)
