@@ -53,20 +53,35 @@ func (s *TaskRoleStatus) TaskPodIP(index int32) string {
 	if s == nil {
 		return ""
 	}
-	ts := s.TaskStatuses
-	var t *TaskStatus
-	if int(index) < len(ts) && ts[index].Index == index {
-		t = &ts[index]
-	} else {
+	return TaskPodIPOf(s.TaskStatuses, index, func(t *TaskStatus) (int32, bool, *string) {
+		return t.Index, t.DeletionPending, t.AttemptStatus.PodIP
+	})
+}
+
+// TaskPodIPOf is TaskPodIP over a role's task statuses in any form (the
+// barrier reads a trimmed copy of TaskStatus): fields returns a status's
+// Index, DeletionPending and AttemptStatus.PodIP. The task is looked for at
+// position index first, where the controller keeps it, then among all.
+func TaskPodIPOf[T any](ts []T, index int32, fields func(*T) (index int32, deletionPending bool, podIP *string)) string {
+	var t *T
+	if int(index) < len(ts) {
+		if i, _, _ := fields(&ts[index]); i == index {
+			t = &ts[index]
+		}
+	}
+	if t == nil {
 		for i := range ts {
-			if ts[i].Index == index {
+			if idx, _, _ := fields(&ts[i]); idx == index {
 				t = &ts[i]
 				break
 			}
 		}
 	}
-	if t == nil || t.DeletionPending || t.AttemptStatus.PodIP == nil {
+	if t == nil {
 		return ""
 	}
-	return *t.AttemptStatus.PodIP
+	if _, deletionPending, podIP := fields(t); !deletionPending && podIP != nil {
+		return *podIP
+	}
+	return ""
 }

@@ -140,22 +140,9 @@ func (s *roleStatusJSON) podIP(index int32) string {
 	if s == nil {
 		return ""
 	}
-	ts := s.TaskStatuses
-	var t *taskStatusJSON
-	if int(index) < len(ts) && ts[index].Index == index {
-		t = &ts[index]
-	} else {
-		for i := range ts {
-			if ts[i].Index == index {
-				t = &ts[i]
-				break
-			}
-		}
-	}
-	if t == nil || t.DeletionPending || t.AttemptStatus.PodIP == nil {
-		return ""
-	}
-	return *t.AttemptStatus.PodIP
+	return v1alpha1.TaskPodIPOf(s.TaskStatuses, index, func(t *taskStatusJSON) (int32, bool, *string) {
+		return t.Index, t.DeletionPending, t.AttemptStatus.PodIP
+	})
 }
 
 // progress counts the tasks with a pod IP, as ProgressOf.
