@@ -327,18 +327,13 @@ func TestPublishedWaitWritesFrameworkJSONOfTheCompressedStatus(t *testing.T) {
 	publish(t, nn)
 	dir := t.TempDir()
 	var reqs requestLog
+	opts := barrier.InjectorOptions{TaskRoleName: "w", TaskIndex: 3}
 	b, err := barrier.New(config(ns, "big"), barrier.Options{Dir: dir, RESTConfig: counted(&reqs),
-		Injector: barrier.InjectorOptions{TaskRoleName: "w", TaskIndex: 3}, WaitOptions: []barrier.Option{metadataWatch}})
+		Injector: opts, WaitOptions: []barrier.Option{metadataWatch}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- b.RunContext(context.Background()) }()
-	for deadline := time.Now().Add(generous); !strings.Contains(reqs.String(), "WATCH(metadata)"); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no metadata watch after %s; requests %q", generous, reqs.String())
-		}
-	}
+	errc := runUntil(t, b, &reqs, "WATCH(metadata)")
 	setPodIPs(t, nn, map[string][]string{"w": ips})
 	publish(t, nn)
 	if err := awaitErr(t, errc); err != nil {
@@ -347,26 +342,51 @@ func TestPublishedWaitWritesFrameworkJSONOfTheCompressedStatus(t *testing.T) {
 	if got, want := reqs.String(), "LIST WATCH(metadata) GET"; got != want {
 		t.Errorf("requests = %q, want %q", got, want)
 	}
-
-	var f v1alpha1.Framework
-	if err := env.Client.Get(context.Background(), nn, &f); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := json.Marshal(&f)
+	f := checkOutputsOfDecoded(t, dir, nn, opts, nil)
+	raw, err := json.Marshal(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(raw), "taskRoleStatusesCompressed") {
 		t.Fatalf("the status of %d tasks is not stored compressed; the test does not cover the expansion", tasks)
 	}
+}
+
+// runUntil runs b and waits until reqs logs a request containing watch
+// ("WATCH", "WATCH(metadata)"); the channel gets RunContext's error.
+func runUntil(t *testing.T, b *barrier.FrameworkBarrier, reqs *requestLog, watch string) <-chan error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- b.RunContext(context.Background()) }()
+	for deadline := time.Now().Add(generous); !strings.Contains(reqs.String(), watch); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after %s; requests %q", watch, generous, reqs.String())
+		}
+	}
+	return errc
+}
+
+// checkOutputsOfDecoded checks that dir holds the files barrier.WriteOutputs
+// writes with opts for the Framework nn as the typed client reads it now:
+// injector.sh the same, framework.json the same JSON. each, if not nil, is
+// called first on each file's contents. It returns that Framework.
+func checkOutputsOfDecoded(t *testing.T, dir string, nn types.NamespacedName, opts barrier.InjectorOptions, each func(name string, got []byte)) *v1alpha1.Framework {
+	t.Helper()
+	var f v1alpha1.Framework
+	if err := env.Client.Get(context.Background(), nn, &f); err != nil {
+		t.Fatal(err)
+	}
 	wantDir := t.TempDir()
-	if err := barrier.WriteOutputs(wantDir, &f, barrier.InjectorOptions{TaskRoleName: "w", TaskIndex: 3}); err != nil {
+	if err := barrier.WriteOutputs(wantDir, &f, opts); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"framework.json", "injector.sh"} {
 		got, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if each != nil {
+			each(name, got)
 		}
 		want, err := os.ReadFile(filepath.Join(wantDir, name))
 		if err != nil {
@@ -389,6 +409,7 @@ func TestPublishedWaitWritesFrameworkJSONOfTheCompressedStatus(t *testing.T) {
 			t.Errorf("framework.json differs from the decoded Framework's (-want +got):\n%s", d)
 		}
 	}
+	return &f
 }
 
 // FrameworkController's controller publishes nothing: the whole-object watch
@@ -410,13 +431,7 @@ func TestWholeWatchWritesOnlyTheAddressesOfTheReleasingStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- b.RunContext(context.Background()) }()
-	for deadline := time.Now().Add(generous); !strings.Contains(reqs.String(), "WATCH"); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no watch after %s; requests %q", generous, reqs.String())
-		}
-	}
+	errc := runUntil(t, b, &reqs, "WATCH")
 	retried := slices.Clone(ips)
 	retried[5] = "" // w-5 retried: its first pod's address is gone
 	setPodIPs(t, nn, map[string][]string{"w": retried})
@@ -433,43 +448,11 @@ func TestWholeWatchWritesOnlyTheAddressesOfTheReleasingStatus(t *testing.T) {
 	if got, want := reqs.String(), "LIST WATCH"; got != want {
 		t.Errorf("requests = %q, want %q", got, want)
 	}
-	var f v1alpha1.Framework
-	if err := env.Client.Get(context.Background(), nn, &f); err != nil {
-		t.Fatal(err)
-	}
-	wantDir := t.TempDir()
-	if err := barrier.WriteOutputs(wantDir, &f, opts); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"framework.json", "injector.sh"} {
-		got, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
+	checkOutputsOfDecoded(t, dir, nn, opts, func(name string, got []byte) {
 		if strings.Contains(string(got), `"`+old+`"`) || strings.Contains(string(got), old+",") || strings.Contains(string(got), old+"'") {
 			t.Errorf("%s holds w-5's old address %s", name, old)
 		}
-		want, err := os.ReadFile(filepath.Join(wantDir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if name == "injector.sh" {
-			if string(got) != string(want) {
-				t.Errorf("injector.sh differs from the decoded Framework's:\n%s\nwant:\n%s", got, want)
-			}
-			continue
-		}
-		var g, w any
-		if err := json.Unmarshal(got, &g); err != nil {
-			t.Fatalf("decode framework.json: %v", err)
-		}
-		if err := json.Unmarshal(want, &w); err != nil {
-			t.Fatal(err)
-		}
-		if d := cmp.Diff(w, g); d != "" {
-			t.Errorf("framework.json differs from the decoded Framework's (-want +got):\n%s", d)
-		}
-	}
+	})
 }
 
 func TestWholeWatchFailsWhenFrameworkDeletedAndRecreated(t *testing.T) {
