@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"sync"
 	"time"
 
@@ -34,7 +33,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
-	"github.com/podkit-dev/podkit/bench/internal/load"
+	"github.com/podkit-dev/podkit/bench/internal/benchmain"
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/pkg/framework"
 )
@@ -57,15 +56,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 32, "pod creations in flight, for both")
 	flag.IntVar(&o.runs, "runs", 1, "measurements of each side (alternating; the best of each is compared)")
 	flag.Parse()
-	defer load.Report()()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, o)
-	stop()
-	if err != nil {
-		log.Error("benchmark failed", "err", err)
-		os.Exit(1)
-	}
+	benchmain.Run(func(ctx context.Context) error { return run(ctx, o) })
 }
 
 func run(ctx context.Context, o options) (err error) {
