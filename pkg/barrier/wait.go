@@ -272,6 +272,11 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 				var r *Release
 				switch obj := ev.Object.(type) {
 				case *rawFramework:
+					if err := obj.load(); err != nil {
+						// Resume from before this event, so that it is
+						// read again.
+						return nil, prev, err
+					}
 					v, rv = obj.view, obj.view.resourceVersion
 					r = newRelease(v)
 					r.raw, r.expanded, r.decoder = obj.raw, obj.expanded, w.client.decoder
@@ -328,7 +333,7 @@ func (w *waiter) watch(ctx context.Context, rv string, tick <-chan time.Time) (*
 				return nil, rv, fmt.Errorf("%w: %s/%s was deleted while waiting", ErrFrameworkNotFound, w.client.namespace, w.client.name)
 			case watch.Bookmark:
 				if f, ok := ev.Object.(*rawFramework); ok {
-					rv = f.view.resourceVersion
+					rv = f.resourceVersion()
 				} else if m, err := metaAccessor(ev.Object); err == nil {
 					rv = m.GetResourceVersion()
 				}

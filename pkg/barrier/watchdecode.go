@@ -11,27 +11,64 @@ import (
 )
 
 // rawFramework is a Framework as a whole-object watch event carries it, not
-// decoded: its JSON and the barrier's view of it. Every status write sends
-// the whole Framework to every waiter on that watch; reading the addresses
-// alone costs a waiter a fraction of decoding it (see decodeView).
+// decoded: its JSON and, once load has run, the barrier's view of it. Every
+// status write sends the whole Framework to every waiter on that watch;
+// reading the addresses alone costs a waiter a fraction of decoding it (see
+// decodeView). The watch's decoder only frames the event (in); the
+// addresses are read when the waiter takes the event (load), so an event
+// that arrives after the release — the controller's annotation patch right
+// behind the status write that released — costs the waiter nothing.
 type rawFramework struct {
 	raw, expanded []byte
-	view          *view
+	in            *frameworkJSON // set by the decoder until load
+	view          *view          // nil until load
 }
 
 var _ runtime.Object = (*rawFramework)(nil)
+
+// load reads the view from in, once.
+func (f *rawFramework) load() error {
+	if f.view != nil {
+		return nil
+	}
+	v, expanded, err := f.in.view()
+	if err != nil {
+		return err
+	}
+	f.view, f.expanded, f.in = v, expanded, nil
+	return nil
+}
+
+// resourceVersion is the event's resource version, loaded or not.
+func (f *rawFramework) resourceVersion() string {
+	if f.view != nil {
+		return f.view.resourceVersion
+	}
+	return f.in.Metadata.ResourceVersion
+}
 
 // GetObjectKind implements runtime.Object: the kind is always Framework.
 func (*rawFramework) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 
 // DeepCopyObject implements runtime.Object.
 func (f *rawFramework) DeepCopyObject() runtime.Object {
-	v := *f.view
-	v.roles = make([]RolePeers, len(f.view.roles))
-	for i, r := range f.view.roles {
-		v.roles[i] = RolePeers{Name: r.Name, IPs: append([]string(nil), r.IPs...)}
+	c := &rawFramework{raw: bytes.Clone(f.raw), expanded: bytes.Clone(f.expanded)}
+	if f.in != nil {
+		// A fresh decoding of the copied bytes shares nothing with f.
+		var in frameworkJSON
+		if err := json.Unmarshal(c.raw, &in); err == nil {
+			c.in = &in
+		}
 	}
-	return &rawFramework{raw: bytes.Clone(f.raw), expanded: bytes.Clone(f.expanded), view: &v}
+	if f.view != nil {
+		v := *f.view
+		v.roles = make([]RolePeers, len(f.view.roles))
+		for i, r := range f.view.roles {
+			v.roles[i] = RolePeers{Name: r.Name, IPs: append([]string(nil), r.IPs...)}
+		}
+		c.view = &v
+	}
+	return c
 }
 
 // viewSerializer is a client's serializer whose decoder turns a Framework
@@ -56,10 +93,6 @@ func (d viewDecoder) Decode(data []byte, defaults *schema.GroupVersionKind, into
 	if err := json.Unmarshal(data, &in); err != nil || in.Kind == "" || !in.isFramework() {
 		return d.next.Decode(data, defaults, into)
 	}
-	v, expanded, err := in.view()
-	if err != nil {
-		return nil, nil, err
-	}
 	gvk := v1alpha1.FrameworkGroupVersionKind
-	return &rawFramework{raw: bytes.Clone(data), expanded: expanded, view: v}, &gvk, nil
+	return &rawFramework{raw: bytes.Clone(data), in: &in}, &gvk, nil
 }

@@ -30,11 +30,26 @@ func TestViewDecoderReadsWatchedFrameworksAndLeavesTheRest(t *testing.T) {
 	if !ok {
 		t.Fatalf("a Framework decoded with no target is %T, want *rawFramework", obj)
 	}
+	// The decoder only frames the event: the addresses are read when the
+	// waiter takes it (load), so events behind the release cost nothing.
+	if rf.view != nil {
+		t.Error("the decoder read the addresses; load should")
+	}
+	if rf.resourceVersion() != f.ResourceVersion {
+		t.Errorf("resourceVersion before load = %q, want %q", rf.resourceVersion(), f.ResourceVersion)
+	}
+	unloaded := rf.DeepCopyObject().(*rawFramework)
+	if err := rf.load(); err != nil {
+		t.Fatal(err)
+	}
 	if d := cmp.Diff(viewOf(f), rf.view, cmp.AllowUnexported(view{})); d != "" {
 		t.Errorf("view differs from the Framework's (-want +got):\n%s", d)
 	}
 	if c := rf.DeepCopyObject().(*rawFramework); !cmp.Equal(c.view, rf.view, cmp.AllowUnexported(view{})) || &c.raw[0] == &rf.raw[0] {
 		t.Error("DeepCopyObject does not copy")
+	}
+	if err := unloaded.load(); err != nil || !cmp.Equal(unloaded.view, rf.view, cmp.AllowUnexported(view{})) || &unloaded.raw[0] == &rf.raw[0] {
+		t.Errorf("a copy taken before load reads another view (%v)", err)
 	}
 
 	status, _ := json.Marshal(&metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired})
