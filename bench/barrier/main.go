@@ -148,18 +148,19 @@ func run(ctx context.Context, log *slog.Logger, o options) (err error) {
 
 // outcome is what one scenario measured.
 type outcome struct {
-	latencies  []time.Duration // per waiter: release time - start of the last IP write
-	delivered  []time.Duration // per waiter: last byte of the releasing read - start of the last IP write (not for watch events)
-	clientCPU  time.Duration   // this process's CPU time (the waiters' decoding) over the scenario
-	write      time.Duration   // how long the last status write took
-	requests   []int64         // per waiter: requests over the whole wait
-	bytes      []int64         // per waiter: response bytes over the whole wait
-	objectSize int             // bytes of the Framework as JSON
-	wall       time.Duration   // first waiter start to last release
-	starts     []time.Time     // per waiter: when it started
-	written    time.Time       // when the last status write started
-	computed   bool            // derived by computedPolling, not measured
-	planeCPU   time.Duration   // control plane (etcd + kube-apiserver) CPU time from the first waiter to the last release
+	latencies   []time.Duration // per waiter: release time - start of the last IP write
+	delivered   []time.Duration // per waiter: last byte of the releasing read - start of the last IP write (not for watch events)
+	clientCPU   time.Duration   // this process's CPU time (the waiters' decoding) over the scenario
+	write       time.Duration   // how long the last write took (status update, then the publishing patch)
+	statusWrite time.Duration   // of which the status update alone
+	requests    []int64         // per waiter: requests over the whole wait
+	bytes       []int64         // per waiter: response bytes over the whole wait
+	objectSize  int             // bytes of the Framework as JSON
+	wall        time.Duration   // first waiter start to last release
+	starts      []time.Time     // per waiter: when it started
+	written     time.Time       // when the last status write started
+	computed    bool            // derived by computedPolling, not measured
+	planeCPU    time.Duration   // control plane (etcd + kube-apiserver) CPU time from the first waiter to the last release
 }
 
 // waiterFunc waits for the Framework with rc and returns when it is released.
@@ -284,10 +285,13 @@ func scenario(ctx context.Context, log *slog.Logger, env *testenv.Env, o options
 	// (v1alpha1.AnnotationBarrierRelease). "watch" and "poll": a Framework
 	// without it, as FrameworkController's controller leaves it.
 	published := ""
+	var statusTook time.Duration // the last write's status update alone
 	write := func() error {
+		t0 := time.Now()
 		if err := setStatus(ctx, env, f, ips); err != nil {
 			return err
 		}
+		statusTook = time.Since(t0)
 		if name != "published" {
 			return nil
 		}
@@ -366,6 +370,7 @@ func scenario(ctx context.Context, log *slog.Logger, env *testenv.Env, o options
 		return outcome{}, err
 	}
 	res.write = time.Since(written)
+	res.statusWrite = statusTook
 	res.written = written
 	done.Wait()
 	for i := range o.waiters {
@@ -566,6 +571,11 @@ func report(o options, w outcome, whole *outcome, p outcome) {
 	fmt.Printf("%-34s", "  (of which the last write)")
 	for _, c := range cols {
 		fmt.Printf(" %22s", c.write.Round(time.Millisecond))
+	}
+	fmt.Println()
+	fmt.Printf("%-34s", "    (status update alone)")
+	for _, c := range cols {
+		fmt.Printf(" %22s", c.statusWrite.Round(time.Millisecond))
 	}
 	fmt.Println()
 	row("requests per waiter (whole wait)", func(c outcome) float64 { return mean(c.requests) }, num)
