@@ -63,25 +63,23 @@ func (s *TaskRoleStatus) TaskPodIP(index int32) string {
 // Index, DeletionPending and AttemptStatus.PodIP. The task is looked for at
 // position index first, where the controller keeps it, then among all.
 func TaskPodIPOf[T any](ts []T, index int32, fields func(*T) (index int32, deletionPending bool, podIP *string)) string {
-	var t *T
 	if int(index) < len(ts) {
-		if i, _, _ := fields(&ts[index]); i == index {
-			t = &ts[index]
+		if i, deletionPending, podIP := fields(&ts[index]); i == index {
+			return peerPodIP(deletionPending, podIP)
 		}
 	}
-	if t == nil {
-		for i := range ts {
-			if idx, _, _ := fields(&ts[i]); idx == index {
-				t = &ts[i]
-				break
-			}
+	for i := range ts {
+		if idx, deletionPending, podIP := fields(&ts[i]); idx == index {
+			return peerPodIP(deletionPending, podIP)
 		}
-	}
-	if t == nil {
-		return ""
-	}
-	if _, deletionPending, podIP := fields(t); !deletionPending && podIP != nil {
-		return *podIP
 	}
 	return ""
+}
+
+// peerPodIP is a task's pod IP as TaskPodIP returns it.
+func peerPodIP(deletionPending bool, podIP *string) string {
+	if deletionPending || podIP == nil {
+		return ""
+	}
+	return *podIP
 }
