@@ -168,7 +168,11 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 	if err != nil {
 		return err
 	}
-	cacheOpts := cache.Options{ByObject: framework.CacheByObject()}
+	byObject, err := framework.CacheByObjectFor(cfg)
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	cacheOpts := cache.Options{ByObject: byObject}
 	if f.watchNamespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{f.watchNamespace: {}}
 	}

@@ -263,7 +263,10 @@ func (d *demo) startController(ctx context.Context) (string, func(), error) {
 	}
 	logger := logr.FromSlogHandler(errorsOnly{d.c.Logger.Handler()})
 	ctrl.SetLogger(logger)
-	byObject := framework.CacheByObject()
+	byObject, err := framework.CacheByObjectFor(cfg)
+	if err != nil {
+		return "", noop, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme,
 		Logger: logger,

@@ -63,8 +63,15 @@ func Start(t testing.TB, env *testenv.Env, opts Options) (stop func()) {
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	}
+	// The cache the podkit controller runs with: the Framework's own pods,
+	// ConfigMaps and (where served) PodGroups.
+	byObject, err := framework.CacheByObjectFor(&cfg)
+	if err != nil {
+		t.Fatalf("cache options: %v", err)
+	}
+	mo.Cache = cache.Options{ByObject: byObject}
 	if opts.Namespace != "" {
-		mo.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{opts.Namespace: {}}}
+		mo.Cache.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
 	mgr, err := ctrl.NewManager(&cfg, mo)
 	if err != nil {
