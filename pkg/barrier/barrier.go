@@ -220,7 +220,7 @@ func WriteReleaseOutputs(dir string, r *Release, opts InjectorOptions) error {
 			}
 		}
 	}
-	data, err := r.frameworkFile()
+	data, err := r.frameworkFile(opts.PodTemplates)
 	if err != nil {
 		return err
 	}

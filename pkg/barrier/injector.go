@@ -48,6 +48,12 @@ type InjectorOptions struct {
 	// HostfilePath is the hostfile's path as FB_HOSTFILE exports it; set by
 	// FrameworkBarrier.
 	HostfilePath string
+
+	// PodTemplates keeps the task roles' pod templates
+	// (spec.taskRoles[].task.pod) in framework.json. Default false: they are
+	// left out, since a template may name secrets, images and commands that
+	// a peer has no need to read (FrameworkController's barrier writes them).
+	PodTemplates bool
 }
 
 // RoleEnvName maps a task role name to the infix of its variables:

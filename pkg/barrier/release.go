@@ -54,16 +54,18 @@ func (r *Release) Framework() (*v1alpha1.Framework, error) {
 
 // frameworkFile returns framework.json's content: the Framework with
 // apiVersion and kind, its task statuses written plainly, compact JSON as
-// FrameworkController's barrier writes the file. For a Framework read as
+// FrameworkController's barrier writes the file, and — unless podTemplates —
+// without the task roles' pod templates (spec.taskRoles[].task.pod: they may
+// name secrets and images a peer has no need for). For a Framework read as
 // JSON, that JSON is rewritten without decoding it (the expanded statuses
 // take the place of taskRoleStatusesCompressed); otherwise the decoded
 // Framework is encoded (v1alpha1.MarshalUncompressed).
-func (r *Release) frameworkFile() ([]byte, error) {
+func (r *Release) frameworkFile(podTemplates bool) ([]byte, error) {
 	if r.framework == nil {
 		if r.raw == nil {
 			return nil, errors.New("release holds no framework: make it with WaitRelease")
 		}
-		return spliceFrameworkJSON(r.raw, r.expanded)
+		return spliceFrameworkJSON(r.raw, r.expanded, podTemplates)
 	}
 	obj := r.framework.DeepCopy()
 	obj.APIVersion, obj.Kind = v1alpha1.FrameworkGroupVersionKind.ToAPIVersionAndKind()
@@ -71,7 +73,48 @@ func (r *Release) frameworkFile() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode framework %s/%s: %w", obj.Namespace, obj.Name, err)
 	}
-	return data, nil
+	if podTemplates {
+		return data, nil
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("encode framework %s/%s: %w", obj.Namespace, obj.Name, err)
+	}
+	if top["spec"], err = withoutPodTemplates(top["spec"]); err != nil {
+		return nil, err
+	}
+	return appendObject(make([]byte, 0, len(data)), top), nil
+}
+
+// withoutPodTemplates is a Framework spec's JSON without
+// taskRoles[].task.pod; objects on the way are rewritten with their keys
+// sorted, every other value copied as it is.
+func withoutPodTemplates(spec json.RawMessage) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(spec, &m); err != nil || m == nil {
+		return spec, err
+	}
+	var roles []map[string]json.RawMessage
+	if err := json.Unmarshal(m["taskRoles"], &roles); err != nil || roles == nil {
+		return spec, err
+	}
+	out := []byte{'['}
+	for i, role := range roles {
+		var task map[string]json.RawMessage
+		if err := json.Unmarshal(role["task"], &task); err != nil {
+			return nil, fmt.Errorf("framework spec.taskRoles[%d].task: %w", i, err)
+		}
+		if task != nil {
+			delete(task, "pod")
+			role["task"] = appendObject(nil, task)
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendObject(out, role)
+	}
+	m["taskRoles"] = append(out, ']')
+	return appendObject(nil, m), nil
 }
 
 // spliceFrameworkJSON is raw, a Framework's JSON, with apiVersion and kind
@@ -80,10 +123,16 @@ func (r *Release) frameworkFile() ([]byte, error) {
 // decodeView read and so checked. Objects on the way are rewritten with
 // their keys sorted, as the apiserver writes them; every other value is
 // copied as it is.
-func spliceFrameworkJSON(raw, expanded []byte) ([]byte, error) {
+func spliceFrameworkJSON(raw, expanded []byte, podTemplates bool) ([]byte, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
 		return nil, fmt.Errorf("decode framework for %s: %w", FrameworkObjectFilePath, err)
+	}
+	if !podTemplates {
+		var err error
+		if top["spec"], err = withoutPodTemplates(top["spec"]); err != nil {
+			return nil, fmt.Errorf("framework for %s: %w", FrameworkObjectFilePath, err)
+		}
 	}
 	apiVersion, kind := v1alpha1.FrameworkGroupVersionKind.ToAPIVersionAndKind()
 	top["apiVersion"], _ = json.Marshal(apiVersion)

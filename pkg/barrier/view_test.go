@@ -123,23 +123,40 @@ func TestSplicedFrameworkJSONMatchesTheDecodedFramework(t *testing.T) {
 			}
 			r := newRelease(v)
 			r.raw, r.expanded = raw, expanded
-			got, err := r.frameworkFile()
-			if err != nil {
-				t.Fatal(err)
-			}
 			var typed v1alpha1.Framework
 			if err := json.Unmarshal(raw, &typed); err != nil {
 				t.Fatal(err)
 			}
-			want, err := (&Release{framework: &typed}).frameworkFile()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(semantic(t, want), semantic(t, got)); d != "" {
-				t.Errorf("spliced framework.json differs from the decoded Framework's (-want +got):\n%s", d)
-			}
-			if strings.Contains(string(got), "taskRoleStatusesCompressed") {
-				t.Error("spliced framework.json keeps the compressed statuses")
+			for _, podTemplates := range []bool{false, true} {
+				got, err := r.frameworkFile(podTemplates)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := (&Release{framework: &typed}).frameworkFile(podTemplates)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(semantic(t, want), semantic(t, got)); d != "" {
+					t.Errorf("podTemplates %v: spliced framework.json differs from the decoded Framework's (-want +got):\n%s", podTemplates, d)
+				}
+				if strings.Contains(string(got), "taskRoleStatusesCompressed") {
+					t.Error("spliced framework.json keeps the compressed statuses")
+				}
+				// Left out unless asked: a template may carry secrets.
+				var file v1alpha1.Framework
+				if err := json.Unmarshal(got, &file); err != nil {
+					t.Fatal(err)
+				}
+				hasPod := strings.Contains(string(got), `"pod":`)
+				if hasPod != podTemplates {
+					t.Errorf("podTemplates %v: framework.json has a pod template: %v", podTemplates, hasPod)
+				}
+				if len(file.Spec.TaskRoles) != len(typed.Spec.TaskRoles) || file.Spec.TaskRoles[0].TaskNumber != typed.Spec.TaskRoles[0].TaskNumber {
+					t.Errorf("podTemplates %v: task roles %+v, want those of the Framework", podTemplates, file.Spec.TaskRoles)
+				}
+				if podTemplates && !cmp.Equal(file.Spec.TaskRoles[0].Task.Pod, typed.Spec.TaskRoles[0].Task.Pod) {
+					t.Errorf("asked for, the pod template differs from the Framework's")
+				}
 			}
 		})
 	}

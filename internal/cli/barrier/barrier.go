@@ -38,6 +38,7 @@ type flags struct {
 	torchMasterPort int
 	hostfile        bool
 	hostfileSlots   int
+	podTemplates    bool
 }
 
 // NewCommand returns `podkit barrier`.
@@ -85,6 +86,7 @@ completed (permanent); 1 any other error, such as an unusable kubeconfig.`,
 	fs.IntVar(&f.torchMasterPort, "torch-master-port", fb.DefaultTorchMasterPort, "MASTER_PORT")
 	fs.BoolVar(&f.hostfile, "hostfile", false, "also write an MPI hostfile (one 'IP slots=N' line per task, in RANK order) and export FB_HOSTFILE")
 	fs.IntVar(&f.hostfileSlots, "hostfile-slots", 1, "slots per host in the hostfile")
+	fs.BoolVar(&f.podTemplates, "pod-templates", false, "keep the task roles' pod templates in framework.json (left out by default: they may name secrets; FrameworkController's barrier keeps them)")
 	return cmd
 }
 
@@ -118,7 +120,7 @@ func runE(ctx context.Context, cmd *cobra.Command, c *common.Common, f *flags, a
 
 	inj := fb.InjectorOptions{
 		Torch: f.torch, TorchMasterRole: f.torchMasterRole, TorchMasterPort: f.torchMasterPort,
-		Hostfile: f.hostfile, HostfileSlots: f.hostfileSlots,
+		Hostfile: f.hostfile, HostfileSlots: f.hostfileSlots, PodTemplates: f.podTemplates,
 	}
 	if inj.TaskRoleName, inj.TaskIndex, err = fb.TaskFromEnv(os.LookupEnv); err != nil && !changed("task-index") {
 		return exitError(err)

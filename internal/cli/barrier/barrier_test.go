@@ -3,6 +3,7 @@ package barrier
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -160,5 +161,39 @@ func TestBarrierExitCodes(t *testing.T) {
 				t.Errorf("last stderr line = %q, want a one-line reason containing %q", last, tt.reason)
 			}
 		})
+	}
+}
+
+// framework.json leaves the pod templates out (they may name secrets) unless
+// --pod-templates asks for them, as FrameworkController's barrier writes
+// the whole Framework (microsoft/frameworkcontroller pkg/barrier/barrier.go,
+// dumpFramework).
+func TestPodTemplatesInFrameworkJSONOnlyWhenAsked(t *testing.T) {
+	ns := env.Namespace(t)
+	createFramework(t, ns, "fw", "10.0.0.1")
+	vars := map[string]string{"FC_FRAMEWORK_NAMESPACE": ns, "FC_FRAMEWORK_NAME": "fw", "FC_TASKROLE_NAME": "worker", "FC_TASK_INDEX": "0"}
+	for _, asked := range []bool{false, true} {
+		dir := t.TempDir()
+		args := []string{"--kubeconfig", env.Kubeconfig, "--dir", dir}
+		if asked {
+			args = append(args, "--pod-templates")
+		}
+		if code, _, errOut := run(t, context.Background(), vars, args...); code != 0 {
+			t.Fatalf("--pod-templates=%v: exit code %d, stderr:\n%s", asked, code, errOut)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "framework.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f v1alpha1.Framework
+		if err := json.Unmarshal(data, &f); err != nil {
+			t.Fatalf("decode framework.json: %v", err)
+		}
+		if len(f.Spec.TaskRoles) != 1 || f.Spec.TaskRoles[0].TaskNumber != 1 {
+			t.Fatalf("--pod-templates=%v: task roles %+v", asked, f.Spec.TaskRoles)
+		}
+		if got := len(f.Spec.TaskRoles[0].Task.Pod.Spec.Containers) == 1; got != asked {
+			t.Errorf("--pod-templates=%v: framework.json has the pod template: %v\n%s", asked, got, data)
+		}
 	}
 }

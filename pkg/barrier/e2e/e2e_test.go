@@ -223,6 +223,14 @@ func TestBarrierProcessesOfEveryTaskReleaseTogether(t *testing.T) {
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("barrier for %s: framework.json peers differ from the pods' IPs (-want +got):\n%s", c.pod, d)
 		}
+		// The pod templates are left out unless --pod-templates asks for
+		// them (issue #21: a peer needs addresses, not the templates'
+		// secrets and commands).
+		for _, r := range f.Spec.TaskRoles {
+			if len(r.Task.Pod.Spec.Containers) > 0 || bytes.Contains(data, []byte(`"pod":`)) {
+				t.Errorf("barrier for %s: framework.json holds role %s's pod template", c.pod, r.Name)
+			}
+		}
 		script, err := os.ReadFile(filepath.Join(c.dir, "injector.sh"))
 		if err != nil {
 			t.Errorf("barrier for %s: %v", c.pod, err)
