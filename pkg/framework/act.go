@@ -42,7 +42,7 @@ func (r *Reconciler) act(ctx context.Context, s *syncState) error {
 		if s.fw.Spec.ExecutionType == v1.ExecutionCreate || s.fw.Spec.Suspend {
 			// Held: no ConfigMap, no pod until executionType is Start and
 			// spec.suspend is false.
-			return nil
+			return r.deleteLeftovers(ctx, s)
 		}
 		if att := &st.AttemptStatus; att.ConfigMapUID == nil && meta.IsStatusConditionTrue(st.Conditions, v1.ConditionSuspended) {
 			// Resumed: as a Job's startTime, the attempt's starts now.
@@ -63,6 +63,36 @@ func (r *Reconciler) act(ctx context.Context, s *syncState) error {
 	case completing(st.State):
 		return r.deleteAttempt(ctx, s)
 	}
+	return nil
+}
+
+// deleteLeftovers deletes, in a held attempt, the pods, PodGroups and then
+// the ConfigMap that a reconcile created before its status write was lost:
+// the first status is written after the first pods are created (see
+// newSyncState), so a spec change that races it — Kueue suspending a
+// Framework created unsuspended — leaves pods the status does not name.
+// Held means none may run.
+func (r *Reconciler) deleteLeftovers(ctx context.Context, s *syncState) error {
+	if len(s.pods) == 0 && len(s.podGroups) == 0 && (s.cm == nil || s.cm.DeletionTimestamp != nil) {
+		return nil
+	}
+	log.FromContext(ctx).Info("held framework has objects of a creation whose status was not written; deleting them", "pods", len(s.pods), "configMap", s.cm != nil)
+	pods := make([]*corev1.Pod, 0, len(s.pods))
+	for _, p := range s.pods {
+		pods = append(pods, p)
+	}
+	if err := r.deletePods(ctx, s, pods); err != nil {
+		return err
+	}
+	if err := r.deletePodGroups(ctx, s); err != nil {
+		return err
+	}
+	if len(s.pods) == 0 && s.cm != nil && s.cm.DeletionTimestamp == nil {
+		if err := r.deleteObject(ctx, s.cm, nil); err != nil {
+			return err
+		}
+	}
+	s.requeue(time.Second)
 	return nil
 }
 

@@ -206,3 +206,58 @@ func TestStopDuringASuspensionCompletesTheFramework(t *testing.T) {
 		v1.ConditionFailed: metav1.ConditionTrue, v1.ConditionSuspended: metav1.ConditionFalse, v1.ConditionReconciling: metav1.ConditionFalse,
 	})
 }
+
+// TestHeldFrameworkDeletesPodsWhoseStatusWasLost: the controller creates a
+// Framework's first ConfigMap and pods before it writes the first status,
+// so a spec.suspend written in between (Kueue suspends a Framework created
+// unsuspended; pkg/kueue's test caught it) makes that status write fail and
+// leaves pods that no status names while the Framework is held suspended.
+// The state is made here directly: pods running, then the status cleared
+// and spec.suspend set while no controller runs. A held Framework must have
+// no pod (batch/v1 Job's suspend, KEP-2232: "all active Pods are deleted"),
+// and it must still run once resumed.
+func TestHeldFrameworkDeletesPodsWhoseStatusWasLost(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	stop := startController(t, ns, 50)
+	fw := newFramework(ns, "lost", taskRole("worker", 2, ""))
+	if err := env.Client.Create(ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, fw, "all tasks ready", 2*time.Minute, func(fw *v1.Framework) bool {
+		return fw.Status.State == v1.FrameworkAttemptRunning && fw.Status.ReadyTasks == "2/2"
+	})
+	stop()
+
+	cur := &v1.Framework{}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(fw), cur); err != nil {
+		t.Fatal(err)
+	}
+	cur.Status = nil
+	if err := env.Client.Status().Update(ctx, cur); err != nil {
+		t.Fatalf("clear the status: %v", err)
+	}
+	setSuspend(t, ctx, fw, true)
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(fw), cur); err != nil || cur.Status != nil {
+		t.Fatalf("status after clearing: %+v (%v), want none", cur.Status, err)
+	}
+	if n := len(podsOf(t, ctx, fw)); n != 2 {
+		t.Fatalf("%d pods before the controller restarts, want the 2 the lost status named", n)
+	}
+
+	startController(t, ns, 50)
+	testenv.WaitFor(t, 2*time.Minute, "the held framework's pods and ConfigMap deleted", func(ctx context.Context) (bool, error) {
+		err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: v1.ConfigMapName(fw.Name)}, &corev1.ConfigMap{})
+		return len(podsOf(t, ctx, fw)) == 0 && apierrors.IsNotFound(err), nil
+	})
+	got := waitState(t, fw, "Suspended=True", time.Minute, conditionTrue(v1.ConditionSuspended))
+	if got.Status.State != v1.FrameworkAttemptCreationPending {
+		t.Errorf("state %s, want %s (held)", got.Status.State, v1.FrameworkAttemptCreationPending)
+	}
+
+	setSuspend(t, ctx, fw, false)
+	waitState(t, fw, "all tasks ready after the resume", 2*time.Minute, func(fw *v1.Framework) bool {
+		return fw.Status.State == v1.FrameworkAttemptRunning && fw.Status.ReadyTasks == "2/2"
+	})
+}
