@@ -64,3 +64,23 @@ func TestViewDecoderReadsWatchedFrameworksAndLeavesTheRest(t *testing.T) {
 		t.Errorf("decode into a Framework: %v", err)
 	}
 }
+
+func TestTypeOfReadsOnlyTheTopLevelType(t *testing.T) {
+	for _, c := range []struct {
+		in               string
+		apiVersion, kind string
+		ok               bool
+	}{
+		{`{"apiVersion":"podkit.dev/v1alpha1","kind":"Framework","metadata":{"name":"f"}}`, "podkit.dev/v1alpha1", "Framework", true},
+		{`{"metadata":{"kind":"Pod"},"status":{"x":[1,2]},"kind":"Status","apiVersion":"v1"}`, "v1", "Status", true},
+		{`{"metadata":{}}`, "", "", true},
+		{`[1]`, "", "", false},
+		{`{"kind":`, "", "", false},
+		{`{"kind":7}`, "", "", false},
+	} {
+		v, k, ok := typeOf([]byte(c.in))
+		if v != c.apiVersion || k != c.kind || ok != c.ok {
+			t.Errorf("typeOf(%s) = %q, %q, %v; want %q, %q, %v", c.in, v, k, ok, c.apiVersion, c.kind, c.ok)
+		}
+	}
+}
