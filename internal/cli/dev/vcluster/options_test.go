@@ -19,20 +19,7 @@ import (
 // `podkit dev vcluster up --allow` passes through to the syncer's policy as
 // `podkit sync run --allow` does (internal/cli/sync).
 func TestAllowFlagBecomesTheSyncerPolicy(t *testing.T) {
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	kc := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" +
-		"users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
-	if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := genericclioptions.NewConfigFlags(true)
-	config.KubeConfig = &kubeconfig
-	var out bytes.Buffer
-	c := &common.Common{
-		Flags:   config,
-		Streams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out},
-		Logger:  slog.New(slog.NewTextHandler(&out, nil)),
-	}
+	c := testCommon(t)
 	f := &flags{}
 	cmd := newCommand(context.Background(), c, f)
 	up, _, err := cmd.Find([]string{"up"})
@@ -60,16 +47,7 @@ func TestAllowFlagBecomesTheSyncerPolicy(t *testing.T) {
 // --dns-address and --dns-upstream reach vcluster.Options; a value that is
 // not IP:port is a usage error before anything starts.
 func TestDNSFlagsReachTheOptionsAndAreValidated(t *testing.T) {
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	kc := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" +
-		"users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
-	if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := genericclioptions.NewConfigFlags(true)
-	config.KubeConfig = &kubeconfig
-	var out bytes.Buffer
-	c := &common.Common{Flags: config, Streams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out}, Logger: slog.New(slog.DiscardHandler)}
+	c := testCommon(t)
 	for _, tc := range []struct {
 		flag, arg, want string
 		bad             bool
@@ -106,5 +84,25 @@ func TestDNSFlagsReachTheOptionsAndAreValidated(t *testing.T) {
 		case !tc.bad && (err != nil || got != tc.want):
 			t.Errorf("%s %q: got %q, err %v; want %q", tc.flag, tc.arg, got, err, tc.want)
 		}
+	}
+}
+
+// testCommon is the CLI's common state for a kubeconfig naming an
+// unreachable server: options are built, nothing is contacted.
+func testCommon(t *testing.T) *common.Common {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n" +
+		"users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+	if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := genericclioptions.NewConfigFlags(true)
+	config.KubeConfig = &kubeconfig
+	var out bytes.Buffer
+	return &common.Common{
+		Flags:   config,
+		Streams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out},
+		Logger:  slog.New(slog.NewTextHandler(&out, nil)),
 	}
 }
