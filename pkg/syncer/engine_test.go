@@ -437,7 +437,24 @@ func TestStoppingTheSyncerRecordsNoSyncError(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testenv.WaitFor(t, waitTimeout, "SyncError recorded for broken-1", func(context.Context) (bool, error) {
+	// Twice the usual wait: twice (one CI run in about ten, never alone or
+	// in six parallel -race runs) a loaded full run did not see the event
+	// within 30 s, the syncer still running. What it waited for is not
+	// known yet; a failure now says what the syncer had done by then.
+	defer func() {
+		if t.Failed() {
+			entered := false
+			select {
+			case <-s.entered:
+				entered = true
+			default:
+			}
+			seen.mu.Lock()
+			t.Logf("events recorded by then: %v; the in-flight step started: %v", seen.seen, entered)
+			seen.mu.Unlock()
+		}
+	}()
+	testenv.WaitFor(t, 2*waitTimeout, "SyncError recorded for broken-1", func(context.Context) (bool, error) {
 		select {
 		case err := <-done:
 			return false, fmt.Errorf("syncer ended early: %v", err)
