@@ -135,7 +135,11 @@ func (r *Reconciler) observeTask(ctx context.Context, s *syncState, role *v1.Tas
 	case v1.TaskAttemptCreationRequested, v1.TaskAttemptPreparing, v1.TaskAttemptRunning:
 		if pod == nil {
 			if r.pending(s.podKey(as.PodName), uid) {
-				return nil // created moments ago; the cache has not seen it
+				// Created moments ago; the cache has not seen it. Its event
+				// brings us back; should it never come (a watch lost under
+				// load), look at the live pod once the expectation expires.
+				s.requeue(r.opts.ExpectationTimeout)
+				return nil
 			}
 			live := &corev1.Pod{}
 			gone, err := r.goneLiveInto(ctx, s.podKey(as.PodName), uid, live)
