@@ -98,11 +98,13 @@ type request struct {
 	method, path string
 }
 
-// parseRequest reads a request line and drains the headers, bounded by maxHeaderBytes. It
-// returns the request, or the status to answer with (400 malformed, 431 headers too large), or
-// an error when the connection should just be closed.
+// parseRequest reads a request line and drains the headers. maxHeaderBytes bounds the bytes it
+// reads, line terminators included, so a client sending many short lines cannot make it read
+// more than a long one. It returns the request, or the status to answer with (400 malformed,
+// 431 headers too large), or an error when the connection should just be closed (a request line
+// longer than the bound among them).
 func parseRequest(br *bufio.Reader) (request, int, error) {
-	line, err := readLine(br)
+	line, used, err := readLine(br, maxHeaderBytes)
 	if err != nil {
 		return request{}, 0, err
 	}
@@ -111,15 +113,15 @@ func parseRequest(br *bufio.Reader) (request, int, error) {
 	if !ok1 || !ok2 || method == "" || !strings.HasPrefix(target, "/") || !strings.HasPrefix(proto, "HTTP/1.") {
 		return request{}, 400, nil
 	}
-	total := len(line)
 	for {
-		h, err := readLine(br)
+		h, n, err := readLine(br, maxHeaderBytes-used)
+		if errors.Is(err, errLineTooLong) {
+			return request{}, 431, nil
+		}
 		if err != nil {
 			return request{}, 0, err
 		}
-		if total += len(h); total > maxHeaderBytes {
-			return request{}, 431, nil
-		}
+		used += n
 		if h == "" {
 			break
 		}
@@ -155,20 +157,32 @@ func serveConn(conn Conn, route Route) {
 	}
 }
 
-func readLine(br *bufio.Reader) (string, error) {
+// errLineTooLong is readLine's answer to a line that does not fit its budget.
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads one line of at most budget bytes, its terminator ("\n" or "\r\n") included,
+// and returns it without the terminator together with the bytes it consumed. Past the budget it
+// stops with errLineTooLong, having read at most one buffer's worth beyond it.
+func readLine(br *bufio.Reader, budget int) (string, int, error) {
 	var b []byte
 	for {
-		chunk, isPrefix, err := br.ReadLine()
-		if err != nil {
-			return "", err
-		}
+		chunk, err := br.ReadSlice('\n')
 		b = append(b, chunk...)
-		if len(b) > maxHeaderBytes {
-			return "", errors.New("line too long")
+		if len(b) > budget {
+			return "", len(b), errLineTooLong
 		}
-		if !isPrefix {
-			return string(b), nil
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
 		}
+		if err != nil {
+			return "", len(b), err
+		}
+		n := len(b)
+		b = b[:n-1]
+		if len(b) > 0 && b[len(b)-1] == '\r' {
+			b = b[:len(b)-1]
+		}
+		return string(b), n, nil
 	}
 }
 
@@ -275,7 +289,7 @@ func Post(ctx context.Context, rawURL string) (int, error) {
 	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: podkit-entrypoint\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", t.Path, t.HostPort); err != nil {
 		return 0, fmt.Errorf("post %s: send request: %w", rawURL, err)
 	}
-	line, err := readLine(bufio.NewReader(conn))
+	line, _, err := readLine(bufio.NewReader(conn), maxHeaderBytes)
 	if err != nil {
 		return 0, fmt.Errorf("post %s: read response: %w", rawURL, err)
 	}
