@@ -12,6 +12,37 @@ import "strconv"
 // barrier watches the whole Framework.
 const AnnotationBarrierRelease = "barrier.podkit.dev/release"
 
+// BarrierReleaseMinTasks is the Framework size (tasks counted by the spec)
+// from which podkit's Framework controller publishes AnnotationBarrierRelease
+// and barriers watch the Framework's metadata only. Below it a barrier
+// watches the whole Framework, whose status event releases it, and the
+// annotation's patch would only send every waiter a second copy of the
+// Framework just as they are being released: at 1000 waiters × 1000 tasks it
+// moved the release p99 from about 0.83 s to 1.2-1.4 s (bench/barrier).
+const BarrierReleaseMinTasks = 2000
+
+// BarrierReleaseUpdate returns the value AnnotationBarrierRelease should take
+// for f's status (BarrierReleaseState), and whether it must be written: the
+// value differs from f's annotation, and either f has at least minTasks tasks
+// or it carries the annotation already (a value once published is kept
+// current, so a Framework scaled below minTasks never shows a stale one).
+// minTasks <= 0 publishes for every size.
+func BarrierReleaseUpdate(f *Framework, minTasks int) (string, bool) {
+	want := BarrierReleaseState(f)
+	have, published := f.Annotations[AnnotationBarrierRelease]
+	if want == "" || have == want {
+		return want, false
+	}
+	if published || minTasks <= 0 {
+		return want, true
+	}
+	tasks := 0
+	for _, r := range f.Spec.TaskRoles {
+		tasks += int(r.TaskNumber)
+	}
+	return want, tasks >= minTasks
+}
+
 // States published in AnnotationBarrierRelease: "<attempt id>/waiting",
 // "<attempt id>/released", and "completed".
 const (

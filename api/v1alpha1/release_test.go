@@ -48,3 +48,41 @@ func TestBarrierReleaseState(t *testing.T) {
 		})
 	}
 }
+
+// BarrierReleaseUpdate publishes from minTasks tasks, and keeps a value once
+// published current below it (a Framework scaled down never shows a stale
+// release).
+func TestBarrierReleaseUpdate(t *testing.T) {
+	released := &FrameworkStatus{State: FrameworkAttemptRunning, AttemptStatus: FrameworkAttemptStatus{TaskRoleStatuses: []TaskRoleStatus{
+		{Name: "w", TaskStatuses: []TaskStatus{{Index: 0, AttemptStatus: TaskAttemptStatus{PodIP: ptr.To("10.0.0.1")}},
+			{Index: 1, AttemptStatus: TaskAttemptStatus{PodIP: ptr.To("10.0.0.2")}}}}}}}
+	framework := func(tasks int32, annotation *string, st *FrameworkStatus) *Framework {
+		f := &Framework{Spec: FrameworkSpec{TaskRoles: []TaskRoleSpec{{Name: "w", TaskNumber: tasks}}}, Status: st}
+		if annotation != nil {
+			f.Annotations = map[string]string{AnnotationBarrierRelease: *annotation}
+		}
+		return f
+	}
+	for _, tc := range []struct {
+		name      string
+		f         *Framework
+		minTasks  int
+		want      string
+		wantWrite bool
+	}{
+		{"below minTasks, never published: nothing written", framework(2, nil, released), 3, "0/released", false},
+		{"at minTasks: written", framework(2, nil, released), 2, "0/released", true},
+		{"minTasks 0 publishes every size", framework(2, nil, released), 0, "0/released", true},
+		{"negative minTasks publishes every size", framework(2, nil, released), -1, "0/released", true},
+		{"below minTasks but published once: kept current", framework(2, ptr.To("0/waiting"), released), 3, "0/released", true},
+		{"unchanged: nothing written", framework(2, ptr.To("0/released"), released), 1, "0/released", false},
+		{"no status yet: nothing written", framework(5, nil, nil), 1, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, write := BarrierReleaseUpdate(tc.f, tc.minTasks)
+			if got != tc.want || write != tc.wantWrite {
+				t.Errorf("BarrierReleaseUpdate = %q, %t; want %q, %t", got, write, tc.want, tc.wantWrite)
+			}
+		})
+	}
+}

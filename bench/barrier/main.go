@@ -60,6 +60,7 @@ type options struct {
 	warmup     bool
 	watchFirst bool
 	minTasks   int
+	releaseMin int
 }
 
 func main() {
@@ -71,6 +72,7 @@ func main() {
 	flag.IntVar(&o.updates, "updates", 3, "status updates (pod IPs arriving) spread over the formation window, before the last one")
 	flag.BoolVar(&o.sharedConn, "shared-conn", false, "let all waiters share client-go's cached transport (one HTTP/2 connection) instead of one connection each")
 	flag.BoolVar(&o.wholeWatch, "whole-watch", true, "also run podkit's barrier on a Framework whose controller does not publish the release annotation (FrameworkController's): the whole-object watch")
+	flag.IntVar(&o.releaseMin, "release-min-tasks", v1alpha1.BarrierReleaseMinTasks, "the controller's --barrier-release-min-tasks in the published scenario: the annotation is patched only on Frameworks of at least this many tasks")
 	flag.IntVar(&o.minTasks, "metadata-watch-min-tasks", barrier.DefaultMetadataWatchMinTasks, "barrier.WithMetadataWatch for the published scenario: 0 always watches metadata only")
 	flag.BoolVar(&o.warmup, "warmup", true, "run a small unmeasured scenario first")
 	flag.BoolVar(&o.watchFirst, "watch-first", false, "run the whole-watch scenario before the published one (alternate between runs)")
@@ -295,7 +297,7 @@ func scenario(ctx context.Context, log *slog.Logger, env *testenv.Env, o options
 		if name != "published" {
 			return nil
 		}
-		return publish(ctx, env, f, &published)
+		return publish(ctx, env, f, &published, o.releaseMin)
 	}
 	if err := write(); err != nil {
 		return outcome{}, err
@@ -425,12 +427,18 @@ func createFramework(ctx context.Context, env *testenv.Env, ns, name string, tas
 	return f, nil
 }
 
-// publish sets v1alpha1.AnnotationBarrierRelease to the release state of f's status
-// when it changed, with a merge patch, as podkit's Framework controller
-// does after a status write (pkg/framework publishRelease).
-func publish(ctx context.Context, env *testenv.Env, f *v1alpha1.Framework, last *string) error {
-	want := v1alpha1.BarrierReleaseState(f)
-	if want == *last {
+// publish sets v1alpha1.AnnotationBarrierRelease to the release state of f's
+// status with a merge patch when podkit's Framework controller would
+// (v1alpha1.BarrierReleaseUpdate with its --barrier-release-min-tasks, as
+// pkg/framework publishRelease). last is the value published so far.
+func publish(ctx context.Context, env *testenv.Env, f *v1alpha1.Framework, last *string, minTasks int) error {
+	seen := *f
+	seen.Annotations = nil
+	if *last != "" {
+		seen.Annotations = map[string]string{v1alpha1.AnnotationBarrierRelease: *last}
+	}
+	want, write := v1alpha1.BarrierReleaseUpdate(&seen, minTasks)
+	if !write {
 		return nil
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{v1alpha1.AnnotationBarrierRelease: want}}})

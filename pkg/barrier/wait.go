@@ -36,18 +36,17 @@ type waitOptions struct {
 
 // DefaultMetadataWatchMinTasks is the Framework size (tasks counted by the
 // spec) from which Wait watches metadata only when the controller publishes
-// the release. Measured with bench/barrier on one 2-core machine: at 100
-// tasks the whole-object watch costs the control plane less CPU (the
-// apiserver serializes a changed object once for all its watchers, but
-// converts it to metadata once per watcher) and releases sooner (no patch,
-// no extra read). At 1000 tasks, once waiters read only the addresses of
-// each event (about 1.8 ms instead of 7), the whole-object watch released
-// 2-3x sooner than the metadata watch, whose GET at release costs the
-// apiserver a request per waiter, for the same or 1.3x the control plane's
-// CPU. Above 1000 tasks it is not measured: each status write costs every
-// waiter of a whole-object watch an event that grows with the tasks (about
-// 15 bytes and 1.8 µs each), and a metadata event that does not.
-const DefaultMetadataWatchMinTasks = 2000
+// the release; it is v1alpha1.BarrierReleaseMinTasks, the size from which
+// podkit's controller publishes it at all. Measured with bench/barrier on one
+// 2-core machine: at 100 tasks the whole-object watch costs the control plane
+// less CPU and releases sooner (no patch, no extra read). At 1000 tasks, once
+// waiters read only the addresses of each event (about 1.8 ms instead of 7),
+// the whole-object watch released 2-3x sooner than the metadata watch, whose
+// GET at release costs the apiserver a request per waiter. Above that each
+// status write costs every waiter of a whole-object watch an event that grows
+// with the tasks (about 15 bytes and 1.8 µs each), and a metadata event that
+// does not.
+const DefaultMetadataWatchMinTasks = v1alpha1.BarrierReleaseMinTasks
 
 // WithMetadataWatch sets the Framework size from which Wait watches metadata
 // only when the controller publishes the release: 0 whenever it publishes,

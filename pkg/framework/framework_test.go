@@ -24,6 +24,7 @@ import (
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/internal/testenv/fwtest"
+	"github.com/podkit-dev/podkit/pkg/framework"
 )
 
 var env *testenv.Env
@@ -207,21 +208,51 @@ func TestRunningPodsCarryIdentityAndStopCompletesTheFramework(t *testing.T) {
 		}
 	}
 
-	// Barriers are told through the release annotation (pkg/barrier).
-	waitState(t, fw, "release published", 30*time.Second, func(fw *v1.Framework) bool {
-		return fw.Annotations[v1.AnnotationBarrierRelease] == "0/"+v1.BarrierReleased
-	})
+	// Below v1.BarrierReleaseMinTasks the release is not published: the
+	// barriers watch the whole Framework (TestReleaseIsPublishedFromReleaseMinTasks).
+	if a, ok := got.Annotations[v1.AnnotationBarrierRelease]; ok {
+		t.Errorf("a released 3-task Framework carries %s=%q; below %d tasks the default publishes nothing", v1.AnnotationBarrierRelease, a, v1.BarrierReleaseMinTasks)
+	}
 
 	stopFramework(t, ctx, got)
 	got = waitState(t, fw, "stopped framework Completed", 2*time.Minute, completed)
 	if cs := got.Status.AttemptStatus.CompletionStatus; cs == nil || cs.Code != v1.CompletionCodeStopFrameworkRequested {
 		t.Fatalf("completion = %+v, want code %d", cs, v1.CompletionCodeStopFrameworkRequested)
 	}
-	waitState(t, fw, "completion published", 30*time.Second, func(fw *v1.Framework) bool {
-		return fw.Annotations[v1.AnnotationBarrierRelease] == v1.BarrierCompleted
-	})
 	if n := len(podsOf(t, ctx, got)); n != 0 {
 		t.Errorf("%d pods left after Stop, want 0", n)
+	}
+}
+
+// The release annotation is published for Frameworks of at least
+// Options.ReleaseMinTasks tasks, and only for those: here 3, so that a
+// 3-task Framework is published ("0/released", then "completed") while a
+// 2-task one beside it, released and stopped the same way, never is.
+func TestReleaseIsPublishedFromReleaseMinTasks(t *testing.T) {
+	ns := env.Namespace(t)
+	ctx := context.Background()
+	fwtest.Start(t, env, fwtest.Options{Namespace: ns, QPS: 50, Reconciler: framework.Options{ReleaseMinTasks: 3}})
+	big := newFramework(ns, "big", taskRole("worker", 3, ""))
+	small := newFramework(ns, "small", taskRole("worker", 2, ""))
+	for _, fw := range []*v1.Framework{big, small} {
+		if err := env.Client.Create(ctx, fw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitState(t, big, "release published", time.Minute, func(fw *v1.Framework) bool {
+		return fw.Annotations[v1.AnnotationBarrierRelease] == "0/"+v1.BarrierReleased
+	})
+	got := waitState(t, small, "all tasks ready", time.Minute, func(fw *v1.Framework) bool {
+		return fw.Status.ReadyTasks == "2/2" && v1.BarrierReleaseState(fw) == "0/"+v1.BarrierReleased
+	})
+	stopFramework(t, ctx, big)
+	stopFramework(t, ctx, got)
+	waitState(t, big, "completion published", time.Minute, func(fw *v1.Framework) bool {
+		return fw.Annotations[v1.AnnotationBarrierRelease] == v1.BarrierCompleted
+	})
+	got = waitState(t, small, "stopped framework Completed", time.Minute, completed)
+	if a, ok := got.Annotations[v1.AnnotationBarrierRelease]; ok {
+		t.Errorf("the 2-task Framework carries %s=%q; below ReleaseMinTasks (3) nothing is published", v1.AnnotationBarrierRelease, a)
 	}
 }
 

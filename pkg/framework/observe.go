@@ -147,6 +147,8 @@ func (r *Reconciler) observeTask(ctx context.Context, s *syncState, role *v1.Tas
 				return err
 			}
 			if !gone {
+				log.FromContext(ctx).Info("pod not in the cache (its event is late or lost); using the apiserver's copy",
+					"pod", as.PodName, "uid", uid, "taskState", ts.State, "expectationTimeout", r.opts.ExpectationTimeout.String())
 				pod = live
 			} else {
 				if !ts.DeletionPending && as.CompletionStatus == nil {

@@ -59,6 +59,12 @@ type Options struct {
 	// missing from the informer cache before the controller asks the
 	// apiserver whether it was deleted. Default 30s.
 	ExpectationTimeout time.Duration
+	// ReleaseMinTasks is the Framework size (tasks counted by the spec) from
+	// which the controller publishes v1alpha1.AnnotationBarrierRelease,
+	// with one patch after each status write that changes the release
+	// state. 0 means v1alpha1.BarrierReleaseMinTasks (2000); a negative
+	// value publishes for every size.
+	ReleaseMinTasks int
 	// Clock is the time source. Default: the real clock.
 	Clock clock.Clock
 	// Registerer receives the Prometheus metrics. Default:
@@ -134,6 +140,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.StatusUpdateInterval == 0 {
 		o.StatusUpdateInterval = time.Second
+	}
+	if o.ReleaseMinTasks == 0 {
+		o.ReleaseMinTasks = v1.BarrierReleaseMinTasks
 	}
 	if o.ExpectationTimeout == 0 {
 		o.ExpectationTimeout = 30 * time.Second
@@ -407,12 +416,15 @@ func (r *Reconciler) writeStatus(ctx context.Context, s *syncState, urgent bool)
 // publishRelease keeps the Framework's v1.AnnotationBarrierRelease equal to
 // the release state of written, the status last persisted, so that barriers
 // read the whole Framework only when it changes (pkg/barrier). It writes
-// only when the value changes: about twice per attempt.
+// only when the value changes, about twice per attempt, and only on
+// Frameworks of at least Options.ReleaseMinTasks tasks (or already
+// published): below that barriers watch the whole Framework, and the patch
+// would send each of them the Framework again as they are released.
 func (r *Reconciler) publishRelease(ctx context.Context, fw *v1.Framework, written *v1.FrameworkStatus) error {
 	persisted := *fw
 	persisted.Status = written
-	want := v1.BarrierReleaseState(&persisted)
-	if want == "" || fw.Annotations[v1.AnnotationBarrierRelease] == want {
+	want, write := v1.BarrierReleaseUpdate(&persisted, r.opts.ReleaseMinTasks)
+	if !write {
 		return nil
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{

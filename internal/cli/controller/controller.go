@@ -45,6 +45,7 @@ type flags struct {
 	maxConcurrentReconciles int
 	creationConcurrency     int
 	statusUpdateInterval    time.Duration
+	releaseMinTasks         int
 	configFile              string
 	fcCompat                bool
 	kueue                   bool
@@ -90,6 +91,7 @@ Install the CRD and RBAC first: kubectl apply --server-side -f config/crd/bases
 	fs.BoolVar(&f.fcCompat, "fc-compat", false, "also reconcile FrameworkController's frameworkcontroller.microsoft.com/v1 Frameworks (install config/fc-compat first)")
 	fs.StringVar(&f.configFile, "config", "", "FrameworkController-format configuration file (podFailureSpec, frameworkMin/MaxRetryDelaySecForTransientConflictFailed); default: FC's defaults")
 	fs.DurationVar(&f.statusUpdateInterval, "status-update-interval", time.Second, "shortest gap between progress-only status writes of one Framework (completions are written at once)")
+	fs.IntVar(&f.releaseMinTasks, "barrier-release-min-tasks", v1.BarrierReleaseMinTasks, "publish the barrier release annotation on Frameworks of at least this many tasks (barriers of smaller ones watch the whole Framework); 1 publishes for every size")
 	return cmd
 }
 
@@ -115,6 +117,8 @@ func (f *flags) validate() error {
 		return clierr.Usagef("--max-concurrent-reconciles %d: must be at least 1", f.maxConcurrentReconciles)
 	case f.creationConcurrency < 1:
 		return clierr.Usagef("--creation-concurrency %d: must be at least 1", f.creationConcurrency)
+	case f.releaseMinTasks < 1:
+		return clierr.Usagef("--barrier-release-min-tasks %d: must be at least 1 (1 publishes for every Framework)", f.releaseMinTasks)
 	case f.statusUpdateInterval < 0:
 		return clierr.Usagef("--status-update-interval %s: must not be negative", f.statusUpdateInterval)
 	case f.leaderElect && f.leaderElectionID == "":
@@ -207,6 +211,7 @@ func runE(ctx context.Context, c *common.Common, f *flags) error {
 			MaxConcurrentReconciles: f.maxConcurrentReconciles,
 			CreationConcurrency:     f.creationConcurrency,
 			StatusUpdateInterval:    f.statusUpdateInterval,
+			ReleaseMinTasks:         f.releaseMinTasks,
 			Config:                  fwConfig,
 			API:                     api,
 		})

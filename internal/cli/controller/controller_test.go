@@ -32,6 +32,7 @@ func TestInvalidFlagsAreUsageErrorsNamingTheFlag(t *testing.T) {
 		{[]string{"--max-concurrent-reconciles", "0"}, "--max-concurrent-reconciles"},
 		{[]string{"--creation-concurrency", "-1"}, "--creation-concurrency"},
 		{[]string{"--status-update-interval", "-1s"}, "--status-update-interval"},
+		{[]string{"--barrier-release-min-tasks", "0"}, "--barrier-release-min-tasks"},
 		{[]string{"--leader-elect", "--leader-election-id", ""}, "--leader-election-id"},
 		{[]string{"--config", "/nonexistent/frameworkcontroller.yaml"}, "--config"},
 		{[]string{"--config", badConfig}, "podFailureSpec[0].podPatterns[0].reasonRegex"},

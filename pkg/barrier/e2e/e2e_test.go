@@ -26,6 +26,7 @@ import (
 	"github.com/podkit-dev/podkit/internal/testenv"
 	"github.com/podkit-dev/podkit/internal/testenv/fwtest"
 	"github.com/podkit-dev/podkit/pkg/barrier"
+	"github.com/podkit-dev/podkit/pkg/framework"
 )
 
 // childEnv marks a re-executed test binary that runs one barrier, as a task
@@ -55,10 +56,13 @@ func runBarrier() int {
 	return clibarrier.ExitCode(err)
 }
 
-// startController runs the Framework controller until the test ends.
+// startController runs the Framework controller until the test ends. It
+// publishes the release for every size (by default only from
+// v1alpha1.BarrierReleaseMinTasks tasks), so that the small Frameworks here
+// exercise the metadata-only path with the real controller.
 func startController(t *testing.T) {
 	t.Helper()
-	fwtest.Start(t, env, fwtest.Options{})
+	fwtest.Start(t, env, fwtest.Options{Reconciler: framework.Options{ReleaseMinTasks: -1}})
 }
 
 func TestBarrierProcessesOfEveryTaskReleaseTogether(t *testing.T) {
