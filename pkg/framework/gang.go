@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
@@ -81,6 +82,20 @@ func ServesGangAPI(cfg *rest.Config) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// servesGangKind is ServesGangAPI asked of a REST mapper: whether it maps
+// scheduling.k8s.io/v1beta1 PodGroup.
+func servesGangKind(mapper meta.RESTMapper) (bool, error) {
+	gk := schema.GroupKind{Group: gangGroupVersion.Group, Kind: "PodGroup"}
+	_, err := mapper.RESTMapping(gk, gangGroupVersion.Version)
+	switch {
+	case err == nil:
+		return true, nil
+	case meta.IsNoMatchError(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("discover %s: %w", gangGroupVersion, err)
 }
 
 // gangEnabled reports whether this Reconciler creates PodGroups.

@@ -246,7 +246,10 @@ func New(opts Options) (*Reconciler, error) {
 // client-go's scheduling/v1beta1 (in client-go's scheme).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.opts.Gang == GangAuto {
-		ok, err := ServesGangAPI(mgr.GetConfig())
+		// The manager's REST mapper, not a discovery request of its own:
+		// where CacheByObjectFor put PodGroups in the cache, the mapper
+		// has resolved them already.
+		ok, err := servesGangKind(mgr.GetRESTMapper())
 		if err != nil {
 			return fmt.Errorf("set up framework controller: %w", err)
 		}
