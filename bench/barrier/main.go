@@ -74,7 +74,7 @@ func main() {
 	flag.IntVar(&o.updates, "updates", 3, "status updates (pod IPs arriving) spread over the formation window, before the last one")
 	flag.BoolVar(&o.sharedConn, "shared-conn", false, "let all waiters share client-go's cached transport (one HTTP/2 connection) instead of one connection each")
 	flag.BoolVar(&o.wholeWatch, "whole-watch", true, "also run podkit's barrier on a Framework whose controller does not publish the release annotation (FrameworkController's): the whole-object watch")
-	flag.IntVar(&o.releaseMin, "release-min-tasks", v1alpha1.BarrierReleaseMinTasks, "the controller's --barrier-release-min-tasks in the published scenario: the annotation is patched only on Frameworks of at least this many tasks")
+	flag.IntVar(&o.releaseMin, "release-min-tasks", v1alpha1.BarrierReleaseMinTasks, "the controller's --barrier-release-min-tasks in the published scenario: the annotation is patched only on Frameworks of at least this many tasks (0 or less: every size)")
 	flag.IntVar(&o.minTasks, "metadata-watch-min-tasks", barrier.DefaultMetadataWatchMinTasks, "barrier.WithMetadataWatch for the published scenario: 0 always watches metadata only")
 	flag.BoolVar(&o.warmup, "warmup", true, "run a small unmeasured scenario first")
 	flag.BoolVar(&o.watchFirst, "watch-first", false, "run the whole-watch scenario before the published one (alternate between runs)")
@@ -543,18 +543,20 @@ func setStatus(ctx context.Context, env *testenv.Env, f *v1alpha1.Framework, ips
 		}
 		if apierrors.IsConflict(err) {
 			// A write that went through on a lost connection: read the
-			// new resourceVersion and write again.
+			// new resourceVersion and write again (after the pause).
 			if gerr := env.Client.Get(ctx, client.ObjectKeyFromObject(f), f); gerr != nil {
-				err = gerr
-			} else {
-				continue
+				err = errors.Join(err, gerr)
 			}
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) || apierrors.IsInvalid(err) {
 			return fmt.Errorf("update status of framework %s: %w", f.Name, err)
 		}
-		slog.Warn("status write failed; retrying", "framework", f.Name, "err", err)
-		time.Sleep(time.Second)
+		slog.Default().Warn("status write failed; retrying in 1s", "framework", f.Name, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("update status of framework %s: %w", f.Name, ctx.Err())
+		case <-time.After(time.Second):
+		}
 	}
 }
 

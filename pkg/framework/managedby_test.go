@@ -6,6 +6,8 @@ import (
 	"time"
 
 	v1 "github.com/podkit-dev/podkit/api/v1alpha1"
+	"github.com/podkit-dev/podkit/internal/testenv/fwtest"
+	"github.com/podkit-dev/podkit/pkg/framework"
 )
 
 func TestFrameworkManagedByAnotherControllerIsLeftAlone(t *testing.T) {
@@ -21,12 +23,16 @@ func TestFrameworkManagedByAnotherControllerIsLeftAlone(t *testing.T) {
 	if err := env.Client.Create(ctx, ours); err != nil {
 		t.Fatal(err)
 	}
-	startController(t, ns, 50)
+	// Publishing for every size, so that the release annotation left off
+	// the foreign Framework below is one this controller does write.
+	fwtest.Start(t, env, fwtest.Options{Namespace: ns, QPS: 50, Reconciler: framework.Options{ReleaseMinTasks: -1}})
 
-	// The controller saw both (foreign first); once ours runs, it has had
-	// its chance at the foreign one, which must be untouched.
-	waitState(t, ours, "our framework running", 2*time.Minute, func(fw *v1.Framework) bool {
-		return fw.Status.State == v1.FrameworkAttemptRunning && fw.Status.ReadyTasks == "2/2"
+	// The controller saw both (foreign first); once ours runs and is
+	// published, it has had its chance at the foreign one, which must be
+	// untouched.
+	waitState(t, ours, "our framework running and published", 2*time.Minute, func(fw *v1.Framework) bool {
+		return fw.Status.State == v1.FrameworkAttemptRunning && fw.Status.ReadyTasks == "2/2" &&
+			fw.Annotations[v1.AnnotationBarrierRelease] == "0/"+v1.BarrierReleased
 	})
 	got := get(t, ctx, foreign)
 	if got.Status != nil {

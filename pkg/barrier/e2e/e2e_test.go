@@ -58,8 +58,10 @@ func runBarrier() int {
 
 // startController runs the Framework controller until the test ends. It
 // publishes the release for every size (by default only from
-// v1alpha1.BarrierReleaseMinTasks tasks), so that the small Frameworks here
-// exercise the metadata-only path with the real controller.
+// v1alpha1.BarrierReleaseMinTasks tasks), so that the in-process waiter
+// that asks for the metadata-only path (WithMetadataWatch(0)) meets a real
+// controller's annotation; the barrier processes keep their default, the
+// whole-object watch.
 func startController(t *testing.T) {
 	t.Helper()
 	fwtest.Start(t, env, fwtest.Options{Reconciler: framework.Options{ReleaseMinTasks: -1}})

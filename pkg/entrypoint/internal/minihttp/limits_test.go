@@ -218,3 +218,31 @@ func (c *countReader) Read(p []byte) (int, error) {
 	c.n += n
 	return n, err
 }
+
+// readLine returns a line without its terminator ("\n" or "\r\n") and the
+// bytes it consumed, a last line cut by EOF as bufio's ReadLine does (a
+// server that closes right after its status line), and errLineTooLong past
+// its budget, terminator included.
+func TestReadLineCountsTerminatorsAndKeepsALastLineWithoutOne(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		budget   int
+		want     string
+		consumed int
+		err      error
+	}{
+		{"HTTP/1.1 200 OK\r\nrest", 100, "HTTP/1.1 200 OK", 17, nil},
+		{"HTTP/1.1 200 OK\nrest", 100, "HTTP/1.1 200 OK", 16, nil},
+		{"HTTP/1.1 200 OK", 100, "HTTP/1.1 200 OK", 15, nil},
+		{"HTTP/1.1 200 OK\r", 100, "HTTP/1.1 200 OK", 16, nil},
+		{"", 100, "", 0, io.EOF},
+		{"abc\r\n", 5, "abc", 5, nil},
+		{"abcd\r\n", 5, "", 6, errLineTooLong},
+		{strings.Repeat("x", 3000) + "\n", 2048, "", 3001, errLineTooLong}, // stops at the chunk that crosses the budget
+	} {
+		got, n, err := readLine(bufio.NewReaderSize(strings.NewReader(tc.in), 1024), tc.budget)
+		if got != tc.want || n != tc.consumed || !errors.Is(err, tc.err) {
+			t.Errorf("readLine(%.20q, %d) = %q, %d, %v; want %q, %d, %v", tc.in, tc.budget, got, n, err, tc.want, tc.consumed, tc.err)
+		}
+	}
+}

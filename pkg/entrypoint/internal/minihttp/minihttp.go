@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,6 +174,11 @@ func readLine(br *bufio.Reader, budget int) (string, int, error) {
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
+		}
+		if errors.Is(err, io.EOF) && len(b) > 0 {
+			// A last line without its terminator, as bufio's ReadLine
+			// returns it.
+			return strings.TrimSuffix(string(b), "\r"), len(b), nil
 		}
 		if err != nil {
 			return "", len(b), err
