@@ -360,14 +360,23 @@ func TestMissingHostPermissionIsNamedInsteadOfWaitingForever(t *testing.T) {
 // step waits for its context, as a write in flight does).
 type stopping struct {
 	*translator.Namespaced
-	entered chan struct{}
-	once    sync.Once
+	namespace string // the test's virtual namespace; objects elsewhere sync at once
+	entered   chan struct{}
+	once      sync.Once
 }
 
 func (s *stopping) Name() string            { return "stopping" }
 func (s *stopping) Resource() client.Object { return &corev1.ConfigMap{} }
 
 func (s *stopping) SyncDown(ctx *synccontext.SyncContext, vObj client.Object) (ctrl.Result, error) {
+	if vObj.GetNamespace() != s.namespace {
+		// The syncer watches every virtual namespace, and the package's
+		// other tests leave ConfigMaps behind (kube-root-ca.crt in each
+		// namespace among them). Blocking on those filled all four
+		// workers before broken-1's turn in one run in about 45: the
+		// flake once put down to a slow machine.
+		return ctrl.Result{}, nil
+	}
 	if strings.HasPrefix(vObj.GetName(), "broken-") {
 		return ctrl.Result{}, apierrors.NewForbidden(corev1.Resource("configmaps"), vObj.GetName(), nil)
 	}
@@ -429,7 +438,7 @@ func TestStoppingTheSyncerRecordsNoSyncError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stopping{Namespaced: tr, entered: make(chan struct{})}
+	s := &stopping{Namespaced: tr, namespace: vns, entered: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() { done <- syncer.Start(rc, s) }()
 	for _, name := range []string{"broken-1", "in-flight"} {
@@ -437,10 +446,7 @@ func TestStoppingTheSyncerRecordsNoSyncError(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Twice the usual wait: twice (one CI run in about ten, never alone or
-	// in six parallel -race runs) a loaded full run did not see the event
-	// within 30 s, the syncer still running. What it waited for is not
-	// known yet; a failure now says what the syncer had done by then.
+	// A failure says what the syncer had done by then.
 	defer func() {
 		if t.Failed() {
 			entered := false
@@ -454,7 +460,7 @@ func TestStoppingTheSyncerRecordsNoSyncError(t *testing.T) {
 			seen.mu.Unlock()
 		}
 	}()
-	testenv.WaitFor(t, 2*waitTimeout, "SyncError recorded for broken-1", func(context.Context) (bool, error) {
+	testenv.WaitFor(t, waitTimeout, "SyncError recorded for broken-1", func(context.Context) (bool, error) {
 		select {
 		case err := <-done:
 			return false, fmt.Errorf("syncer ended early: %v", err)
