@@ -2,7 +2,7 @@
 # Regenerates podkit's generated files with the pinned controller-gen:
 #   api/v1alpha1/zz_generated.deepcopy.go   (deepcopy)
 #   config/crd/bases/*.yaml                 (CRDs, from api/...)
-#   config/rbac/framework_role.yaml         (ClusterRole, from +kubebuilder:rbac in pkg/framework)
+#   config/rbac/framework_role.yaml         (ClusterRole, from +kubebuilder:rbac in pkg/framework and pkg/kueue)
 #   docs/api.md                             (API reference, from api/v1alpha1 by hack/apidocs)
 #   charts/podkit/crds/*.yaml               (the CRD, copied for the Helm chart)
 #   internal/toolbuild/pins/*.txt           (hack/k8s's module pins, copied for podkit dev tools)
@@ -32,7 +32,7 @@ fi
 cd "$root"
 "$cg" object paths=./api/...
 "$cg" crd:generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config=config/crd/bases
-"$cg" rbac:roleName=podkit-framework-controller,fileName=framework_role.yaml paths=./pkg/framework/... \
+"$cg" rbac:roleName=podkit-framework-controller,fileName=framework_role.yaml paths={./pkg/framework/...,./pkg/kueue/...} \
   output:rbac:artifacts:config=config/rbac
 # The Helm chart installs the same CRD (Helm applies crds/ before templates).
 cp config/crd/bases/podkit.dev_frameworks.yaml charts/podkit/crds/podkit.dev_frameworks.yaml

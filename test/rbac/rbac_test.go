@@ -176,6 +176,13 @@ func TestFrameworkControllerRoleWorksUnderOwnerReferencesPermissionEnforcement(t
 		{"update", "podkit.dev", "frameworks", "", ns, false},
 		{"create", "", "pods", "exec", ns, false},
 		{"create", "rbac.authorization.k8s.io", "rolebindings", "", ns, false},
+		// podkit controller --kueue (pkg/kueue): Workloads and their
+		// status, and the cluster's ResourceFlavors and priority classes.
+		{"create", "kueue.x-k8s.io", "workloads", "", ns, true},
+		{"update", "kueue.x-k8s.io", "workloads", "status", ns, true},
+		{"list", "kueue.x-k8s.io", "resourceflavors", "", "", true},
+		{"get", "kueue.x-k8s.io", "workloadpriorityclasses", "", "", true},
+		{"create", "kueue.x-k8s.io", "clusterqueues", "", "", false},
 	})
 	fwtest.Start(t, env, fwtest.Options{Namespace: ns, Impersonate: controllerSA})
 	fw := frameworkFor(ns, "owned")
@@ -399,6 +406,9 @@ func TestWatchNamespaceOverlayGrantsOneNamespaceOnly(t *testing.T) {
 	for _, r := range generated.Rules {
 		if slices.Contains(r.APIGroups, "coordination.k8s.io") {
 			continue
+		}
+		if slices.Contains(r.Resources, "resourceflavors") {
+			continue // cluster-scoped: a Role cannot grant it (the file says so)
 		}
 		want = append(want, ruleString(r))
 	}

@@ -43,4 +43,13 @@ test/helm fails when the two differ.
 - apiGroups: [scheduling.k8s.io]
   resources: [podgroups]
   verbs: [create, delete, get, list, patch, watch]
+- apiGroups: [kueue.x-k8s.io]
+  resources: [resourceflavors, workloadpriorityclasses]
+  verbs: [get, list, watch]
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads]
+  verbs: [create, delete, get, list, patch, update, watch]
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads/status]
+  verbs: [get, patch, update]
 {{- end -}}
