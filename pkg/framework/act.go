@@ -77,20 +77,11 @@ func (r *Reconciler) deleteLeftovers(ctx context.Context, s *syncState) error {
 		return nil
 	}
 	log.FromContext(ctx).Info("held framework has objects of a creation whose status was not written; deleting them", "pods", len(s.pods), "configMap", s.cm != nil)
-	pods := make([]*corev1.Pod, 0, len(s.pods))
-	for _, p := range s.pods {
-		pods = append(pods, p)
-	}
-	if err := r.deletePods(ctx, s, pods); err != nil {
+	if err := r.deletePodsAndGroups(ctx, s); err != nil {
 		return err
 	}
-	if err := r.deletePodGroups(ctx, s); err != nil {
+	if err := r.deleteConfigMapOncePodless(ctx, s); err != nil {
 		return err
-	}
-	if len(s.pods) == 0 && s.cm != nil && s.cm.DeletionTimestamp == nil {
-		if err := r.deleteObject(ctx, s.cm, nil); err != nil {
-			return err
-		}
 	}
 	s.requeue(time.Second)
 	return nil
@@ -307,14 +298,7 @@ func (r *Reconciler) deleteCompletedPods(ctx context.Context, s *syncState) erro
 // deleteAttempt deletes every pod and PodGroup of the Framework, then its
 // ConfigMap.
 func (r *Reconciler) deleteAttempt(ctx context.Context, s *syncState) error {
-	victims := make([]*corev1.Pod, 0, len(s.pods))
-	for _, p := range s.pods {
-		victims = append(victims, p)
-	}
-	if err := r.deletePods(ctx, s, victims); err != nil {
-		return err
-	}
-	if err := r.deletePodGroups(ctx, s); err != nil {
+	if err := r.deletePodsAndGroups(ctx, s); err != nil {
 		return err
 	}
 	_ = s.forEachTask(func(_ *v1.TaskRoleSpec, ts *v1.TaskStatus) error {
@@ -325,13 +309,33 @@ func (r *Reconciler) deleteAttempt(ctx context.Context, s *syncState) error {
 		}
 		return nil
 	})
-	if len(s.pods) == 0 && s.cm != nil && s.cm.DeletionTimestamp == nil {
-		if err := r.deleteObject(ctx, s.cm, nil); err != nil {
-			return err
-		}
+	if err := r.deleteConfigMapOncePodless(ctx, s); err != nil {
+		return err
 	}
 	if s.fw.Status.State == v1.FrameworkAttemptDeletionPending {
 		s.setState(v1.FrameworkAttemptDeletionRequested)
+	}
+	return nil
+}
+
+// deletePodsAndGroups deletes every pod and PodGroup of the Framework that
+// the cache shows.
+func (r *Reconciler) deletePodsAndGroups(ctx context.Context, s *syncState) error {
+	pods := make([]*corev1.Pod, 0, len(s.pods))
+	for _, p := range s.pods {
+		pods = append(pods, p)
+	}
+	if err := r.deletePods(ctx, s, pods); err != nil {
+		return err
+	}
+	return r.deletePodGroups(ctx, s)
+}
+
+// deleteConfigMapOncePodless deletes the attempt's ConfigMap once the cache
+// shows no pod of the Framework (pods name it; FC deletes it last).
+func (r *Reconciler) deleteConfigMapOncePodless(ctx context.Context, s *syncState) error {
+	if len(s.pods) == 0 && s.cm != nil && s.cm.DeletionTimestamp == nil {
+		return r.deleteObject(ctx, s.cm, nil)
 	}
 	return nil
 }
