@@ -36,11 +36,7 @@ func BarrierReleaseUpdate(f *Framework, minTasks int) (string, bool) {
 	if published || minTasks <= 0 {
 		return want, true
 	}
-	tasks := 0
-	for _, r := range f.Spec.TaskRoles {
-		tasks += int(r.TaskNumber)
-	}
-	return want, tasks >= minTasks
+	return want, f.Spec.TotalTasks() >= minTasks
 }
 
 // States published in AnnotationBarrierRelease: "<attempt id>/waiting",

@@ -79,6 +79,16 @@ func (s *FrameworkAttemptStatus) TaskRoleStatus(role string) *TaskRoleStatus {
 	return nil
 }
 
+// TotalTasks is the number of tasks the spec counts: the sum of taskNumber
+// over the task roles.
+func (s *FrameworkSpec) TotalTasks() int {
+	n := 0
+	for _, r := range s.TaskRoles {
+		n += int(r.TaskNumber)
+	}
+	return n
+}
+
 // TaskRole returns the spec of the named role, or nil.
 func (s *FrameworkSpec) TaskRole(role string) *TaskRoleSpec {
 	for i := range s.TaskRoles {

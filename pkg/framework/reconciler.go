@@ -517,10 +517,7 @@ func managedByPodkit(fw *v1.Framework) bool {
 
 // readyTasks renders "ready/total" for the Ready printer column.
 func readyTasks(fw *v1.Framework) string {
-	var ready, total int
-	for _, role := range fw.Spec.TaskRoles {
-		total += int(role.TaskNumber)
-	}
+	ready, total := 0, fw.Spec.TotalTasks()
 	for _, rs := range fw.Status.AttemptStatus.TaskRoleStatuses {
 		for i := range rs.TaskStatuses {
 			if podReady(&rs.TaskStatuses[i]) {

@@ -250,7 +250,7 @@ func printTable(out io.Writer, items []v1.Framework, wide, withNamespace, header
 		fmt.Fprintln(tw, strings.Join(cols, "\t"))
 	}
 	for _, fw := range items {
-		state, ready, attempt, retried, code, phrase := "Pending", "0/"+fmt.Sprint(totalTasks(&fw)), "-", "0", "-", "-"
+		state, ready, attempt, retried, code, phrase := "Pending", "0/"+fmt.Sprint(fw.Spec.TotalTasks()), "-", "0", "-", "-"
 		if st := fw.Status; st != nil {
 			state, ready, attempt = string(st.State), st.ReadyTasks, fmt.Sprint(st.AttemptStatus.ID)
 			retried = fmt.Sprint(st.RetryPolicyStatus.TotalRetriedCount)
@@ -416,14 +416,6 @@ func eventTime(e corev1.Event) time.Time {
 		return e.LastTimestamp.Time
 	}
 	return e.CreationTimestamp.Time
-}
-
-func totalTasks(fw *v1.Framework) int32 {
-	var n int32
-	for _, r := range fw.Spec.TaskRoles {
-		n += r.TaskNumber
-	}
-	return n
 }
 
 func age(t metav1.Time, now time.Time) string {
